@@ -1,0 +1,177 @@
+"""Settings: defaults < TOML file < env GENAI_TUI_* < CLI flags. Built once, passed in."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+from platformdirs import user_config_path, user_data_path
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from genai_tui.engine.errors import ConfigError
+
+APP_NAME = "genai-tui"
+ENV_PREFIX = "GENAI_TUI_"
+
+
+def default_config_file() -> Path:
+    """The TOML file read at start-up: $GENAI_TUI_CONFIG, else the platform config dir."""
+    env = os.environ.get(f"{ENV_PREFIX}CONFIG")
+    return Path(env).expanduser() if env else user_config_path(APP_NAME) / "config.toml"
+
+
+def _default_data_dir() -> Path:
+    return user_data_path(APP_NAME)
+
+
+class GenerationSettings(BaseModel):
+    """Defaults for every reply; a conversation may override them."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    temperature: float = Field(0.7, ge=0.0, le=5.0)
+    """Sampling temperature; 0 is greedy (always the most likely token)."""
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    """Nucleus sampling: keep the smallest set of tokens whose probability sums to this."""
+    top_k: int = Field(40, ge=0)
+    """Keep only the k most likely tokens; 0 turns it off."""
+    repeat_penalty: float = Field(1.1, ge=0.0, le=5.0)
+    """Penalty for repeating recent tokens; 1.0 turns it off."""
+    max_tokens: int = Field(1024, ge=1)
+    """Longest reply, in tokens."""
+    seed: int = Field(-1, ge=-1)
+    """Sampling seed; -1 picks a new one each time."""
+    context_length: int = Field(4096, ge=0)
+    """Context window in tokens; 0 uses the model's own (can need a lot of memory)."""
+    gpu_layers: int = Field(-1, ge=-1)
+    """Layers offloaded to the GPU; -1 offloads all (harmless on a CPU build)."""
+    threads: int = Field(0, ge=0)
+    """CPU threads for llama.cpp; 0 picks one less than the usable cores."""
+
+
+class Settings(BaseSettings):
+    """Everything the app reads at start-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_assignment=True,
+    )
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    """Where the conversation database and exports live."""
+    models_dir: Path | None = None
+    """A folder searched for .gguf models (recursively); default: <data_dir>/models."""
+    default_model: str | None = None
+    """Model to select at start: a path or a name from the model list."""
+    system_prompt: str = ""
+    """System prompt for new conversations."""
+    theme: str = "textual-dark"
+    """Textual theme name (e.g. textual-dark, textual-light, nord, gruvbox)."""
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    config_file: Path | None = Field(default=None, exclude=True)
+    """The file these settings were read from (set by `load_settings`)."""
+
+    @property
+    def models_path(self) -> Path:
+        return (self.models_dir or self.data_dir / "models").expanduser()
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir.expanduser() / "genai-tui.sqlite3"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.data_dir.expanduser() / "exports"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Highest first: CLI flags (init kwargs), env, then the TOML file (passed
+        # in as `_file_values` by load_settings), then the field defaults.
+        return (init_settings, env_settings, _FileSource(settings_cls))
+
+
+# The parsed TOML file for the Settings being built; set only inside load_settings.
+_file_values: ContextVar[dict[str, Any]] = ContextVar("genai_tui_file_values", default={})
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return _file_values.get().get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_file_values.get())
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"Config file {path} is not valid TOML: {exc}.",
+            "Fix that line, or move the file aside to start with defaults.",
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(f"Cannot read config file {path}: {exc.strerror}.", "Check its permissions.")
+
+
+def _dig(data: dict[str, Any], loc: tuple[Any, ...]) -> bool:
+    node: Any = data
+    for part in loc:
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _explain(exc: ValidationError, path: Path, file_values: dict[str, Any]) -> ConfigError:
+    lines = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if isinstance(p, str))
+        key = ".".join(loc) or "(top level)"
+        env_name = ENV_PREFIX + "__".join(p.upper() for p in loc)
+        if _dig(file_values, loc):
+            where = f"in {path}"
+        elif env_name in os.environ:
+            where = f"from ${env_name}"
+        else:
+            where = "from the command line"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"unknown key '{key}' {where}")
+        else:
+            lines.append(f"'{key}' {where}: {err['msg']} (got {err.get('input')!r})")
+    return ConfigError(
+        "Invalid settings: " + "; ".join(lines) + ".",
+        f"Fix the key named, or delete it to use the default (file: {path}).",
+    )
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build Settings from file, env and `overrides` (CLI flags). Raises ConfigError."""
+    path = (config_file or default_config_file()).expanduser()
+    file_values = _read_toml(path)
+    flags = {k: v for k, v in overrides.items() if v is not None}
+    token = _file_values.set(file_values)
+    try:
+        settings = Settings(**flags)
+    except ValidationError as exc:
+        raise _explain(exc, path, file_values) from None
+    finally:
+        _file_values.reset(token)
+    settings.config_file = path
+    return settings

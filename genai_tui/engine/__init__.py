@@ -1,0 +1,1 @@
+"""The headless engine: everything that does work. Imports no Textual."""

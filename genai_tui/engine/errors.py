@@ -1,0 +1,62 @@
+"""One exception tree. Every message says what happened and what to do next."""
+
+from __future__ import annotations
+
+
+class GenaiError(Exception):
+    """Base of every error the engine raises on purpose.
+
+    `message` says what happened; `hint` says what the user can do about it.
+    """
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.hint}".strip()
+
+
+class ConfigError(GenaiError):
+    """The settings file or environment holds something we cannot use."""
+
+
+class ModelError(GenaiError):
+    """A model file could not be found, read or loaded."""
+
+
+class ModelNotFoundError(ModelError):
+    pass
+
+
+class NotGGUFError(ModelError):
+    pass
+
+
+class TruncatedModelError(ModelError):
+    pass
+
+
+class UnsupportedArchitectureError(ModelError):
+    pass
+
+
+class ModelTooLargeError(ModelError):
+    pass
+
+
+class NoModelError(ModelError):
+    """A chat was asked for while no model is selected."""
+
+
+class ContextOverflowError(GenaiError):
+    """The newest message alone does not fit in the model's context."""
+
+
+class GenerationError(GenaiError):
+    """The backend failed while producing a reply."""
+
+
+class StoreError(GenaiError):
+    """The conversation database could not be read or written."""

@@ -1,0 +1,77 @@
+"""Frozen dataclasses the engine yields; the UI and the CLI render them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class ModelLoading:
+    name: str
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class ModelLoaded:
+    name: str
+    path: Path
+    context_size: int
+    gpu_layers: int
+    on_gpu: bool
+    load_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ContextTrimmed:
+    """Oldest turns were left out so the conversation fits the context."""
+
+    dropped_messages: int
+    prompt_tokens: int
+    context_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class ThinkingDelta:
+    """A piece of the model's `<think>` reasoning, kept apart from the answer."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenDelta:
+    """A piece of the answer, in the order the model produced it."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatStats:
+    prompt_tokens: int
+    completion_tokens: int
+    ttft_s: float | None
+    tokens_per_s: float | None
+    duration_s: float
+    finish_reason: str  # "stop", "length", "cancelled"
+    context_size: int
+
+    @property
+    def stopped(self) -> bool:
+        return self.finish_reason == "cancelled"
+
+    @property
+    def context_used(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class ChatDone:
+    """The reply is complete (or was stopped); it has been saved."""
+
+    text: str
+    thinking: str
+    stats: ChatStats
+    message_id: int | None = None
+
+
+ChatEvent = ModelLoading | ModelLoaded | ContextTrimmed | ThinkingDelta | TokenDelta | ChatDone

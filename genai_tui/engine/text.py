@@ -1,0 +1,29 @@
+"""Text from models and the network is data: make it safe to show on a terminal."""
+
+from __future__ import annotations
+
+import re
+
+# C0 controls except tab and newline, DEL, and the C1 range (0x80-0x9f: 0x9b is a
+# one-byte CSI on some terminals).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
+
+
+def _picture(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x20:
+        return chr(0x2400 + code)  # Unicode "control pictures": ESC -> ␛
+    if code == 0x7F:
+        return "\u2421"  # ␡
+    return f"\\x{code:02x}"
+
+
+def printable(text: str) -> str:
+    """Replace control characters (ESC, BEL, CSI, ...) with visible stand-ins.
+
+    Keeps newlines and tabs; `\r\n` becomes `\n`. The stored text is not
+    changed: only what is put on the screen.
+    """
+    if "\r\n" in text:
+        text = text.replace("\r\n", "\n")
+    return _CONTROL.sub(_picture, text)
