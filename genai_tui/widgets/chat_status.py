@@ -1,0 +1,60 @@
+"""One line under the messages: model, context used, speed, what is happening."""
+
+from __future__ import annotations
+
+from textual.content import Content
+from textual.widgets import Static
+
+from genai_tui.engine.events import ChatStats
+from genai_tui.engine.text import printable
+
+
+def stats_line(stats: ChatStats) -> str:
+    parts = [f"{stats.completion_tokens} tokens"]
+    if stats.tokens_per_s:
+        parts.append(f"{stats.tokens_per_s:.1f} tok/s")
+    if stats.ttft_s is not None:
+        parts.append(f"TTFT {stats.ttft_s:.2f} s")
+    if stats.stopped:
+        parts.append("stopped")
+    elif stats.finish_reason == "length":
+        parts.append("hit max tokens")
+    return " · ".join(parts)
+
+
+class ChatStatus(Static):
+    DEFAULT_CSS = """
+    ChatStatus { height: 1; padding: 0 1; color: $text-muted; background: $panel; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.model = ""
+        self.state = ""
+        self.context = ""
+        self.speed = ""
+
+    def set(
+        self,
+        *,
+        model: str | None = None,
+        state: str | None = None,
+        context: tuple[int, int] | None = None,
+        stats: ChatStats | None = None,
+        live_tokens: tuple[int, float] | None = None,
+    ) -> None:
+        if model is not None:
+            self.model = printable(model)
+        if state is not None:
+            self.state = state
+        if context is not None:
+            used, size = context
+            self.context = f"ctx {used:,}/{size:,}" if size else ""
+        if stats is not None:
+            self.speed = stats_line(stats)
+        if live_tokens is not None:
+            count, seconds = live_tokens
+            rate = f" · {count / seconds:.1f} tok/s" if seconds > 0.2 and count > 1 else ""
+            self.speed = f"{count} tokens{rate}"
+        parts = [p for p in (self.model or "no model", self.context, self.speed, self.state) if p]
+        self.update(Content(" · ".join(parts)))

@@ -1,0 +1,108 @@
+"""One chat message: a role line, collapsible thinking, and the Markdown body.
+
+Replies stream in through `MarkdownStream`, so each token appends to the
+document instead of re-rendering the whole message. Everything shown passes
+through `printable` first: model output is data, never terminal control.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.content import Content
+from textual.widgets import Collapsible, Markdown, Static
+from textual.widgets.markdown import MarkdownStream
+
+from genai_tui.engine.text import printable
+
+
+class MessageView(Vertical):
+    """A user or assistant message; assistant replies may be streamed into it."""
+
+    DEFAULT_CSS = """
+    MessageView {
+        height: auto;
+        padding: 0 1;
+        margin: 0 0 1 0;
+    }
+    MessageView.user { border-left: thick $primary; background: $boost; }
+    MessageView.assistant { border-left: thick $success; }
+    MessageView.stopped { border-left: thick $warning; }
+    MessageView.error { border-left: thick $error; }
+    MessageView .role { color: $text-muted; text-style: bold; }
+    MessageView .meta { color: $text-muted; }
+    MessageView Markdown { margin: 0; padding: 0; }
+    MessageView Collapsible { margin: 0; padding: 0; border: none; background: transparent; }
+    MessageView Collapsible Markdown { color: $text-muted; }
+    MessageView .error-text { color: $error; }
+    """
+
+    def __init__(
+        self,
+        role: str,
+        content: str = "",
+        thinking: str = "",
+        meta: str = "",
+        *,
+        message_id: int | None = None,
+    ) -> None:
+        super().__init__(classes=role)
+        self.role = role
+        self.message_id = message_id
+        self._content = content
+        self._thinking = thinking
+        self._meta = meta
+        self._stream: MarkdownStream | None = None
+        self._thinking_stream: MarkdownStream | None = None
+        self.text = content  # the raw text (for copying), not the displayed one
+
+    def compose(self) -> ComposeResult:
+        label = {"user": "You", "assistant": "Assistant", "system": "System"}.get(self.role)
+        yield Static(Content(label or self.role), classes="role")
+        with Collapsible(title="Thinking", collapsed=True, id="thinking") as thinking:
+            thinking.display = bool(self._thinking)
+            yield Markdown(printable(self._thinking), id="thinking-body")
+        yield Markdown(printable(self._content), id="body")
+        meta = Static(Content(self._meta), classes="meta", id="meta")
+        meta.display = bool(self._meta)
+        yield meta
+
+    @property
+    def body(self) -> Markdown:
+        return self.query_one("#body", Markdown)
+
+    async def append(self, text: str) -> None:
+        """Append answer text (streamed)."""
+        self.text += text
+        if self._stream is None:
+            self._stream = Markdown.get_stream(self.body)
+        await self._stream.write(printable(text))
+
+    async def append_thinking(self, text: str) -> None:
+        """Append reasoning text (streamed) into the collapsed Thinking section."""
+        collapsible = self.query_one("#thinking", Collapsible)
+        if not collapsible.display:
+            collapsible.display = True
+        if self._thinking_stream is None:
+            body = self.query_one("#thinking-body", Markdown)
+            self._thinking_stream = Markdown.get_stream(body)
+        await self._thinking_stream.write(printable(text))
+
+    async def finish(self, meta: str = "", *, stopped: bool = False) -> None:
+        """End streaming and show the reply's stats line."""
+        for stream in (self._stream, self._thinking_stream):
+            if stream is not None:
+                await stream.stop()
+        self._stream = self._thinking_stream = None
+        self.set_class(stopped, "stopped")
+        self.set_meta(meta)
+
+    def set_meta(self, meta: str) -> None:
+        widget = self.query_one("#meta", Static)
+        widget.update(Content(meta))
+        widget.display = bool(meta)
+
+    async def show_error(self, message: str) -> None:
+        await self.finish()
+        self.add_class("error")
+        await self.mount(Static(Content(message), classes="error-text"))
