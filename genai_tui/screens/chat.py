@@ -71,8 +71,9 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+t", "system_prompt", "System"),
         Binding("ctrl+l", "focus_list", "Chats"),
         Binding("f5", "copy_reply", "Copy reply"),
-        Binding("f6", "copy_code", "Copy code"),
-        Binding("f7", "export", "Export"),
+        # priority: the prompt box (TextArea) binds f6 to select-line.
+        Binding("f6", "copy_code", "Copy code", priority=True),
+        Binding("ctrl+s", "export", "Export"),
         Binding("f8", "rename", "Rename"),
         Binding("f9", "move_to_project", "Project"),
         Binding("ctrl+delete", "delete_chat", "Delete chat", show=False),
