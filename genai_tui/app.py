@@ -53,8 +53,8 @@ class GenaiApp(App[int]):
             if isinstance(binding, Binding) and binding.description:
                 key = binding.key.split(",")[0]
                 yield SystemCommand(
-                    binding.description,
-                    f"{binding.description} ({key})",
+                    binding.tooltip or binding.description,
+                    f"key: {key}",
                     partial(screen.run_action, binding.action),
                 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
@@ -10,7 +11,12 @@ from typing import Any
 
 from platformdirs import user_config_path, user_data_path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from genai_tui.engine.errors import ConfigError
 
@@ -139,16 +145,34 @@ def _dig(data: dict[str, Any], loc: tuple[Any, ...]) -> bool:
     return True
 
 
-def _explain(exc: ValidationError, path: Path, file_values: dict[str, Any]) -> ConfigError:
+def _env_var(loc: tuple[str, ...]) -> str | None:
+    """The set env var that supplies `loc` (or a parent of it), as spelled in the environment.
+
+    Env names are matched case-insensitively, as pydantic-settings reads them.
+    """
+    by_upper = {name.upper(): name for name in os.environ}
+    for depth in range(len(loc), 0, -1):
+        name = ENV_PREFIX + "__".join(p.upper() for p in loc[:depth])
+        if name in by_upper:
+            return by_upper[name]
+    return None
+
+
+def _explain(
+    exc: ValidationError, path: Path, file_values: dict[str, Any], flags: dict[str, Any]
+) -> ConfigError:
     lines = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if isinstance(p, str))
         key = ".".join(loc) or "(top level)"
-        env_name = ENV_PREFIX + "__".join(p.upper() for p in loc)
-        if _dig(file_values, loc):
-            where = f"in {path}"
-        elif env_name in os.environ:
+        env_name = _env_var(loc)
+        # Name the source that won: flags beat env, env beats the file.
+        if _dig(flags, loc):
+            where = "from the command line"
+        elif env_name is not None:
             where = f"from ${env_name}"
+        elif _dig(file_values, loc):
+            where = f"in {path}"
         else:
             where = "from the command line"
         if err["type"] == "extra_forbidden":
@@ -170,7 +194,17 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     try:
         settings = Settings(**flags)
     except ValidationError as exc:
-        raise _explain(exc, path, file_values) from None
+        raise _explain(exc, path, file_values, flags) from None
+    except SettingsError as exc:
+        # An env var for a nested field (e.g. GENAI_TUI_GENERATION) that is not valid JSON.
+        match = re.search(r'field "(\w+)"', str(exc))
+        env_name = _env_var((match.group(1),)) if match else None
+        where = f"${env_name}" if env_name else f"a {ENV_PREFIX}* environment variable"
+        raise ConfigError(
+            f"Invalid settings: {where} could not be read: {exc}.",
+            f"Set it to a JSON object, use {ENV_PREFIX}<SECTION>__<KEY> variables instead, "
+            "or unset it.",
+        ) from None
     finally:
         _file_values.reset(token)
     settings.config_file = path

@@ -230,10 +230,12 @@ class Store:
         sql = self._CONV_SELECT + " WHERE 1=1"
         args: list[Any] = []
         if search:
-            like = f"%{search}%"
+            # The user's text is matched literally: % and _ are not wildcards.
+            escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            like = f"%{escaped}%"
             sql += (
-                " AND (c.title LIKE ? OR EXISTS (SELECT 1 FROM messages m"
-                " WHERE m.conversation_id = c.id AND m.content LIKE ?))"
+                " AND (c.title LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM messages m"
+                " WHERE m.conversation_id = c.id AND m.content LIKE ? ESCAPE '\\'))"
             )
             args += [like, like]
         if project is not None:

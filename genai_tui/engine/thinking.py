@@ -19,10 +19,15 @@ class ThinkSplitter:
         self.thinking = start_thinking
         self._pending = ""
         self._seen_answer = False
+        self._after_close = False  # newlines right after </think> are dropped
 
     def feed(self, text: str) -> list[tuple[bool, str]]:
         buf = self._pending + text
         self._pending = ""
+        if self._after_close:
+            # The newlines after </think> may come in later tokens than the tag.
+            buf = buf.lstrip("\n")
+            self._after_close = not buf
         out: list[tuple[bool, str]] = []
         while buf:
             tag = CLOSE if self.thinking else OPEN
@@ -38,6 +43,7 @@ class ThinkSplitter:
                 self.thinking = not self.thinking
                 if not self.thinking:
                     buf = buf.lstrip("\n")
+                    self._after_close = not buf
                 continue
             keep = _partial_suffix(buf, tag)
             emit = buf[: len(buf) - keep] if keep else buf

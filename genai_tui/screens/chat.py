@@ -63,21 +63,25 @@ class ChatScreen(Screen[None]):
     CSS_PATH = "chat.tcss"
 
     BINDINGS = [
-        Binding("escape", "stop", "Stop"),
-        Binding("ctrl+n", "new_chat", "New"),
-        Binding("ctrl+o", "pick_model", "Model"),
-        Binding("ctrl+r", "regenerate", "Regen"),
-        Binding("ctrl+g", "edit_last", "Edit last"),
-        Binding("ctrl+t", "system_prompt", "System"),
-        Binding("ctrl+l", "focus_list", "Chats"),
-        Binding("f5", "copy_reply", "Copy reply"),
+        Binding("escape", "stop", "Stop", tooltip="Stop the reply (it is kept, marked stopped)"),
+        Binding("ctrl+n", "new_chat", "New", tooltip="Start a new chat"),
+        Binding("ctrl+o", "pick_model", "Model", tooltip="Switch the chat model"),
+        Binding("ctrl+r", "regenerate", "Regen", tooltip="Regenerate the last reply"),
+        Binding("ctrl+g", "edit_last", "Edit", tooltip="Edit and resend your last message"),
+        Binding("ctrl+t", "system_prompt", "System", tooltip="Pick or write the system prompt"),
+        Binding("ctrl+s", "export", "Export", tooltip="Export the chat as Markdown and JSON"),
+        Binding("f5", "copy_reply", "Copy", tooltip="Copy the last reply (OSC 52)"),
         # priority: the prompt box (TextArea) binds f6 to select-line.
-        Binding("f6", "copy_code", "Copy code", priority=True),
-        Binding("ctrl+s", "export", "Export"),
-        Binding("f8", "rename", "Rename"),
-        Binding("f9", "move_to_project", "Project"),
-        Binding("ctrl+delete", "delete_chat", "Delete chat", show=False),
-        Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False),
+        Binding("f6", "copy_code", "Copy code", show=False, priority=True,
+                tooltip="Copy the last code block (OSC 52)"),  # fmt: skip
+        Binding("ctrl+l", "focus_list", "Chats", show=False, tooltip="Go to the chat list"),
+        Binding("f8", "rename", "Rename", show=False, tooltip="Rename this chat"),
+        Binding("f9", "move_to_project", "Project", show=False,
+                tooltip="Move this chat to a project"),  # fmt: skip
+        Binding("ctrl+delete", "delete_chat", "Delete", show=False,
+                tooltip="Delete this chat (asks first)"),  # fmt: skip
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False,
+                tooltip="Show or hide the chat list"),  # fmt: skip
     ]
 
     def __init__(self, engine: Engine) -> None:

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, ScreenResultType
 from textual.widgets import Button, Input, Label, OptionList, TextArea
 from textual.widgets.option_list import Option
 
@@ -17,22 +17,27 @@ from genai_tui.engine.inventory import LocalModel
 from genai_tui.engine.store import SystemPrompt
 from genai_tui.engine.text import printable
 
-DIALOG_CSS = """
-ModalScreen { align: center middle; }
-ModalScreen > Vertical {
-    width: 72; max-width: 95%; height: auto; max-height: 90%;
-    border: round $primary; background: $surface; padding: 0 1;
-}
-ModalScreen .title { text-style: bold; margin-bottom: 1; }
-ModalScreen .hint { color: $text-muted; }
-ModalScreen OptionList { height: auto; max-height: 14; }
-ModalScreen Horizontal { height: auto; align-horizontal: right; }
-ModalScreen Button { margin-left: 1; }
-"""
+class Dialog(ModalScreen[ScreenResultType]):
+    """A centred box over the dimmed screen."""
+
+    DEFAULT_CSS = """
+    Dialog {
+        align: center middle;
+        & > Vertical {
+            width: 72; max-width: 95%; height: auto; max-height: 90%;
+            border: round $primary; background: $surface; padding: 0 1;
+        }
+        & .title { text-style: bold; margin-bottom: 1; }
+        & .hint { color: $text-muted; }
+        & OptionList { height: auto; max-height: 14; }
+        & Horizontal { height: auto; align-horizontal: right; }
+        & Button { margin-left: 1; }
+        & TextArea { height: 6; }
+    }
+    """
 
 
-class ConfirmDialog(ModalScreen[bool]):
-    DEFAULT_CSS = DIALOG_CSS
+class ConfirmDialog(Dialog[bool]):
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),
         Binding("n,escape", "answer(False)", "No"),
@@ -60,10 +65,9 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dismiss(yes)
 
 
-class TextDialog(ModalScreen[str | None]):
+class TextDialog(Dialog[str | None]):
     """Ask for one line of text; Enter accepts, Esc cancels."""
 
-    DEFAULT_CSS = DIALOG_CSS
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, value: str = "", hint: str = "") -> None:
@@ -87,10 +91,9 @@ class TextDialog(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class ModelPicker(ModalScreen[LocalModel | None]):
+class ModelPicker(Dialog[LocalModel | None]):
     """Pick one of the GGUF chat models found on disk."""
 
-    DEFAULT_CSS = DIALOG_CSS
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, models: list[LocalModel], current: str | None, models_dir: str) -> None:
@@ -140,12 +143,9 @@ class SystemPromptChoice:
     name: str = ""  # non-empty: also save it in the library under this name
 
 
-class SystemPromptPicker(ModalScreen[SystemPromptChoice | None]):
+class SystemPromptPicker(Dialog[SystemPromptChoice | None]):
     """Pick a saved system prompt, or write one (and save it under a name)."""
 
-    DEFAULT_CSS = DIALOG_CSS + """
-    SystemPromptPicker TextArea { height: 6; }
-    """
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "use", "Use this prompt", priority=True),

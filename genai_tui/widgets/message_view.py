@@ -32,6 +32,7 @@ class MessageView(Vertical):
     MessageView .role { color: $text-muted; text-style: bold; }
     MessageView .meta { color: $text-muted; }
     MessageView Markdown { margin: 0; padding: 0; }
+    MessageView .plain { padding: 0 0 1 0; }
     MessageView Collapsible { margin: 0; padding: 0; border: none; background: transparent; }
     MessageView Collapsible Markdown { color: $text-muted; }
     MessageView .error-text { color: $error; }
@@ -62,7 +63,11 @@ class MessageView(Vertical):
         with Collapsible(title="Thinking", collapsed=True, id="thinking") as thinking:
             thinking.display = bool(self._thinking)
             yield Markdown(printable(self._thinking), id="thinking-body")
-        yield Markdown(printable(self._content), id="body")
+        if self.role == "user":
+            # What the user typed is shown as typed: line breaks kept, no Markdown.
+            yield Static(Content(printable(self._content)), id="body", classes="plain")
+        else:
+            yield Markdown(printable(self._content), id="body")
         meta = Static(Content(self._meta), classes="meta", id="meta")
         meta.display = bool(self._meta)
         yield meta
@@ -70,6 +75,14 @@ class MessageView(Vertical):
     @property
     def body(self) -> Markdown:
         return self.query_one("#body", Markdown)
+
+    @property
+    def shown(self) -> str:
+        """The text as displayed (after control characters were made visible)."""
+        body = self.query_one("#body")
+        if isinstance(body, Markdown):
+            return body.source
+        return str(body.render())
 
     async def append(self, text: str) -> None:
         """Append answer text (streamed)."""

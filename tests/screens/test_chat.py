@@ -24,7 +24,7 @@ def screen_text(app) -> str:
 
 
 def body_text(view: MessageView) -> str:
-    return view.body.source
+    return view.shown
 
 
 async def test_send_streams_reply_and_saves_it(make_app):
@@ -44,6 +44,19 @@ async def test_send_streams_reply_and_saves_it(make_app):
         assert [m.role for m in saved] == ["user", "assistant"]
         assert saved[1].content == reply.text and saved[1].completion_tokens > 0
         assert app.screen.query_one("#prompt").text == ""
+
+
+async def test_ctrl_j_inserts_a_newline_that_the_message_keeps(make_app):
+    app = make_app(generation=app_generation(max_tokens=8))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*"first", "ctrl+j", *"second")
+        assert app.screen.query_one("#prompt").text == "first\nsecond"
+        await pilot.press("enter")
+        await wait_idle(pilot, app)
+        assert body_text(views(app, "user")[0]) == "first\nsecond"
+        pane = [line[28:].strip(" ▕█▌") for line in screen_text(app).splitlines()]
+        at = pane.index("first")
+        assert pane[at + 1] == "second"
 
 
 async def test_stop_mid_reply_keeps_partial_text_and_model_stays_usable(make_app):
