@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import sys
 from pathlib import Path
@@ -19,17 +20,18 @@ if TYPE_CHECKING:
     from genai_tui.config import Settings
 
 
-def _add_generation_flags(p: argparse.ArgumentParser) -> None:
+def _add_generation_flags(p: argparse.ArgumentParser, default: Any = None) -> None:
     g = p.add_argument_group("generation (override the settings file)")
-    g.add_argument("--temperature", type=float, metavar="T")
-    g.add_argument("--top-p", type=float, metavar="P")
-    g.add_argument("--top-k", type=int, metavar="K")
-    g.add_argument("--repeat-penalty", type=float, metavar="R")
-    g.add_argument("--max-tokens", type=int, metavar="N")
-    g.add_argument("--seed", type=int, metavar="N", help="-1 for a random seed")
-    g.add_argument("--ctx", type=int, metavar="N", help="context length; 0 = the model's own")
-    g.add_argument("--gpu-layers", type=int, metavar="N", help="-1 offloads all layers")
-    g.add_argument("--threads", type=int, metavar="N", help="CPU threads; 0 = cores - 1")
+    add = functools.partial(g.add_argument, default=default)
+    add("--temperature", type=float, metavar="T")
+    add("--top-p", type=float, metavar="P")
+    add("--top-k", type=int, metavar="K")
+    add("--repeat-penalty", type=float, metavar="R")
+    add("--max-tokens", type=int, metavar="N")
+    add("--seed", type=int, metavar="N", help="-1 for a random seed")
+    add("--ctx", type=int, metavar="N", help="context length; 0 = the model's own")
+    add("--gpu-layers", type=int, metavar="N", help="-1 offloads all layers")
+    add("--threads", type=int, metavar="N", help="CPU threads; 0 = cores - 1")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--json", action="store_true", help="print one JSON object at the end")
     chat.add_argument("--thinking", action="store_true",
                       help="also print <think> reasoning (to stderr)")  # fmt: skip
-    _add_generation_flags(chat)
+    # SUPPRESS: an unset flag here must not blank the same flag given before `chat`.
+    _add_generation_flags(chat, default=argparse.SUPPRESS)
 
     models = sub.add_parser("models", help="list local GGUF chat models")
     models.add_argument("--json", action="store_true", help="print JSON")
@@ -150,7 +153,10 @@ async def _chat(args: argparse.Namespace, settings: Settings) -> int:
     safe = printable if out.isatty() else (lambda s: s)
     done: ChatDone | None = None
     try:
-        model = engine.default_model()
+        # A model named on the command line must resolve; only the configured
+        # default may fall back to another model.
+        ref = getattr(args, "chat_model", None) or args.model
+        model = engine.resolve_model(ref) if ref else engine.default_model()
         if model is None:
             raise NoModelError(
                 "No GGUF chat model found.",

