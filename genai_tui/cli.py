@@ -7,7 +7,6 @@ settings, the engine and Textual are imported by the command that needs them.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import functools
 import json
 import sys
@@ -119,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = settings_from_args(args)
         if args.command == "chat":
+            import asyncio
+
             return asyncio.run(_chat(args, settings))
         if args.command == "models":
             return _models(args, settings)
@@ -134,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    from asyncio import CancelledError
+
     from genai_tui.engine.engine import Engine
     from genai_tui.engine.errors import GenaiError, NoModelError
     from genai_tui.engine.events import ChatDone, ThinkingDelta, TokenDelta
@@ -174,7 +177,7 @@ async def _chat(args: argparse.Namespace, settings: Settings) -> int:
                     sys.stderr.flush()
                 elif isinstance(event, ChatDone):
                     done = event
-        except (KeyboardInterrupt, asyncio.CancelledError):
+        except (KeyboardInterrupt, CancelledError):
             engine.stop()
             if not args.json:
                 out.write("\n")

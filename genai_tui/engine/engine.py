@@ -250,8 +250,8 @@ class Engine:
             nonlocal saved
             saved = True
             text = "".join(answer)
-            if stats is None and not text and not thinking:
-                return None
+            if not text and not thinking and (stats is None or stats.stopped):
+                return None  # stopped before the first token: nothing to keep
             fields: dict[str, Any] = {
                 "thinking": "".join(thinking).strip(),
                 "model": model.name,

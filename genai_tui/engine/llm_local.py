@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from genai_tui.engine.errors import (
     GenerationError,
     ModelError,
@@ -168,6 +166,8 @@ class LocalChatModel:
         )
 
     def _check_memory(self, info: GGUFInfo, n_ctx: int) -> None:
+        import psutil
+
         need = memory_needed(info, n_ctx)
         available = psutil.virtual_memory().available
         if need > available:
