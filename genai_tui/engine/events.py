@@ -75,3 +75,36 @@ class ChatDone:
 
 
 ChatEvent = ModelLoading | ModelLoaded | ContextTrimmed | ThinkingDelta | TokenDelta | ChatDone
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadProgress:
+    """A download job moved on. High-rate: a newer one replaces an older one."""
+
+    job_id: int
+    repo_id: str
+    state: str  # "queued", "running", "paused", "verifying", "done", "failed", "cancelled"
+    current_file: str
+    file_done: int
+    file_total: int
+    done: int  # bytes of the whole job
+    total: int
+    speed_bps: float
+    eta_s: float | None
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadFinished:
+    """Every file of the job is on disk, whole and verified."""
+
+    job_id: int
+    repo_id: str
+    paths: tuple[Path, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadFailed:
+    job_id: int
+    repo_id: str
+    message: str  # says what happened and what to do
