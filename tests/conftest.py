@@ -84,3 +84,19 @@ def models_dir(settings: Settings, smollm_path: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / smollm_path.name).symlink_to(smollm_path)
     return folder
+
+
+@pytest.fixture
+def hub_server(monkeypatch: pytest.MonkeyPatch):
+    """A real loopback Hub-compatible server (tests/hub_server.py); `.url` is its endpoint.
+
+    Register repos with `hub_server.add_repo(...)`; pass `endpoint=hub_server.url` to
+    huggingface_hub calls (HF_ENDPOINT is read at import time). Xet is turned off so
+    downloads stay plain HTTP.
+    """
+    from hub_server import FakeHub
+
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_DISABLE_XET", True)
+    with FakeHub() as server:
+        yield server
