@@ -60,3 +60,19 @@ class GenerationError(GenaiError):
 
 class StoreError(GenaiError):
     """The conversation database could not be read or written."""
+
+
+class HubError(GenaiError):
+    """The Hugging Face Hub (or the endpoint configured) did not give what was asked."""
+
+
+class HubAuthError(HubError):
+    """401/403: no token, a token the Hub rejects, or a gated repo whose terms are not accepted."""
+
+
+class HubNotFoundError(HubError):
+    """The repo, revision or file does not exist (or is private and hidden from us)."""
+
+
+class HubUnavailableError(HubError):
+    """The endpoint could not be reached, timed out, rate-limited us or failed (5xx)."""

@@ -6,6 +6,7 @@ file gets a message that names the problem, and to size the model.
 
 from __future__ import annotations
 
+import io
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,48 +149,61 @@ def read_gguf(path: str | Path) -> GGUFInfo:
             f"Model file not found: {path}.",
             "Check the path, or pick a model from the list (ctrl+o in chat, `genai-tui models`).",
         )
-    file_size = path.stat().st_size
     with path.open("rb") as f:
-        magic = f.read(4)
-        if magic != MAGIC:
-            raise NotGGUFError(
-                f"{path} is not a GGUF file (it starts with {magic!r}, not b'GGUF').",
-                "Chat needs a .gguf model; convert it with llama.cpp's convert_hf_to_gguf.py "
-                "or download a GGUF build of the model.",
-            )
-        try:
-            version = _unpack(f, "<I")
-            tensor_count = _unpack(f, "<Q")
-            kv_count = _unpack(f, "<Q")
-            metadata: dict[str, Any] = {}
-            for _ in range(kv_count):
-                key = _string(f)
-                metadata[key] = _value(f, _unpack(f, "<I"))
-            ends: list[int] = []
-            total = 0
-            known = True
-            for _ in range(tensor_count):
-                _string(f)
-                n_dims = _unpack(f, "<I")
-                elements = 1
-                for _ in range(n_dims):
-                    elements *= _unpack(f, "<Q")
-                ttype = _unpack(f, "<I")
-                offset = _unpack(f, "<Q")
-                block = GGML_BLOCKS.get(ttype)
-                if block is None:
-                    known = False
-                    continue
-                nbytes = elements // block[0] * block[1]
-                total += nbytes
-                ends.append(offset + nbytes)
-            header_end = f.tell()
-        except (_EOF, ValueError, UnicodeDecodeError, struct.error) as exc:
-            raise TruncatedModelError(
-                f"{path} is damaged or incomplete: its GGUF header ends early "
-                f"({file_size:,} bytes on disk).",
-                "An interrupted download is the usual cause: download the file again.",
-            ) from exc
+        return _parse(f, path, path.stat().st_size)
+
+
+def parse_gguf_header(data: bytes, file_size: int, name: str = "model.gguf") -> GGUFInfo:
+    """Parse a GGUF header from the first bytes of a file of `file_size` bytes.
+
+    Used on a prefix fetched over HTTP: raises TruncatedModelError when `data`
+    ends before the header does (fetch more and try again), NotGGUFError when
+    it is not a GGUF file.
+    """
+    return _parse(io.BytesIO(data), Path(name), file_size)
+
+
+def _parse(f: IO[bytes], path: Path, file_size: int) -> GGUFInfo:
+    magic = f.read(4)
+    if magic != MAGIC:
+        raise NotGGUFError(
+            f"{path} is not a GGUF file (it starts with {magic!r}, not b'GGUF').",
+            "Chat needs a .gguf model; convert it with llama.cpp's convert_hf_to_gguf.py "
+            "or download a GGUF build of the model.",
+        )
+    try:
+        version = _unpack(f, "<I")
+        tensor_count = _unpack(f, "<Q")
+        kv_count = _unpack(f, "<Q")
+        metadata: dict[str, Any] = {}
+        for _ in range(kv_count):
+            key = _string(f)
+            metadata[key] = _value(f, _unpack(f, "<I"))
+        ends: list[int] = []
+        total = 0
+        known = True
+        for _ in range(tensor_count):
+            _string(f)
+            n_dims = _unpack(f, "<I")
+            elements = 1
+            for _ in range(n_dims):
+                elements *= _unpack(f, "<Q")
+            ttype = _unpack(f, "<I")
+            offset = _unpack(f, "<Q")
+            block = GGML_BLOCKS.get(ttype)
+            if block is None:
+                known = False
+                continue
+            nbytes = elements // block[0] * block[1]
+            total += nbytes
+            ends.append(offset + nbytes)
+        header_end = f.tell()
+    except (_EOF, ValueError, UnicodeDecodeError, struct.error) as exc:
+        raise TruncatedModelError(
+            f"{path} is damaged or incomplete: its GGUF header ends early "
+            f"({file_size:,} bytes on disk).",
+            "An interrupted download is the usual cause: download the file again.",
+        ) from exc
     alignment = int(metadata.get("general.alignment", 32)) or 32
     data_start = (header_end + alignment - 1) // alignment * alignment
     data_end = data_start + max(ends, default=0) if known else None
