@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     """System prompt for new conversations."""
     theme: str = "textual-dark"
     """Textual theme name (e.g. textual-dark, textual-light, nord, gruvbox)."""
+    hf_token: str | None = Field(None, repr=False)
+    """Hugging Face token for gated and private repos; default: $HF_TOKEN, else the
+    token file `hf auth login` writes. Never logged or shown."""
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     config_file: Path | None = Field(default=None, exclude=True)
     """The file these settings were read from (set by `load_settings`)."""
