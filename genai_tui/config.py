@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     """Where the conversation database and exports live."""
     models_dir: Path | None = None
     """A folder searched for .gguf models (recursively); default: <data_dir>/models."""
+    lmstudio_dir: Path | None = None
+    """LM Studio's models folder (<publisher>/<repo>/<file>.gguf); default: LM Studio's
+    own place (~/.lmstudio/models, else ~/.cache/lm-studio/models)."""
+    ollama_dir: Path | None = None
+    """Ollama's model store (manifests/ and blobs/); default: $OLLAMA_MODELS, else
+    ~/.ollama/models."""
     default_model: str | None = None
     """Model to select at start: a path or a name from the model list."""
     system_prompt: str = ""

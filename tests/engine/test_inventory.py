@@ -16,6 +16,13 @@ from genai_tui.engine.inventory import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _no_real_stores(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """LM Studio's and Ollama's default places point into tmp_path, never at the user's."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("OLLAMA_MODELS", raising=False)
+
+
 def touch(path: Path, size: int = 10) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"GGUF" + b"\0" * (size - 4))
