@@ -208,7 +208,13 @@ class Tmux:
             return None
 
     def close(self) -> None:
+        try:
+            socket = self.run("display", "-p", "-t", "keep", "#{socket_path}").strip()
+        except subprocess.CalledProcessError:
+            socket = ""
         subprocess.run([*self.base, "kill-server"], env=self.env, capture_output=True)
+        if socket:  # tmux leaves its socket file behind
+            Path(socket).unlink(missing_ok=True)
 
 
 def _status(pid: int) -> dict[str, str]:
