@@ -211,7 +211,11 @@ async def _chat(args: argparse.Namespace, settings: Settings) -> int:
 def _models(args: argparse.Namespace, settings: Settings) -> int:
     from genai_tui.engine.inventory import find_chat_models
 
-    models = find_chat_models(settings.models_path)
+    models = find_chat_models(
+        settings.models_path,
+        lmstudio_dirs=[settings.lmstudio_dir] if settings.lmstudio_dir else None,
+        ollama_dir=settings.ollama_dir,
+    )
     if args.json:
         rows = [
             {"name": m.name, "path": str(m.path), "size": m.size, "source": m.source}

@@ -54,6 +54,10 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if name.startswith("GENAI_TUI_") and name != "GENAI_TUI_TEST_CACHE":
             monkeypatch.delenv(name)
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    # LM Studio and Ollama stores are found under HOME: a developer's real ones
+    # must not leak into tests.
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("OLLAMA_MODELS", raising=False)
     monkeypatch.setenv("GENAI_TUI_CONFIG", str(tmp_path / "config.toml"))
 
 

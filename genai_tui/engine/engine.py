@@ -55,7 +55,12 @@ class Engine:
     # -- models ---------------------------------------------------------------
 
     def chat_models(self) -> list[LocalModel]:
-        return find_chat_models(self.settings.models_path)
+        s = self.settings
+        return find_chat_models(
+            s.models_path,
+            lmstudio_dirs=[s.lmstudio_dir] if s.lmstudio_dir else None,
+            ollama_dir=s.ollama_dir,
+        )
 
     def resolve_model(self, ref: str) -> LocalModel:
         return resolve_model(ref, self.chat_models())
