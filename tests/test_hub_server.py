@@ -108,7 +108,8 @@ def test_gated_and_private_need_an_accepted_token(hub_server) -> None:
     assert _get(hub_server, url, Authorization="Bearer hf_good").content == b"w"
     assert _get(hub_server, "/org/gated/resolve/main/README.md").content == b"card"
     assert _get(hub_server, "/api/models/org/private").status_code == 401
-    assert _get(hub_server, "/api/models/org/private", Authorization="Bearer hf_good").json()[
-        "id"
-    ] == "org/private"
+    assert (
+        _get(hub_server, "/api/models/org/private", Authorization="Bearer hf_good").json()["id"]
+        == "org/private"
+    )
     assert _get(hub_server, "/api/models/org/nope").status_code == 404
