@@ -44,6 +44,7 @@ from genai_tui.widgets.message_view import MessageView
 from genai_tui.widgets.prompt_input import PromptInput
 
 STATUS_INTERVAL_S = 0.25  # live token counter refresh while streaming
+FLUSH_INTERVAL_S = 1 / 15  # streamed text reaches the screen at most this often
 
 
 def message_meta(msg: Message) -> str:
@@ -224,17 +225,18 @@ class ChatScreen(Screen[None]):
         status = self.status
         status.set(state="waiting for first token…")
         tokens, started, last_update = 0, time.monotonic(), 0.0
+        flusher = self.set_interval(FLUSH_INTERVAL_S, view.flush)
         try:
             async for event in events:
                 if isinstance(event, TokenDelta):
-                    await view.append(event.text)
+                    view.buffer(event.text)
                     tokens += 1
                     now = time.monotonic()
                     if now - last_update > STATUS_INTERVAL_S:
                         last_update = now
                         status.set(live_tokens=(tokens, now - started), state="generating · Esc stops")
                 elif isinstance(event, ThinkingDelta):
-                    await view.append_thinking(event.text)
+                    view.buffer(event.text, thinking=True)
                     if tokens == 0:
                         status.set(state="thinking… · Esc stops")
                 elif isinstance(event, ChatDone):
@@ -260,6 +262,7 @@ class ChatScreen(Screen[None]):
         except GenaiError as exc:
             await self._show_error(view, exc)
         finally:
+            flusher.stop()
             self.refresh_list()
 
     async def _show_error(self, view: MessageView, exc: GenaiError) -> None:

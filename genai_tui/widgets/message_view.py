@@ -55,6 +55,8 @@ class MessageView(Vertical):
         self._meta = meta
         self._stream: MarkdownStream | None = None
         self._thinking_stream: MarkdownStream | None = None
+        self._pending: list[str] = []
+        self._pending_thinking: list[str] = []
         self.text = content  # the raw text (for copying), not the displayed one
 
     def compose(self) -> ComposeResult:
@@ -84,9 +86,34 @@ class MessageView(Vertical):
             return body.source
         return str(body.render())
 
+    def buffer(self, text: str, *, thinking: bool = False) -> None:
+        """Take streamed text now; it reaches the screen at the next `flush`.
+
+        Rendering costs the same for one token as for ten, and it runs on the
+        thread that also has to hand the GIL back to generation, so the screen
+        flushes at a steady rate instead of once per token.
+        """
+        if thinking:
+            self._pending_thinking.append(text)
+        else:
+            self.text += text
+            self._pending.append(text)
+
+    async def flush(self) -> None:
+        """Write buffered text into the Markdown streams."""
+        if self._pending_thinking:
+            text, self._pending_thinking = "".join(self._pending_thinking), []
+            await self.append_thinking(text)
+        if self._pending:
+            text, self._pending = "".join(self._pending), []
+            await self._write(text)
+
     async def append(self, text: str) -> None:
-        """Append answer text (streamed)."""
+        """Append answer text and write it at once."""
         self.text += text
+        await self._write(text)
+
+    async def _write(self, text: str) -> None:
         if self._stream is None:
             self._stream = Markdown.get_stream(self.body)
         await self._stream.write(printable(text))
@@ -102,7 +129,8 @@ class MessageView(Vertical):
         await self._thinking_stream.write(printable(text))
 
     async def finish(self, meta: str = "", *, stopped: bool = False) -> None:
-        """End streaming and show the reply's stats line."""
+        """Flush, end streaming and show the reply's stats line."""
+        await self.flush()
         for stream in (self._stream, self._thinking_stream):
             if stream is not None:
                 await stream.stop()
