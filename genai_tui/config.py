@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     hf_token: str | None = Field(None, repr=False)
     """Hugging Face token for gated and private repos; default: $HF_TOKEN, else the
     token file `hf auth login` writes. Never logged or shown."""
+    download_concurrency: int = Field(2, ge=1, le=16)
+    """How many downloads transfer at once; the others wait in the queue."""
+    download_dir: Path | None = None
+    """Where downloads land as plain files (<download_dir>/<org>/<name>/...); default:
+    the Hugging Face cache ($HF_HUB_CACHE), where hf, transformers and diffusers find them."""
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     config_file: Path | None = Field(default=None, exclude=True)
     """The file these settings were read from (set by `load_settings`)."""

@@ -92,6 +92,7 @@ class DownloadProgress:
     speed_bps: float
     eta_s: float | None
     error: str = ""
+    note: str = ""  # transient, e.g. "HTTP 503; retrying in 2.0 s (attempt 2 of 6)"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""SQLite store: conversations, messages, system prompts and projects.
+"""SQLite store: conversations, messages, system prompts, projects and download jobs.
 
 WAL mode, one transaction per write: a process killed mid-reply loses at most
 the reply in flight (it is saved only when complete or stopped), never an
@@ -64,6 +64,26 @@ MIGRATIONS: list[str] = [
         created_at REAL NOT NULL
     );
     """,
+    # 2: the download queue (engine/downloads.py). `files` is a JSON list of
+    # {"path", "size", "sha256", "etag"}; `commit_hash` pins the revision once the
+    # first file was resolved, so a resumed job never mixes two commits.
+    """
+    CREATE TABLE downloads (
+        id INTEGER PRIMARY KEY,
+        repo_id TEXT NOT NULL,
+        revision TEXT NOT NULL DEFAULT 'main',
+        commit_hash TEXT,
+        files TEXT NOT NULL DEFAULT '[]',
+        local_dir TEXT,
+        state TEXT NOT NULL DEFAULT 'queued',
+        done_bytes INTEGER NOT NULL DEFAULT 0,
+        total_bytes INTEGER NOT NULL DEFAULT 0,
+        error TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX downloads_state ON downloads(state);
+    """,
 ]
 
 
@@ -102,6 +122,24 @@ class SystemPrompt:
     id: int
     name: str
     content: str
+
+
+@dataclass
+class DownloadRecord:
+    """One persisted download job (see engine/downloads.py for the states)."""
+
+    id: int
+    repo_id: str
+    revision: str
+    commit_hash: str | None
+    files: list[dict[str, Any]]
+    local_dir: str | None
+    state: str
+    done_bytes: int
+    total_bytes: int
+    error: str
+    created_at: float
+    updated_at: float
 
 
 class Store:
@@ -332,3 +370,67 @@ class Store:
     def delete_system_prompt(self, name: str) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM system_prompts WHERE name = ?", (name,))
+
+    # -- download jobs --------------------------------------------------------
+
+    _DOWNLOAD_FIELDS = ("commit_hash", "files", "state", "done_bytes", "total_bytes", "error")
+
+    @staticmethod
+    def _download(row: sqlite3.Row) -> DownloadRecord:
+        data = dict(row)
+        data["files"] = json.loads(data["files"] or "[]")
+        return DownloadRecord(**data)
+
+    def add_download(
+        self,
+        repo_id: str,
+        revision: str,
+        files: list[dict[str, Any]],
+        local_dir: str | None = None,
+        *,
+        total_bytes: int = 0,
+        state: str = "queued",
+        error: str = "",
+    ) -> DownloadRecord:
+        now = time.time()
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO downloads(repo_id, revision, files, local_dir, state, total_bytes,"
+                " error, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (repo_id, revision, json.dumps(files), local_dir, state, total_bytes, error, now,
+                 now),
+            )  # fmt: skip
+            job_id = int(cur.lastrowid or 0)
+        return self.download(job_id)
+
+    def download(self, job_id: int) -> DownloadRecord:
+        rows = self._query("SELECT * FROM downloads WHERE id = ?", (job_id,))
+        if not rows:
+            raise StoreError(f"Download {job_id} does not exist.", "Pick one from the list.")
+        return self._download(rows[0])
+
+    def downloads(self, states: tuple[str, ...] | None = None) -> list[DownloadRecord]:
+        """Oldest first; only jobs in `states` when given."""
+        sql, args = "SELECT * FROM downloads", ()
+        if states:
+            sql += f" WHERE state IN ({', '.join('?' * len(states))})"
+            args = tuple(states)
+        return [self._download(r) for r in self._query(sql + " ORDER BY id", args)]
+
+    def update_download(self, job_id: int, **changes: Any) -> None:
+        unknown = set(changes) - set(self._DOWNLOAD_FIELDS)
+        if unknown:
+            raise ValueError(f"cannot update {sorted(unknown)}")
+        if "files" in changes:
+            changes["files"] = json.dumps(changes["files"])
+        if changes:
+            cols = ", ".join(f"{k} = ?" for k in changes)
+            with self._tx() as db:
+                db.execute(
+                    f"UPDATE downloads SET {cols}, updated_at = ? WHERE id = ?",
+                    (*changes.values(), time.time(), job_id),
+                )
+
+    def delete_download(self, job_id: int) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM downloads WHERE id = ?", (job_id,))
