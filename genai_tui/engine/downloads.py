@@ -30,6 +30,7 @@ from typing import Any
 
 from genai_tui.engine.events import DownloadFailed, DownloadFinished, DownloadProgress
 from genai_tui.engine.hf_cache import (
+    GIT_OID,
     SHA256,
     BlobLock,
     CacheLayout,
@@ -44,6 +45,7 @@ from genai_tui.engine.hf_cache import (
 from genai_tui.engine.hf_transfer import (
     CHUNK,
     Control,
+    Digest,
     DownloadError,
     Fetcher,
     FileRef,
@@ -622,7 +624,11 @@ class DownloadQueue:
         self.store.update_download(
             job.id, files=[x.to_json() for x in job.files], total_bytes=job.total
         )
-        expected = f.sha256 or (etag if SHA256.match(etag) else None)
+        expected = None
+        if f.sha256 or SHA256.match(etag):
+            expected = Digest("sha256", f.sha256 or etag)
+        elif GIT_OID.match(etag):  # the Hub's ETag of a small file is its git blob id
+            expected = Digest("git", etag)
         assert job.commit is not None
         if (done := layout.link(rel, job.commit, etag, job.revision)) is not None:
             return done  # the blob is already in the cache (an earlier job, or hf)

@@ -39,6 +39,7 @@ _REVISION = re.compile(r"^[\w.\-]+(?:/[\w.\-]+)*$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _ETAG = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,127}$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
+GIT_OID = _COMMIT  # a git object id: 40 hex
 
 
 class UnsafeNameError(GenaiError):

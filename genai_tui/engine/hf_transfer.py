@@ -112,6 +112,21 @@ class FileRef:
 
 
 @dataclass(frozen=True, slots=True)
+class Digest:
+    """What a whole file must hash to: its sha256 (LFS files), or its git blob id (others)."""
+
+    kind: str  # "sha256" or "git"
+    hexdigest: str
+
+    def hasher(self, size: int) -> Any:
+        if self.kind == "git":  # git's blob id: sha1 of "blob <size>\0" + content
+            h = hashlib.sha1(usedforsecurity=False)
+            h.update(b"blob %d\0" % size)
+            return h
+        return hashlib.sha256()
+
+
+@dataclass(frozen=True, slots=True)
 class Resolved:
     commit: str
     etag: str
@@ -266,15 +281,15 @@ class Fetcher:
     # -- bytes -----------------------------------------------------------------------------
 
     def download(self, ctl: Control, ref: FileRef, partial: Path, size: int,
-                 expected_sha256: str | None) -> None:  # fmt: skip
+                 expected: Digest | None) -> None:  # fmt: skip
         """Bring `partial` to `size` bytes (resuming from what it holds) and verify it.
 
         On return the partial is whole, verified and synced; the caller moves it into
-        place. A sha256 mismatch throws the data away and tries once more from scratch
+        place. A checksum mismatch throws the data away and tries once more from scratch
         (the bad bytes may be an old partial's or a glitch on the way); a second
         mismatch deletes the partial and raises DownloadError.
         """
-        with _Part(partial, ctl, expected_sha256 is not None) as part:
+        with _Part(partial, ctl, expected, size) as part:
             if part.offset > size:
                 part.reset()
             if part.hasher is not None and part.offset:
@@ -296,7 +311,7 @@ class Fetcher:
                         self.backoff(ctl, ref, retry, failures)
                         continue
                 got = part.hasher.hexdigest() if part.hasher is not None else None
-                if expected_sha256 and got != expected_sha256:
+                if expected is not None and got != expected.hexdigest:
                     part.reset()
                     if not fresh_start_used:
                         fresh_start_used = True
@@ -307,8 +322,8 @@ class Fetcher:
                     partial.unlink(missing_ok=True)
                     raise DownloadError(
                         f"Checksum mismatch for {ref.path} of {ref.repo_id}, twice: expected "
-                        f"sha256 {expected_sha256[:12]}…, got {(got or '')[:12]}…. The damaged "
-                        "data was deleted.",
+                        f"{expected.kind} {expected.hexdigest[:12]}…, got {(got or '')[:12]}…. "
+                        "The damaged data was deleted.",
                         "The server (or something between) sends other bytes than the Hub "
                         "lists; retry later: the file will be downloaded again from scratch.",
                     )
@@ -364,12 +379,13 @@ def _describe(exc: Exception) -> str:
 class _Part:
     """A partial file open for appending, with the sha256 of what it holds so far."""
 
-    def __init__(self, path: Path, ctl: Control, hashed: bool) -> None:
+    def __init__(self, path: Path, ctl: Control, digest: Digest | None, size: int) -> None:
         self.ctl = ctl
-        self.hashed = hashed
+        self.digest = digest
+        self.size = size
         self.fd = open(path, "a+b", buffering=0)  # noqa: SIM115 - closed by __exit__
         self.offset = os.fstat(self.fd.fileno()).st_size
-        self.hasher: Any = hashlib.sha256() if hashed else None
+        self.hasher: Any = digest.hasher(size) if digest is not None else None
         self.buf = bytearray()
         ctl.file_done = self.offset
 
@@ -387,7 +403,7 @@ class _Part:
         self.buf.clear()
         self.fd.truncate(0)
         self.offset = self.ctl.file_done = 0
-        self.hasher = hashlib.sha256() if self.hashed else None
+        self.hasher = self.digest.hasher(self.size) if self.digest is not None else None
 
     def hash_existing(self) -> None:
         self.fd.seek(0)

@@ -404,6 +404,17 @@ async def test_corrupted_payload_is_never_presented_as_finished(
     assert Path(job.paths[1]).read_bytes() == FILES["model.safetensors"]
 
 
+async def test_small_files_are_checked_against_their_git_blob_id(
+    make_queue, repo, hub_server, cache
+) -> None:
+    hub_server.corrupt(f"{REPO}/config.json")
+    q = await make_queue()
+    job = await q.wait(q.add(REPO, hub_files(repo)))
+    assert job.state == "failed" and "Checksum mismatch for config.json" in job.error
+    assert "git" in job.error
+    assert blobs(cache) == []
+
+
 async def test_corrupt_partial_on_disk_is_detected_and_refetched(
     make_queue, repo, hub_server, cache
 ) -> None:
@@ -604,3 +615,25 @@ async def test_from_settings_and_a_one_off_queue(
     await one_off.start(resume=False)
     assert one_off.jobs() == []
     await one_off.aclose()
+
+
+def test_schema_1_database_is_upgraded_with_the_downloads_table(tmp_path: Path) -> None:
+    import sqlite3
+
+    from genai_tui.engine.store import MIGRATIONS
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:  # a database written before downloads existed
+        db.executescript(MIGRATIONS[0] + "; PRAGMA user_version = 1;")
+        db.execute("INSERT INTO conversations(title, created_at, updated_at) VALUES ('kept', 0, 0)")
+    store = Store(path)
+    try:
+        assert store.schema_version == len(MIGRATIONS) >= 2
+        assert [c.title for c in store.conversations()] == ["kept"]
+        rec = store.add_download("a/b", "main", [{"path": "x", "size": 1, "sha256": None}])
+        store.update_download(rec.id, state="paused", done_bytes=1, error="")
+        assert store.downloads(("paused",))[0].files == [{"path": "x", "size": 1, "sha256": None}]
+        with pytest.raises(ValueError):
+            store.update_download(rec.id, repo_id="c/d")
+    finally:
+        store.close()
