@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import partial
 
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.signal import Signal
 
 from genai_tui.config import Settings
 from genai_tui.engine.engine import Engine
+from genai_tui.engine.errors import GenaiError
+from genai_tui.engine.events import DownloadFailed, DownloadFinished
 
 
 class GenaiApp(App[int]):
@@ -18,6 +22,7 @@ class GenaiApp(App[int]):
     TITLE = "genai-tui"
     BINDINGS = [
         Binding("f1", "show_chat", "Chat", show=False),
+        Binding("f2", "show_models", "Models", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
@@ -25,6 +30,8 @@ class GenaiApp(App[int]):
         super().__init__()
         self.settings = settings
         self.engine = engine or Engine(settings)
+        # App-wide: the download queue's jobs, for every screen's status line.
+        self.downloads_signal: Signal[list] = Signal(self, "downloads")
 
     def on_mount(self) -> None:
         if self.settings.theme in self.available_themes:
@@ -36,15 +43,48 @@ class GenaiApp(App[int]):
                 severity="warning",
                 timeout=10,
             )
+        self._add_modes()
         self.action_show_chat()
+        self.call_after_refresh(self.watch_downloads)
+
+    @work(group="downloads", exit_on_error=False)
+    async def watch_downloads(self) -> None:
+        """Resume persisted downloads after the first frame; publish their progress."""
+        try:
+            queue = await self.engine.library.downloads()
+        except GenaiError as exc:
+            self.notify(str(exc), title="Downloads", severity="error")
+            return
+        self.downloads_signal.publish(queue.jobs())
+        async with queue.events() as events:
+            async for event in events:
+                self.downloads_signal.publish(queue.jobs())
+                if isinstance(event, DownloadFinished):
+                    self.notify(f"Downloaded {event.repo_id}.", title="Downloads")
+                elif isinstance(event, DownloadFailed):
+                    self.notify(event.message, title="Download failed", severity="error")
+
+    def _add_modes(self) -> None:
+        """One mode per top-level screen, each with its own stack (dialogs stay put)."""
+
+        def chat() -> Screen:
+            from genai_tui.screens.chat import ChatScreen
+
+            return ChatScreen(self.engine)
+
+        def models() -> Screen:
+            from genai_tui.screens.models import ModelsScreen
+
+            return ModelsScreen(self.engine)
+
+        self.add_mode("chat", chat)
+        self.add_mode("models", models)
 
     def action_show_chat(self) -> None:
-        from genai_tui.screens.chat import ChatScreen
+        self.switch_mode("chat")
 
-        if not self.is_screen_installed("chat"):
-            self.install_screen(ChatScreen(self.engine), "chat")
-        if not isinstance(self.screen, ChatScreen):
-            self.push_screen("chat")
+    def action_show_models(self) -> None:
+        self.switch_mode("models")
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -24,6 +24,7 @@ from genai_tui.engine.events import (
 from genai_tui.engine.export import export_conversation
 from genai_tui.engine.gguf_info import read_gguf
 from genai_tui.engine.inventory import LocalModel, find_chat_models, resolve_model
+from genai_tui.engine.library import ModelLibrary
 from genai_tui.engine.llm_local import LocalChatModel, SamplingParams
 from genai_tui.engine.store import Conversation, Store
 from genai_tui.engine.thinking import ThinkSplitter
@@ -48,6 +49,7 @@ class Engine:
         self.settings = settings
         self.store = store or Store(settings.db_path)
         self.model: LocalChatModel | None = None
+        self.library = ModelLibrary(settings, self.store)
         self.last_loaded: ModelLoaded | None = None
         self._cancel = threading.Event()
         self._generating = False
@@ -299,5 +301,6 @@ class Engine:
 
     async def aclose(self) -> None:
         self.stop()
+        await self.library.aclose()
         await self.unload_model()
         self.store.close()

@@ -40,6 +40,7 @@ from genai_tui.screens.dialogs import (
 )
 from genai_tui.widgets.chat_status import ChatStatus, stats_line
 from genai_tui.widgets.conversation_list import ConversationList
+from genai_tui.widgets.downloads_line import DownloadsLine
 from genai_tui.widgets.message_view import MessageView
 from genai_tui.widgets.prompt_input import PromptInput
 
@@ -102,6 +103,7 @@ class ChatScreen(Screen[None]):
                 yield VerticalScroll(id="messages")
                 yield ChatStatus(id="status")
                 yield PromptInput(id="prompt", placeholder="Message · Enter sends · Ctrl+J newline")
+        yield DownloadsLine()
         yield Footer()
 
     @property

@@ -1,0 +1,65 @@
+"""A one-line summary of the download queue, shown on every screen while it works."""
+
+from __future__ import annotations
+
+from textual.content import Content
+from textual.widgets import Static
+
+from genai_tui.engine.downloads import DownloadJob
+
+ACTIVE = {"queued", "running", "verifying"}
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def human_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+def summary(jobs: list[DownloadJob]) -> str:
+    """`↓ 2 downloads · 45% of 4.1 GB · 12.3 MB/s · ETA 1m05s`, or "" when idle."""
+    active = [j for j in jobs if j.state in ACTIVE]
+    if not active:
+        return ""
+    done = sum(j.done for j in active)
+    total = sum(j.total for j in active)
+    speed = sum(j.speed_bps for j in active)
+    parts = [f"↓ {len(active)} download{'s' if len(active) > 1 else ''}"]
+    if total:
+        parts.append(f"{100 * done / total:.0f}% of {human_bytes(total)}")
+    if speed:
+        parts.append(f"{human_bytes(speed)}/s")
+        parts.append(f"ETA {human_eta((total - done) / speed)}")
+    return " · ".join(parts)
+
+
+class DownloadsLine(Static):
+    """Fed by the app's `downloads_signal`; hidden while nothing downloads."""
+
+    DEFAULT_CSS = """
+    DownloadsLine { height: 1; padding: 0 1; background: $accent 30%; display: none; }
+    DownloadsLine.-active { display: block; }
+    """
+
+    def on_mount(self) -> None:
+        signal = getattr(self.app, "downloads_signal", None)
+        if signal is not None:
+            signal.subscribe(self, self.show)
+
+    def show(self, jobs: list[DownloadJob]) -> None:
+        text = summary(jobs)
+        self.set_class(bool(text), "-active")
+        self.update(Content(text))
