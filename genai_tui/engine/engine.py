@@ -6,6 +6,7 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,6 @@ from genai_tui.engine.events import (
 from genai_tui.engine.export import export_conversation
 from genai_tui.engine.gguf_info import read_gguf
 from genai_tui.engine.inventory import LocalModel, find_chat_models, resolve_model
-from genai_tui.engine.library import ModelLibrary
 from genai_tui.engine.llm_local import LocalChatModel, SamplingParams
 from genai_tui.engine.store import Conversation, Store
 from genai_tui.engine.thinking import ThinkSplitter
@@ -32,6 +32,7 @@ from genai_tui.engine.threads import limit_library_threads
 
 if TYPE_CHECKING:
     from genai_tui.config import Settings
+    from genai_tui.engine.library import ModelLibrary
 
 DEFAULT_TITLE = "New chat"
 
@@ -49,10 +50,16 @@ class Engine:
         self.settings = settings
         self.store = store or Store(settings.db_path)
         self.model: LocalChatModel | None = None
-        self.library = ModelLibrary(settings, self.store)
         self.last_loaded: ModelLoaded | None = None
         self._cancel = threading.Event()
         self._generating = False
+
+    @cached_property
+    def library(self) -> ModelLibrary:
+        """Hub search, downloads and every model on disk (imported on first use)."""
+        from genai_tui.engine.library import ModelLibrary
+
+        return ModelLibrary(self.settings, self.store)
 
     # -- models ---------------------------------------------------------------
 
@@ -301,6 +308,7 @@ class Engine:
 
     async def aclose(self) -> None:
         self.stop()
-        await self.library.aclose()
+        if "library" in self.__dict__:
+            await self.library.aclose()
         await self.unload_model()
         self.store.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -41,8 +42,18 @@ from genai_tui.screens.dialogs import (
 from genai_tui.widgets.chat_status import ChatStatus, stats_line
 from genai_tui.widgets.conversation_list import ConversationList
 from genai_tui.widgets.downloads_line import DownloadsLine
-from genai_tui.widgets.message_view import MessageView
 from genai_tui.widgets.prompt_input import PromptInput
+
+if TYPE_CHECKING:
+    from genai_tui.widgets.message_view import MessageView
+
+
+def message_view(*args: Any, **kwargs: Any) -> MessageView:
+    """A MessageView; imported on first use, since Markdown costs ~30 ms of start-up."""
+    from genai_tui.widgets.message_view import MessageView
+
+    return MessageView(*args, **kwargs)
+
 
 STATUS_INTERVAL_S = 0.25  # live token counter refresh while streaming
 FLUSH_INTERVAL_S = 1 / 15  # streamed text reaches the screen at most this often
@@ -118,14 +129,21 @@ class ChatScreen(Screen[None]):
     def prompt(self) -> PromptInput:
         return self.query_one("#prompt", PromptInput)
 
-    async def on_mount(self) -> None:
+    def on_mount(self) -> None:
+        self.refresh_list()
+        self.prompt.focus()
+        # The newest chat is drawn just after the first frame, not before it.
+        self.call_after_refresh(self._open_newest)
+
+    async def _open_newest(self) -> None:
+        if self.conv_id is not None or self.messages.children:
+            return  # something was opened already
         conversations = self.engine.store.conversations()
         if conversations:
             await self.show_conversation(conversations[0].id)
+            self.refresh_list()
         else:
             await self.show_empty()
-        self.refresh_list()
-        self.prompt.focus()
 
     # -- rendering ------------------------------------------------------------
 
@@ -165,7 +183,7 @@ class ChatScreen(Screen[None]):
         container = self.messages
         await container.remove_children()
         views = [
-            MessageView(m.role, m.content, m.thinking, message_meta(m), message_id=m.id)
+            message_view(m.role, m.content, m.thinking, message_meta(m), message_id=m.id)
             for m in messages
             if m.role != "system"
         ]
@@ -182,7 +200,7 @@ class ChatScreen(Screen[None]):
         self.status.speed = ""
 
     async def _remove_from_last_user(self, keep_user: bool) -> None:
-        views = list(self.messages.query(MessageView))
+        views = list(self.messages.query("MessageView"))
         users = [i for i, v in enumerate(views) if v.role == "user"]
         if not users:
             return
@@ -216,12 +234,12 @@ class ChatScreen(Screen[None]):
             events = self.engine.edit_last(self.conv_id, text)
         else:
             events = self.engine.chat(self.conv_id, text)
-        await self.messages.mount(MessageView("user", text))
+        await self.messages.mount(message_view("user", text))
         self.stream_reply(events)
 
     @work(exclusive=True, group="chat", exit_on_error=False)
     async def stream_reply(self, events: AsyncIterator[ChatEvent]) -> None:
-        view = MessageView("assistant")
+        view = message_view("assistant")
         await self.messages.mount(view)
         self.messages.anchor()
         status = self.status
@@ -321,7 +339,7 @@ class ChatScreen(Screen[None]):
         self.status.set(state="editing your last message · Enter resends · Esc cancels")
 
     def _last_reply(self) -> str | None:
-        replies = [v for v in self.messages.query(MessageView) if v.role == "assistant" and v.text]
+        replies = [v for v in self.messages.query("MessageView") if v.role == "assistant" and v.text]
         return replies[-1].text if replies else None
 
     def action_copy_reply(self) -> None:
@@ -333,7 +351,7 @@ class ChatScreen(Screen[None]):
         self.notify(f"Copied the last reply ({len(text):,} characters).")
 
     def action_copy_code(self) -> None:
-        replies = [v.text for v in self.messages.query(MessageView) if v.role == "assistant"]
+        replies = [v.text for v in self.messages.query("MessageView") if v.role == "assistant"]
         code = next((c for c in map(last_code_block, reversed(replies)) if c is not None), None)
         if code is None:
             self.notify("No code block in this chat.", severity="warning")

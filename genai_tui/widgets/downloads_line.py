@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.content import Content
 from textual.widgets import Static
 
-from genai_tui.engine.downloads import DownloadJob
+if TYPE_CHECKING:  # the queue module pulls in httpx: not needed for the first frame
+    from genai_tui.engine.downloads import DownloadJob
 
 ACTIVE = {"queued", "running", "verifying"}
 
