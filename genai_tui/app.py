@@ -21,8 +21,9 @@ class GenaiApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "genai-tui"
     BINDINGS = [
-        Binding("f1", "show_chat", "Chat", show=False),
-        Binding("f2", "show_models", "Models", show=False),
+        Binding("f1", "show_chat", "Chat", show=False, tooltip="Chat screen"),
+        Binding("f2", "show_models", "Models", show=False,
+                tooltip="Models screen: Hub search, downloads, models on disk"),  # fmt: skip
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
@@ -88,15 +89,16 @@ class GenaiApp(App[int]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        # Every key the screen binds is also a command in the palette.
-        for binding in screen.BINDINGS:
-            if isinstance(binding, Binding) and binding.description:
-                key = binding.key.split(",")[0]
-                yield SystemCommand(
-                    binding.tooltip or binding.description,
-                    f"key: {key}",
-                    partial(screen.run_action, binding.action),
-                )
+        # Every key the app or the screen binds is also a command in the palette.
+        for node, bindings in ((self, self.BINDINGS), (screen, screen.BINDINGS)):
+            for binding in bindings:
+                if isinstance(binding, Binding) and binding.description:
+                    key = binding.key.split(",")[0]
+                    yield SystemCommand(
+                        binding.tooltip or binding.description,
+                        f"key: {key}",
+                        partial(node.run_action, binding.action),
+                    )
 
     async def on_unmount(self) -> None:
         await self.engine.aclose()
