@@ -167,17 +167,17 @@ def test_models_json(
     rc, out, _ = run_main([*base, "models", "--json"], capsys)
     assert rc == 0
     rows = json.loads(out)
-    ours = [r for r in rows if r["source"] == "models dir"]
-    assert ours == [
-        {
-            "name": MODEL_NAME,
-            "path": str(models_dir / MODEL_NAME),
-            "size": (models_dir / MODEL_NAME).stat().st_size,
-            "source": "models dir",
-        }
-    ]
     # the demo package's copy is the same file: listed once
     assert len(rows) == 1
+    (row,) = rows
+    assert Path(row["path"]).resolve() == (models_dir / MODEL_NAME).resolve()
+    assert row["size"] == (models_dir / MODEL_NAME).stat().st_size
+    assert (row["kind"], row["quantization"], row["context_length"]) == ("gguf", "Q4_1", 8192)
+    assert row["architecture"] == "llama" and row["error"] is None
+    if row["source"] == "models dir":
+        assert row["name"] == MODEL_NAME and row["path"] == str(models_dir / MODEL_NAME)
+    else:  # the inventory lists a linked file under the store that holds its bytes
+        assert row["source"] == "demo" and MODEL_NAME.removesuffix(".gguf") in row["name"]
 
 
 def test_models_table(
@@ -185,8 +185,11 @@ def test_models_table(
 ) -> None:
     rc, out, _ = run_main([*base, "models"], capsys)
     assert rc == 0
-    line = out.splitlines()[0]
-    assert line.startswith(MODEL_NAME) and "0.10 GB" in line and "models dir" in line
+    header, line = out.splitlines()
+    assert header.split() == ["NAME", "KIND", "QUANT", "CONTEXT", "SIZE", "SOURCE", "PATH"]
+    assert line.startswith(MODEL_NAME.removesuffix(".gguf")) and "0.10 GB" in line
+    assert " gguf " in line and " Q4_1 " in line and " 8192 " in line
+    assert "models dir" in line or "  demo  " in line
 
 
 def test_doctor(
