@@ -583,7 +583,7 @@ async def _pull(args: argparse.Namespace, settings: Settings) -> int:
     queue: DownloadQueue | None = None
     bar: _ProgressBar | None = None
     try:
-        detail = await library.detail(args.repo, args.revision)
+        detail = await library.detail(args.repo, args.revision, card=False)
         try:
             files = _choose_files(args, detail)
         except _Choice as choice:

@@ -21,6 +21,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -122,8 +123,35 @@ class Digest:
         if self.kind == "git":  # git's blob id: sha1 of "blob <size>\0" + content
             h = hashlib.sha1(usedforsecurity=False)
             h.update(b"blob %d\0" % size)
-            return h
-        return hashlib.sha256()
+            return BackgroundHasher(h)
+        return BackgroundHasher(hashlib.sha256())
+
+
+# hashlib releases the GIL on large buffers: hashing chunk N on these threads while the
+# transfer thread reads chunk N+1 keeps verification off the download's critical path.
+_HASH_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="genai-hash")
+
+
+class BackgroundHasher:
+    """A hashlib object fed on a pool thread; one chunk in flight, in order."""
+
+    def __init__(self, h: Any) -> None:
+        self._h = h
+        self._pending: Future[None] | None = None
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        chunk = bytes(data)  # callers reuse their buffers
+        self._wait()
+        self._pending = _HASH_POOL.submit(self._h.update, chunk)
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def hexdigest(self) -> str:
+        self._wait()
+        return str(self._h.hexdigest())
 
 
 @dataclass(frozen=True, slots=True)

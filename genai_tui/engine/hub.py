@@ -407,8 +407,11 @@ class HubClient:
             items = [_model(m) for m in islice(models, start, start + page_size + 1)]
         return SearchPage(items[:page_size], page, len(items) > page_size)
 
-    def detail(self, repo_id: str, revision: str = "main") -> ModelDetail:
-        """The model, its files with sizes, GGUF quant choices or diffusers layout, card summary."""
+    def detail(self, repo_id: str, revision: str = "main", *, card: bool = True) -> ModelDetail:
+        """The model, its files with sizes, GGUF quant choices or diffusers layout, card summary.
+
+        `card=False` skips fetching README.md (the summary is then empty).
+        """
         with self._errors(f"Reading {repo_id}", repo_id):
             info = self.api.model_info(repo_id, revision=revision, files_metadata=True)
         files = tuple(
@@ -418,9 +421,9 @@ class HubClient:
         names = {f.path for f in files}
         sha = info.sha or revision
         summary = ""
-        if "README.md" in names:
-            card = self._fetch_text(repo_id, "README.md", sha, 64 * 1024)
-            summary = card_summary(card) if card else ""
+        if card and "README.md" in names:
+            text = self._fetch_text(repo_id, "README.md", sha, 64 * 1024)
+            summary = card_summary(text) if text else ""
         layout = None
         if "model_index.json" in names:
             raw = self._fetch_text(repo_id, "model_index.json", sha, 256 * 1024)

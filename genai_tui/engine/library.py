@@ -7,6 +7,7 @@ screen and the CLI. Blocking calls (network, disk scans) run in threads.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from functools import cached_property
 from typing import TYPE_CHECKING, Literal
@@ -51,8 +52,10 @@ class ModelLibrary:
             self.hub.search, query, kind, sort, author, page, page_size
         )
 
-    async def detail(self, repo_id: str, revision: str = "main") -> ModelDetail:
-        return await asyncio.to_thread(self.hub.detail, repo_id, revision)
+    async def detail(self, repo_id: str, revision: str = "main", *, card: bool = True) -> ModelDetail:
+        return await asyncio.to_thread(
+            functools.partial(self.hub.detail, repo_id, revision, card=card)
+        )
 
     async def fit_gguf(self, detail: ModelDetail, group: QuantGroup) -> FitEstimate:
         """Weights plus KV cache at the configured context, against free VRAM or RAM."""
