@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from functools import partial
 
-from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -14,7 +14,9 @@ from textual.signal import Signal
 from genai_tui.config import Settings
 from genai_tui.engine.engine import Engine
 from genai_tui.engine.errors import GenaiError
-from genai_tui.engine.events import DownloadFailed, DownloadFinished
+
+
+DOWNLOADS_POLL_S = 0.5
 
 
 class GenaiApp(App[int]):
@@ -33,6 +35,7 @@ class GenaiApp(App[int]):
         self.engine = engine or Engine(settings)
         # App-wide: the download queue's jobs, for every screen's status line.
         self.downloads_signal: Signal[list] = Signal(self, "downloads")
+        self._job_states: dict[int, str] = {}
 
     def on_mount(self) -> None:
         if self.settings.theme in self.available_themes:
@@ -46,24 +49,44 @@ class GenaiApp(App[int]):
             )
         self._add_modes()
         self.action_show_chat()
-        self.call_after_refresh(self.watch_downloads)
+        self.call_after_refresh(self._resume_downloads)
+        self.set_interval(DOWNLOADS_POLL_S, self._poll_downloads)
 
-    @work(group="downloads", exit_on_error=False)
-    async def watch_downloads(self) -> None:
-        """Resume persisted downloads after the first frame; publish their progress."""
-        try:
-            queue = await self.engine.library.downloads()
-        except GenaiError as exc:
-            self.notify(str(exc), title="Downloads", severity="error")
+    async def _resume_downloads(self) -> None:
+        """Jobs left unfinished by the last run resume (after the first frame)."""
+        pending = await asyncio.to_thread(
+            self.engine.store.downloads, ("queued", "running", "verifying")
+        )
+        if pending:
+            try:
+                await self.engine.library.downloads()
+            except GenaiError as exc:
+                self.notify(str(exc), title="Downloads", severity="error")
+
+    def _poll_downloads(self) -> None:
+        """Publish the queue's jobs to every screen; say when one ends.
+
+        Polled (2 Hz) rather than subscribed: cheap, and nothing runs until a
+        queue exists.
+        """
+        library = self.engine.__dict__.get("library")
+        queue = library.queue if library is not None else None
+        if queue is None:
             return
-        self.downloads_signal.publish(queue.jobs())
-        async with queue.events() as events:
-            async for event in events:
-                self.downloads_signal.publish(queue.jobs())
-                if isinstance(event, DownloadFinished):
-                    self.notify(f"Downloaded {event.repo_id}.", title="Downloads")
-                elif isinstance(event, DownloadFailed):
-                    self.notify(event.message, title="Download failed", severity="error")
+        jobs = queue.jobs()
+        states = {job.id: job.state for job in jobs}
+        for job in jobs:
+            before = self._job_states.get(job.id)
+            if before is None or before == job.state:
+                continue
+            if job.state == "done":
+                self.notify(f"Downloaded {job.repo_id}.", title="Downloads")
+            elif job.state == "failed":
+                self.notify(job.error or f"{job.repo_id} failed.", title="Download failed",
+                            severity="error", timeout=10)  # fmt: skip
+        if states != self._job_states or any(j.state == "running" for j in jobs):
+            self.downloads_signal.publish(jobs)
+        self._job_states = states
 
     def _add_modes(self) -> None:
         """One mode per top-level screen, each with its own stack (dialogs stay put)."""

@@ -86,6 +86,11 @@ class ModelLibrary:
 
     # -- downloads ------------------------------------------------------------
 
+    @property
+    def queue(self) -> DownloadQueue | None:
+        """The download queue if it has been started, else None."""
+        return self._downloads
+
     async def downloads(self) -> DownloadQueue:
         """The download queue, started on first use (persisted jobs resume)."""
         if self._downloads is None:
