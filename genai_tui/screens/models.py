@@ -226,6 +226,9 @@ class ModelsScreen(Screen[None]):
         self.detail, self.choices = detail, choices_for(detail)
         total = sum(f.size for f in detail.files)
         head = f"{detail.model.repo_id} · {len(detail.files)} files · {human_bytes(total)}"
+        if detail.diffusers is not None:
+            names = ", ".join(c.name for c in detail.diffusers.components)
+            head += f"\ndiffusers components: {names}"
         text.update(Content(printable(f"{head}\n{detail.summary}".strip())))
         options.add_options([self._choice_option(c, None) for c in self.choices])
         if self.choices:
