@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genai_tui.cli import _fail
+from genai_tui.engine.text import human_bytes
 
 if TYPE_CHECKING:
     from genai_tui.config import Settings
@@ -114,7 +115,6 @@ def _resolve_entry(ref: str, entries: list[Any], store: str | None) -> Any:
 
 
 def _rm(args: argparse.Namespace, settings: Settings) -> int:
-    from genai_tui.engine.hf_transfer import human_bytes
     from genai_tui.engine.inventory import delete_entry
     from genai_tui.engine.local_stores import LM_STUDIO, OLLAMA, refuse_unconfirmed
 
@@ -289,7 +289,6 @@ def _choose_files(args: argparse.Namespace, detail: Any) -> list[Any]:
 
 
 def _print_quants(listing: list[dict[str, Any]], as_json: bool) -> None:
-    from genai_tui.engine.hf_transfer import human_bytes
 
     if as_json:
         print(json.dumps(listing, indent=2))
@@ -397,7 +396,7 @@ class _ProgressBar:
         enc = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
         self.blocks = ("\u2588", "\u2591") if enc == "utf8" else ("#", "-")
         self._say(f"Downloading {self.repo}: {nfiles} file{'s' if nfiles != 1 else ''}, "
-                  f"{_human(total)}")  # fmt: skip
+                  f"{human_bytes(total)}")  # fmt: skip
 
     def _say(self, line: str) -> None:
         if self.tty and self.drawn:
@@ -422,7 +421,7 @@ class _ProgressBar:
                 self._draw(ev)
             return
         if new_file:
-            self._say(f"  {_cell(ev.current_file)} ({_human(ev.file_total)})")
+            self._say(f"  {_cell(ev.current_file)} ({human_bytes(ev.file_total)})")
         if note and note != self.last_note:
             self._say(f"  {note}")
         self.last_note = note
@@ -434,9 +433,9 @@ class _ProgressBar:
 
     def _figures(self, ev: Any) -> str:
         pct = 100.0 * ev.done / ev.total if ev.total else 100.0
-        speed = f"{_human(ev.speed_bps)}/s" if ev.speed_bps else "-- MB/s"
+        speed = f"{human_bytes(ev.speed_bps)}/s" if ev.speed_bps else "-- MB/s"
         eta = _duration(ev.eta_s) if ev.eta_s is not None else "--:--"
-        return f"{pct:3.0f}%  {_human(ev.done)} / {_human(ev.total)}  {speed}  ETA {eta}"
+        return f"{pct:3.0f}%  {human_bytes(ev.done)} / {human_bytes(ev.total)}  {speed}  ETA {eta}"
 
     def _draw(self, ev: Any) -> None:
         import shutil
@@ -464,16 +463,10 @@ class _ProgressBar:
             self.drawn = False
         elapsed = self.clock() - self.started
         if self.total and self.done >= self.total:
-            rate = f", {_human(self.total / elapsed)}/s" if elapsed > 0 else ""
-            self.stream.write(f"Done: {_human(self.total)} in {elapsed:.1f} s{rate}\n")
+            rate = f", {human_bytes(self.total / elapsed)}/s" if elapsed > 0 else ""
+            self.stream.write(f"Done: {human_bytes(self.total)} in {elapsed:.1f} s{rate}\n")
         self.stream.flush()
         self.total = 0  # close() twice prints once
-
-
-def _human(n: float) -> str:
-    from genai_tui.engine.hf_transfer import human_bytes
-
-    return human_bytes(n)
 
 
 def _duration(seconds: float) -> str:

@@ -50,9 +50,9 @@ from genai_tui.engine.hf_transfer import (
     Fetcher,
     FileRef,
     Stopped,
-    human_bytes,
 )
 from genai_tui.engine.store import DownloadRecord, Store
+from genai_tui.engine.text import human_bytes
 
 __all__ = ["CHUNK", "DownloadError", "DownloadEvent", "DownloadJob", "DownloadQueue", "JobFile"]
 

@@ -22,6 +22,7 @@ Plain folder (`local_dir`), also as huggingface_hub lays it out::
 from __future__ import annotations
 
 import base64
+from abc import ABC, abstractmethod
 import errno
 import fcntl
 import hashlib
@@ -136,28 +137,33 @@ def _short_hash(text: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha1(text.encode()).digest()).decode()
 
 
-class Layout:
+class Layout(ABC):
     """Paths of one repo's files in a target (the cache or a local folder)."""
 
     root: Path  # where free disk space is checked
 
+    @abstractmethod
     def final(self, rel: PurePosixPath, commit: str, etag: str) -> Path:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def is_done(self, rel: PurePosixPath, commit: str | None, etag: str | None) -> bool:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def partial(self, rel: PurePosixPath, etag: str) -> Path:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def lock(self, rel: PurePosixPath, etag: str) -> Path:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def place(
         self, partial: Path, rel: PurePosixPath, commit: str, etag: str, revision: str
     ) -> Path:
         """Move a whole, verified partial into place; return the path users open."""
-        raise NotImplementedError
+        ...
 
     def link(self, rel: PurePosixPath, commit: str, etag: str, revision: str) -> Path | None:
         """Present an already complete blob at `rel`; None when there is no such blob."""

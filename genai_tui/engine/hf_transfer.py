@@ -31,6 +31,7 @@ from urllib.parse import quote, urljoin, urlsplit
 import httpx
 
 from genai_tui.engine.errors import GenaiError
+from genai_tui.engine.text import human_bytes
 from genai_tui.engine.hf_cache import UnsafeNameError, check_commit, check_etag
 
 CHUNK = 1 << 20  # bytes written and hashed at a time
@@ -51,14 +52,6 @@ class Retry(Exception):
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -71,13 +71,10 @@ class LocalModel:
 
 
 def hf_hub_cache() -> Path:
-    """The Hugging Face hub cache folder, as huggingface_hub resolves it."""
-    if cache := os.environ.get("HF_HUB_CACHE"):
-        return Path(cache).expanduser()
-    home = os.environ.get("HF_HOME") or Path(
-        os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"), "huggingface"
-    )
-    return Path(home).expanduser() / "hub"
+    """The Hugging Face hub cache folder, as huggingface_hub resolves it (read now)."""
+    from genai_tui.engine.hf_cache import default_cache_dir
+
+    return default_cache_dir()
 
 
 def _is_chat_gguf(path: Path) -> bool:

@@ -36,3 +36,12 @@ def last_code_block(markdown: str) -> str | None:
     """The contents of the last fenced code block (an unclosed final fence counts)."""
     blocks = [m.group("code") for m in _FENCE.finditer(markdown)]
     return blocks[-1].rstrip("\n") if blocks else None
+
+
+def human_bytes(n: float) -> str:
+    """1234567 -> "1.2 MB" (decimal units, as download tools show them)."""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"

@@ -7,18 +7,12 @@ from typing import TYPE_CHECKING
 from textual.content import Content
 from textual.widgets import Static
 
+from genai_tui.engine.text import human_bytes
+
 if TYPE_CHECKING:  # the queue module pulls in httpx: not needed for the first frame
     from genai_tui.engine.downloads import DownloadJob
 
 ACTIVE = {"queued", "running", "verifying"}
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1000:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
 
 
 def human_eta(seconds: float | None) -> str:
