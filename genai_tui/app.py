@@ -26,6 +26,12 @@ class GenaiApp(App[int]):
         Binding("f1", "show_chat", "Chat", show=False, tooltip="Chat screen"),
         Binding("f2", "show_models", "Models", show=False,
                 tooltip="Models screen: Hub search, downloads, models on disk"),  # fmt: skip
+        Binding("f3", "show_studio", "Studio", show=False,
+                tooltip="Image studio: generate images, the gallery"),  # fmt: skip
+        Binding("f4", "show_gpu", "GPU", show=False,
+                tooltip="GPU monitor: utilization, memory, processes, loaded models"),  # fmt: skip
+        Binding("f7", "show_settings", "Settings", show=False,
+                tooltip="Settings: remote providers, usage"),  # fmt: skip
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
@@ -101,14 +107,41 @@ class GenaiApp(App[int]):
 
             return ModelsScreen(self.engine)
 
+        def studio() -> Screen:
+            from genai_tui.screens.studio import StudioScreen
+
+            return StudioScreen(self.engine)
+
+        def gpu() -> Screen:
+            from genai_tui.screens.gpu import GpuScreen
+
+            return GpuScreen(self.engine)
+
+        def settings() -> Screen:
+            from genai_tui.screens.settings import SettingsScreen
+
+            return SettingsScreen(self.engine)
+
         self.add_mode("chat", chat)
         self.add_mode("models", models)
+        self.add_mode("studio", studio)
+        self.add_mode("gpu", gpu)
+        self.add_mode("settings", settings)
 
     def action_show_chat(self) -> None:
         self.switch_mode("chat")
 
     def action_show_models(self) -> None:
         self.switch_mode("models")
+
+    def action_show_studio(self) -> None:
+        self.switch_mode("studio")
+
+    def action_show_gpu(self) -> None:
+        self.switch_mode("gpu")
+
+    def action_show_settings(self) -> None:
+        self.switch_mode("settings")
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

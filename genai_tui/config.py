@@ -7,7 +7,7 @@ import re
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from platformdirs import user_config_path, user_data_path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -59,6 +59,69 @@ class GenerationSettings(BaseModel):
     """CPU threads for llama.cpp; 0 picks one less than the usable cores."""
 
 
+class ImageSettings(BaseModel):
+    """The image studio (engine/diffusion.py): defaults for each request, and the device."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    default_model: str | None = None
+    """Diffusers model to select at start: a repo id, a folder or a .safetensors file."""
+    renderer: Literal["auto", "kitty", "sixel", "halfcell", "unicode"] = "auto"
+    """How images are drawn in the terminal; auto detects the best the terminal supports."""
+    device: Literal["auto", "cuda", "cpu"] = "auto"
+    """auto uses CUDA when present, else the CPU."""
+    dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
+    """auto: float16 (bfloat16 where supported) on CUDA, float32 on the CPU."""
+    memory: Literal["auto", "none", "slicing", "tiling", "offload"] = "auto"
+    """Memory savers: auto picks attention slicing / VAE tiling / CPU offload from free VRAM."""
+    threads: int = Field(0, ge=0)
+    """torch CPU threads; 0 picks one less than the usable cores."""
+    width: int = Field(512, ge=64, le=4096, multiple_of=8)
+    height: int = Field(512, ge=64, le=4096, multiple_of=8)
+    steps: int = Field(25, ge=1, le=500)
+    guidance: float = Field(7.0, ge=0.0, le=50.0)
+    variations: int = Field(4, ge=1, le=16)
+    """Images per request."""
+    preview_every: int = Field(2, ge=0)
+    """Show a cheap preview every this many steps; 0 turns previews off."""
+
+
+class GpuSettings(BaseModel):
+    """The GPU monitor (engine/gpu.py) and who may hold the GPU (engine/residency.py)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    interval_s: float = Field(1.0, ge=0.1, le=60.0)
+    """Seconds between samples."""
+    history_s: int = Field(600, ge=10, le=86400)
+    """How much history the graphs keep, in seconds."""
+    vram_budget_mb: int | None = Field(None, ge=0)
+    """Memory the loaded models may use together; default: the GPU's total (or RAM on CPU)."""
+    on_full: Literal["unload", "offload"] = "unload"
+    """When a new model does not fit: unload the least recently used, or offload to CPU."""
+    idle_unload_s: int = Field(0, ge=0)
+    """Unload a model idle this long, in seconds; 0 never does."""
+
+
+class ProviderSettings(BaseModel):
+    """An OpenAI-compatible server (engine/llm_remote.py)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    name: str = Field(min_length=1)
+    base_url: str = Field(min_length=1)
+    """e.g. http://127.0.0.1:8000/v1 (vLLM) or https://api.openai.com/v1"""
+    api_key: str | None = Field(None, repr=False)
+    """Stored in the config file (written 0600); prefer api_key_env."""
+    api_key_env: str | None = None
+    """Name of an environment variable holding the key."""
+    headers: dict[str, str] = Field(default_factory=dict, repr=False)
+    price_in: float | None = Field(None, ge=0)
+    """Price per million input tokens."""
+    price_out: float | None = Field(None, ge=0)
+    """Price per million output tokens."""
+
+
 class Settings(BaseSettings):
     """Everything the app reads at start-up."""
 
@@ -94,6 +157,9 @@ class Settings(BaseSettings):
     """Where downloads land as plain files (<download_dir>/<org>/<name>/...); default:
     the Hugging Face cache ($HF_HUB_CACHE), where hf, transformers and diffusers find them."""
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    image: ImageSettings = Field(default_factory=ImageSettings)
+    gpu: GpuSettings = Field(default_factory=GpuSettings)
+    providers: list[ProviderSettings] = Field(default_factory=list)
     config_file: Path | None = Field(default=None, exclude=True)
     """The file these settings were read from (set by `load_settings`)."""
 
@@ -108,6 +174,11 @@ class Settings(BaseSettings):
     @property
     def exports_dir(self) -> Path:
         return self.data_dir.expanduser() / "exports"
+
+    @property
+    def images_dir(self) -> Path:
+        """The gallery: every generated image, as PNG with its parameters."""
+        return self.data_dir.expanduser() / "images"
 
     @classmethod
     def settings_customise_sources(

@@ -84,6 +84,37 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX downloads_state ON downloads(state);
     """,
+    # 3: the image gallery (engine/gallery.py): one row per saved image; `params`
+    # is the JSON of the request that made it (prompt, seed, steps, ...).
+    """
+    CREATE TABLE images (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        model TEXT NOT NULL DEFAULT '',
+        prompt TEXT NOT NULL DEFAULT '',
+        negative_prompt TEXT NOT NULL DEFAULT '',
+        seed INTEGER,
+        width INTEGER,
+        height INTEGER,
+        steps INTEGER,
+        guidance REAL,
+        scheduler TEXT NOT NULL DEFAULT '',
+        strength REAL,
+        init_image TEXT,
+        params TEXT NOT NULL DEFAULT '{}',
+        duration_s REAL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX images_created ON images(created_at DESC);
+    """,
+    # 4: remote providers and usage (engine/llm_remote.py, engine/usage.py): which
+    # provider served a conversation and each reply, and what a reply cost.
+    """
+    ALTER TABLE conversations ADD COLUMN provider TEXT NOT NULL DEFAULT '';
+    ALTER TABLE messages ADD COLUMN provider TEXT NOT NULL DEFAULT '';
+    ALTER TABLE messages ADD COLUMN cost REAL;
+    CREATE INDEX messages_usage ON messages(created_at) WHERE role = 'assistant';
+    """,
 ]
 
 
@@ -97,6 +128,8 @@ class Conversation:
     project: str | None
     created_at: float
     updated_at: float
+    provider: str = ""
+    """The remote provider's name; "" for a local model."""
 
 
 @dataclass
@@ -115,6 +148,8 @@ class Message:
     finish_reason: str | None = None
     stopped: bool = False
     created_at: float = field(default_factory=time.time)
+    provider: str = ""
+    cost: float | None = None
 
 
 @dataclass
@@ -238,6 +273,7 @@ class Store:
             project=row["project"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
+            provider=row["provider"],
         )
 
     def create_conversation(
@@ -283,7 +319,7 @@ class Store:
         return [self._conversation(r) for r in self._query(sql, tuple(args))]
 
     def update_conversation(self, conv_id: int, **changes: Any) -> Conversation:
-        allowed = {"title", "model", "system_prompt", "params", "project"}
+        allowed = {"title", "model", "system_prompt", "params", "project", "provider"}
         unknown = set(changes) - allowed
         if unknown:
             raise ValueError(f"cannot update {sorted(unknown)}")
