@@ -263,28 +263,9 @@ def card_summary(text: str, limit: int = 600) -> str:
 
 def free_vram() -> int | None:
     """Free memory of the emptiest NVIDIA GPU, from NVML; None without a GPU or driver."""
-    try:
-        import pynvml
-    except ImportError:
-        return None
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError:
-        return None
-    try:
-        count = pynvml.nvmlDeviceGetCount()
-        frees = [
-            int(pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(i)).free)
-            for i in range(count)
-        ]
-        return max(frees) if frees else None
-    except pynvml.NVMLError:
-        return None
-    finally:
-        try:
-            pynvml.nvmlShutdown()
-        except pynvml.NVMLError:
-            pass
+    from genai_tui.engine.gpu import free_vram as nvml_free_vram
+
+    return nvml_free_vram()
 
 
 def free_ram() -> int:
