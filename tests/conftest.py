@@ -104,3 +104,59 @@ def hub_server(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_DISABLE_XET", True)
     with FakeHub() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def llama_server(smollm_path: Path, tmp_path_factory: pytest.TempPathFactory):
+    """llama-cpp-python's own OpenAI-compatible server on a loopback port, serving SmolLM2
+    as model "smollm2"; yields its base URL (ending in /v1). One CPU thread: the suite
+    runs on 2 cores."""
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm_path),
+           "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port),
+           "--n_ctx", "2048", "--n_threads", "1", "--n_threads_batch", "1",
+           "--verbose", "False"]  # fmt: skip
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"llama_cpp.server exited ({proc.returncode}):\n{log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{url}/models", timeout=1, trust_env=False).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"llama_cpp.server did not answer in 60 s:\n{log.read_text()[-2000:]}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def tiny_sd_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Stable Diffusion pipeline (random weights, ~5 MB) saved as a diffusers folder.
+
+    Built once per session by tests/tiny_sd.py; load it with `local_files_only=True`.
+    Its images are noise, but the same seed gives the same pixels.
+    """
+    from tiny_sd import build_tiny_sd
+
+    return build_tiny_sd(tmp_path_factory.mktemp("tiny-sd") / "tiny-sd")

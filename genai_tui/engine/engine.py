@@ -32,7 +32,10 @@ from genai_tui.engine.threads import limit_library_threads
 
 if TYPE_CHECKING:
     from genai_tui.config import Settings
+    from genai_tui.engine.images import ImageStudio
     from genai_tui.engine.library import ModelLibrary
+    from genai_tui.engine.llm_remote import RemoteChatModel
+    from genai_tui.engine.providers import ProviderRegistry
 
 DEFAULT_TITLE = "New chat"
 
@@ -60,6 +63,20 @@ class Engine:
         from genai_tui.engine.library import ModelLibrary
 
         return ModelLibrary(self.settings, self.store)
+
+    @cached_property
+    def images(self) -> ImageStudio:
+        """The image studio: diffusers models, generation, the gallery (torch loads on use)."""
+        from genai_tui.engine.images import ImageStudio
+
+        return ImageStudio(self.settings, self.store)
+
+    @cached_property
+    def providers(self) -> ProviderRegistry:
+        """Remote OpenAI-compatible servers (httpx is imported on first use)."""
+        from genai_tui.engine.providers import ProviderRegistry
+
+        return ProviderRegistry(self.settings)
 
     # -- models ---------------------------------------------------------------
 
@@ -125,9 +142,12 @@ class Engine:
 
     # -- conversations --------------------------------------------------------
 
-    def new_conversation(self, model: str = "", system_prompt: str | None = None) -> Conversation:
+    def new_conversation(
+        self, model: str = "", system_prompt: str | None = None, provider: str = ""
+    ) -> Conversation:
         prompt = self.settings.system_prompt if system_prompt is None else system_prompt
-        return self.store.create_conversation(DEFAULT_TITLE, model, prompt)
+        conv = self.store.create_conversation(DEFAULT_TITLE, model, prompt)
+        return self.store.update_conversation(conv.id, provider=provider) if provider else conv
 
     def export(self, conv_id: int) -> tuple[Path, Path]:
         conv = self.store.conversation(conv_id)
@@ -223,20 +243,26 @@ class Engine:
         self._cancel.clear()
         try:
             conv = self.store.conversation(conv_id)
-            async with aclosing(self._ensure_model(conv)) as events:
-                async for event in events:
-                    yield event
-            model = self.model
-            assert model is not None
-            if conv.model != model.name:
-                conv = self.store.update_conversation(conv_id, model=model.name)
+            model: LocalChatModel | RemoteChatModel | None
+            if conv.provider:  # a remote provider's model: nothing to load here
+                model = await self.providers.chat_model(conv.provider, conv.model)
+            else:
+                async with aclosing(self._ensure_model(conv)) as events:
+                    async for event in events:
+                        yield event
+                model = self.model
+                assert model is not None
+                if conv.model != model.name:
+                    conv = self.store.update_conversation(conv_id, model=model.name)
             async with aclosing(self._stream(conv, model)) as events:
                 async for event in events:
                     yield event
         finally:
             self._generating = False
 
-    async def _stream(self, conv: Conversation, model: LocalChatModel) -> AsyncIterator[ChatEvent]:
+    async def _stream(
+        self, conv: Conversation, model: LocalChatModel | RemoteChatModel
+    ) -> AsyncIterator[ChatEvent]:
         params = self.params_for(conv)
         history = [{"role": m.role, "content": m.content} for m in self.store.messages(conv.id)]
         if conv.system_prompt:
@@ -269,6 +295,7 @@ class Engine:
             fields: dict[str, Any] = {
                 "thinking": "".join(thinking).strip(),
                 "model": model.name,
+                "provider": conv.provider,
             }
             if stats is not None:
                 fields.update(
@@ -279,6 +306,7 @@ class Engine:
                     duration_s=stats.duration_s,
                     finish_reason=stats.finish_reason,
                     stopped=int(stats.stopped),
+                    cost=model.cost(stats) if conv.provider else None,  # type: ignore[union-attr]
                 )
             else:
                 fields.update(finish_reason=finish, stopped=1)
@@ -295,7 +323,9 @@ class Engine:
             deltas = model.stream(fitted, params, self._cancel, stats, prompt_tokens)
             async with aclosing(deltas):
                 async for delta in deltas:
-                    for event in route(splitter.feed(delta.text)):
+                    # A server may send reasoning apart from the answer (reasoning_content).
+                    pieces = [(True, delta.text)] if isinstance(delta, ThinkingDelta) else None
+                    for event in route(pieces or splitter.feed(delta.text)):
                         yield event
             for event in route(splitter.flush()):
                 yield event
@@ -310,5 +340,9 @@ class Engine:
         self.stop()
         if "library" in self.__dict__:
             await self.library.aclose()
+        if "images" in self.__dict__:
+            await self.images.aclose()
+        if "providers" in self.__dict__:
+            await self.providers.aclose()
         await self.unload_model()
         self.store.close()

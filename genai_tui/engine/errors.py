@@ -76,3 +76,43 @@ class HubNotFoundError(HubError):
 
 class HubUnavailableError(HubError):
     """The endpoint could not be reached, timed out, rate-limited us or failed (5xx)."""
+
+
+class ProviderError(GenaiError):
+    """A remote OpenAI-compatible server (engine/llm_remote.py) failed or refused a request."""
+
+
+class ProviderAuthError(ProviderError):
+    """401/403: no API key, or one the server rejects."""
+
+
+class ProviderModelNotFoundError(ProviderError):
+    """404: the server does not serve the model (or the URL is not an OpenAI-style API)."""
+
+
+class ProviderUnavailableError(ProviderError):
+    """Connection refused, DNS, TLS, timeout, 429 or 5xx, or the circuit breaker is open."""
+
+
+class ProviderStreamError(ProviderError):
+    """The reply stream broke off or carried data that is not OpenAI-style chunks."""
+
+
+class ImageRequestError(GenaiError):
+    """An image request asks for something invalid (size, steps, strength, init image)."""
+
+
+class PipelineError(ModelError):
+    """A diffusers model is missing, damaged, of a kind we cannot run, or failed mid-run."""
+
+
+class ImageOutOfMemoryError(GenaiError):
+    """The GPU ran out of memory while generating. `retry` is the request with offload on."""
+
+    def __init__(self, message: str, hint: str = "", retry: object = None) -> None:
+        super().__init__(message, hint)
+        self.retry = retry
+
+
+class GpuBudgetError(ModelError):
+    """A model alone needs more memory than the budget for loaded models (gpu.vram_budget_mb)."""
