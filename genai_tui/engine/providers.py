@@ -143,7 +143,7 @@ def write_providers(settings: Settings, providers: list[ProviderSettings]) -> Pa
 
 def save_provider(settings: Settings, provider: ProviderSettings, replacing: str | None = None) -> Path:
     """Add `provider`, or replace the one named `replacing` (an edit may rename it)."""
-    others = [p for p in settings.providers if p.name != (replacing or provider.name)]
+    others = [p for p in settings.providers if replacing is None or p.name != replacing]
     if any(p.name == provider.name for p in others):
         raise ConfigError(f"A provider named '{provider.name}' already exists.", "Pick another name.")
     if replacing:
