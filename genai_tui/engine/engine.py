@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator
-from contextlib import aclosing
+from contextlib import aclosing, asynccontextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genai_tui.engine.context import fit_messages, reply_reserve
-from genai_tui.engine.errors import GenaiError, NoModelError
+from genai_tui.engine.errors import GenaiError, GenerationError, NoModelError
 from genai_tui.engine.events import (
     ChatDone,
     ChatEvent,
@@ -25,13 +25,15 @@ from genai_tui.engine.events import (
 from genai_tui.engine.export import export_conversation
 from genai_tui.engine.gguf_info import read_gguf
 from genai_tui.engine.inventory import LocalModel, find_chat_models, resolve_model
-from genai_tui.engine.llm_local import LocalChatModel, SamplingParams
+from genai_tui.engine.llm_local import LocalChatModel, SamplingParams, memory_needed
+from genai_tui.engine.residency import Residency
 from genai_tui.engine.store import Conversation, Store
 from genai_tui.engine.thinking import ThinkSplitter
 from genai_tui.engine.threads import limit_library_threads
 
 if TYPE_CHECKING:
     from genai_tui.config import Settings
+    from genai_tui.engine.gpu_history import GpuSampler
     from genai_tui.engine.images import ImageStudio
     from genai_tui.engine.library import ModelLibrary
     from genai_tui.engine.llm_remote import RemoteChatModel
@@ -78,6 +80,18 @@ class Engine:
 
         return ProviderRegistry(self.settings)
 
+    @cached_property
+    def gpu(self) -> GpuSampler:
+        """The GPU/host sampler (not started: `start()` it; pynvml loads on its thread)."""
+        from genai_tui.engine.gpu_history import GpuSampler
+
+        return GpuSampler(self.settings.gpu)
+
+    @cached_property
+    def residency(self) -> Residency:
+        """Which models are loaded where; makes room before a load; schedules GPU jobs."""
+        return Residency(self.settings.gpu)
+
     # -- models ---------------------------------------------------------------
 
     def chat_models(self) -> list[LocalModel]:
@@ -111,13 +125,11 @@ class Engine:
         if current is not None and current.path == model.path and current.loaded:
             assert self.last_loaded is not None
             return self.last_loaded
+        # Check the file first: a missing, non-GGUF or damaged file must not cost
+        # the user the model that is loaded and working.
+        info = await asyncio.to_thread(read_gguf, model.path)
         if current is not None:
-            # Check the file first: a missing, non-GGUF or damaged file must not cost
-            # the user the model that is loaded and working.
-            await asyncio.to_thread(read_gguf, model.path)
-            self.model = None
-            self.last_loaded = None
-            await current.close()
+            await self.unload_model()
         gen = self.settings.generation
         candidate = LocalChatModel(
             model.path,
@@ -126,8 +138,18 @@ class Engine:
             gpu_layers=gen.gpu_layers,
             threads=gen.threads,
         )
+        # Residency makes room first (unloading idle image models, LRU) and measures it.
+        estimate = memory_needed(info, gen.context_length or info.context_length or 4096)
+        device = await asyncio.to_thread(_chat_device, gen.gpu_layers)
+
+        async def evicted() -> None:
+            if self.model is candidate:
+                self.model, self.last_loaded = None, None
+            await candidate.close()
+
         try:
-            loaded = await candidate.load()
+            async with self.residency.admitting(model.name, "chat", estimate, device, evicted):
+                loaded = await candidate.load()
         except BaseException:
             await candidate.close()
             raise
@@ -138,6 +160,8 @@ class Engine:
     async def unload_model(self) -> None:
         if self.model is not None:
             model, self.model, self.last_loaded = self.model, None, None
+            if "residency" in self.__dict__:
+                self.residency.forget(model.name)
             await model.close()
 
     # -- conversations --------------------------------------------------------
@@ -254,11 +278,25 @@ class Engine:
                 assert model is not None
                 if conv.model != model.name:
                     conv = self.store.update_conversation(conv_id, model=model.name)
-            async with aclosing(self._stream(conv, model)) as events:
+            async with self._gpu_turn(model), aclosing(self._stream(conv, model)) as events:
                 async for event in events:
                     yield event
         finally:
             self._generating = False
+
+    @asynccontextmanager
+    async def _gpu_turn(self, model: object) -> AsyncIterator[None]:
+        """A local reply takes its turn on the GPU: it waits rather than collide."""
+        if not isinstance(model, LocalChatModel):
+            yield
+            return
+        async with self.residency.gpu_slot(model.name):
+            if not model.loaded:  # unloaded for another model between load and turn
+                raise GenerationError(
+                    f"{model.name} was unloaded to make room for another model.",
+                    "Send the message again to load it back.",
+                )
+            yield
 
     async def _stream(
         self, conv: Conversation, model: LocalChatModel | RemoteChatModel
@@ -345,4 +383,15 @@ class Engine:
         if "providers" in self.__dict__:
             await self.providers.aclose()
         await self.unload_model()
+        if "residency" in self.__dict__:
+            await self.residency.aclose()
+        if "gpu" in self.__dict__:
+            await asyncio.to_thread(self.gpu.stop)
         self.store.close()
+
+
+def _chat_device(gpu_layers: int) -> str:
+    """Where llama.cpp puts a chat model: the GPU when its build offloads, else the CPU."""
+    from genai_tui.engine.llm_local import gpu_offload_supported
+
+    return "cuda:0" if gpu_layers != 0 and gpu_offload_supported() else "cpu"

@@ -109,3 +109,34 @@ class DownloadFailed:
     job_id: int
     repo_id: str
     message: str  # says what happened and what to do
+
+
+@dataclass(frozen=True, slots=True)
+class ModelEvicted:
+    """A loaded model was unloaded (or moved to the CPU) to make room, when idle, or on request."""
+
+    key: str
+    kind: str  # "chat" or "image"
+    bytes: int
+    reason: str  # e.g. "to make room for sd-turbo (needs 3.1 GB; budget 8.0 GB)"
+    action: str = "unloaded"  # or "offloaded" (moved to the CPU)
+
+
+@dataclass(frozen=True, slots=True)
+class GpuWaiting:
+    """A GPU job waits for the jobs running there to finish: together they would not fit."""
+
+    key: str
+    need_bytes: int
+    running: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GpuAcquired:
+    """A job that waited for the GPU has it now."""
+
+    key: str
+    waited_s: float
+
+
+ResidencyEvent = ModelEvicted | GpuWaiting | GpuAcquired
