@@ -111,6 +111,69 @@ class DownloadFailed:
     message: str  # says what happened and what to do
 
 
+# -- the image studio (engine/diffusion.py) ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineLoaded:
+    """A diffusers pipeline is loaded and ready."""
+
+    name: str
+    path: Path
+    pipeline: str  # the diffusers class, e.g. StableDiffusionPipeline
+    device: str  # "cuda", "cpu"
+    dtype: str  # "float16", "float32", ...
+    memory: str  # the memory savers in use: "none", "slicing", "offload", ...
+    memory_bytes: int
+    load_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class StepProgress:
+    """A denoising step finished. High-rate: a newer one replaces an older one."""
+
+    index: int  # which variation, from 0
+    count: int  # variations in the request
+    step: int  # steps done for this variation, from 1
+    total: int
+    elapsed_s: float  # since the request started
+    eta_s: float | None  # until the whole request is done
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewImage:
+    """A cheap look at a variation mid-run (latents projected to RGB, no VAE decode)."""
+
+    index: int
+    step: int
+    image: object  # PIL.Image.Image, small (the latents' size)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageReady:
+    """A variation is finished and saved in the gallery."""
+
+    index: int
+    seed: int
+    path: Path
+    image_id: int
+    image: object  # PIL.Image.Image
+    duration_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ImagesDone:
+    """The request ended: every variation made, or stopped by cancel."""
+
+    paths: tuple[Path, ...]
+    seeds: tuple[int, ...]
+    cancelled: bool
+    duration_s: float
+
+
+ImageEvent = PipelineLoaded | StepProgress | PreviewImage | ImageReady | ImagesDone
+
+
 @dataclass(frozen=True, slots=True)
 class ModelEvicted:
     """A loaded model was unloaded (or moved to the CPU) to make room, when idle, or on request."""
