@@ -258,7 +258,8 @@ class DiffusionModel:
     def _from_single_file(self, dtype: Any) -> Any:
         from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
-        cls = StableDiffusionXLPipeline if "xl" in self.path.name.lower() else StableDiffusionPipeline
+        xl = "xl" in self.path.name.lower()
+        cls = StableDiffusionXLPipeline if xl else StableDiffusionPipeline
         sibling = self.path.with_suffix("")
         config = str(sibling) if (sibling / "model_index.json").is_file() else None
         try:
@@ -386,7 +387,14 @@ class DiffusionModel:
         finally:
             emit(_END)
 
-    def _generate_all(self, request, seeds, cancel, save, emit) -> None:  # type: ignore[no-untyped-def]
+    def _generate_all(
+        self,
+        request: ImageRequest,
+        seeds: list[int],
+        cancel: threading.Event,
+        save: SaveImage,
+        emit: Callable[[Any], None],
+    ) -> None:
         if self._pipe is None:
             raise PipelineError("No image model is loaded.", "Pick one first (ctrl+o).")
         import torch

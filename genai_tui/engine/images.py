@@ -89,7 +89,8 @@ class ImageStudio:
         if path.exists():
             kind = "checkpoint" if path.is_file() else "diffusers"
             return ImageModel(path.name, path, kind, "path")
-        if ref.startswith(("/", "~", "./", "../")) or path.suffix.lower() in (".safetensors", ".ckpt"):
+        looks_like_path = ref.startswith(("/", "~", "./", "../"))
+        if looks_like_path or path.suffix.lower() in (".safetensors", ".ckpt"):
             raise PipelineError(f"No image model at {path}.", "Check the path.")
         models = self.models() if models is None else models
         for m in models:

@@ -4,7 +4,8 @@ Format (one image):
 
     <prompt, any lines>
     Negative prompt: <negative, any lines>
-    Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 512x512, Model hash: abcd1234ef, Model: name
+    Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 512x512, Model hash: 0a1b2c3d4e,
+    Model: name    (one line in the file)
 
 The last line is `key: value` pairs separated by ", "; a value holding a comma
 or a quote is written as a JSON string (as A1111 does). A1111 reads the prompt
@@ -115,7 +116,9 @@ def parse_parameters(text: str) -> ImageParams:
             in_negative = True
             line = line[len(NEGATIVE) :].lstrip()
         (negative if in_negative else prompt).append(line)
-    params = ImageParams(prompt="\n".join(prompt).strip(), negative_prompt="\n".join(negative).strip())
+    params = ImageParams(
+        prompt="\n".join(prompt).strip(), negative_prompt="\n".join(negative).strip()
+    )
     known = {"Steps", "Sampler", "CFG scale", "Seed", "Size", "Model hash", "Model",
              "Denoising strength"}  # fmt: skip
     params.steps = _to(int, pairs.get("Steps"))

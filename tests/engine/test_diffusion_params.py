@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -37,7 +38,7 @@ def test_size_errors_suggest_a_size() -> None:
     with pytest.raises(ImageRequestError, match="too many pixels"):
         validate(ImageRequest("x", width=4096, height=4096))
     with pytest.raises(ImageRequestError, match="leaves no step"):
-        validate(ImageRequest("x", steps=2, strength=0.2, init_image=__file__))  # type: ignore[arg-type]
+        validate(ImageRequest("x", steps=2, strength=0.2, init_image=Path(__file__)))
 
 
 def test_fit_size_and_sampler_names() -> None:

@@ -1,0 +1,455 @@
+"""The image studio (F3): prompt, parameters, a model picker, live previews, the results
+grid and the gallery. Thin: each key changes the request or calls one engine method;
+one worker renders the run's events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from math import ceil
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Input, OptionList, Static, TabbedContent, TabPane
+
+from genai_tui.engine.diffusion_params import (
+    SEED_MODES,
+    ImageRequest,
+    check_size,
+    sampler_name,
+    validate,
+)
+from genai_tui.engine.engine import Engine
+from genai_tui.engine.errors import GenaiError, ImageOutOfMemoryError
+from genai_tui.engine.events import (
+    ImageReady,
+    ImagesDone,
+    PipelineLoaded,
+    PreviewImage,
+    StepProgress,
+)
+from genai_tui.engine.gallery import GalleryImage
+from genai_tui.engine.images import ImageModel
+from genai_tui.engine.png_params import read_parameters
+from genai_tui.engine.text import human_bytes, printable
+from genai_tui.screens.dialogs import ConfirmDialog, TextDialog
+from genai_tui.widgets.downloads_line import DownloadsLine
+from genai_tui.widgets.gallery_list import GalleryList
+from genai_tui.widgets.image_view import ImageTile
+from genai_tui.widgets.image_viewer import ImageViewer
+from genai_tui.widgets.step_progress import StepProgressBar
+
+# Offered by alt+c before a model is loaded (then: the model's compatible ones).
+COMMON_SCHEDULERS = ("", "EulerAncestralDiscreteScheduler", "EulerDiscreteScheduler",
+                     "DPMSolverMultistepScheduler", "DDIMScheduler", "UniPCMultistepScheduler")
+
+
+def load_picture(path: Path) -> Any:
+    from PIL import Image
+
+    with Image.open(path) as src:
+        return src.convert("RGB")
+
+
+class StudioScreen(Screen[None]):
+    CSS_PATH = "studio.tcss"
+
+    BINDINGS = [
+        Binding("ctrl+g", "generate", "Generate", tooltip="Generate images from the prompt"),
+        Binding("escape", "cancel", "Cancel", tooltip="Stop generating after this step"),
+        Binding("ctrl+o", "cycle_model", "Model", tooltip="Next image model"),
+        Binding("ctrl+t", "toggle_gallery", "Gallery", tooltip="Results / gallery"),
+        Binding("ctrl+r", "recall", "Recall", tooltip="Put the selected image's parameters in"),
+        Binding("f5", "rerun(0)", "Same seed", show=False,
+                tooltip="Make the selected image again (same seed)"),  # fmt: skip
+        Binding("f6", "rerun(1)", "Next seed", show=False,
+                tooltip="Re-run the selected image with the next seed"),  # fmt: skip
+        Binding("enter,v", "view", "View", show=False, tooltip="Full view of the selected image"),
+        Binding("ctrl+delete,delete", "delete", "Delete", show=False,
+                tooltip="Delete the selected image (asks first)"),  # fmt: skip
+        Binding("ctrl+y", "copy_path", "Copy path", show=False,
+                tooltip="Copy the selected image's path (OSC 52)"),  # fmt: skip
+        Binding("ctrl+l", "focus('prompt')", "Prompt", show=False, tooltip="Edit the prompt"),
+        Binding("ctrl+n", "focus('negative')", "Negative", show=False,
+                tooltip="Edit the negative prompt"),  # fmt: skip
+        Binding("alt+s", "ask('size')", "Size", show=False, tooltip="Image size (WxH)"),
+        Binding("alt+t", "ask('steps')", "Steps", show=False, tooltip="Denoising steps"),
+        Binding("alt+g", "ask('guidance')", "Guidance", show=False, tooltip="CFG scale"),
+        Binding("alt+e", "ask('seed')", "Seed", show=False, tooltip="Seed (-1: random)"),
+        Binding("alt+m", "cycle_seed_mode", "Seed mode", show=False,
+                tooltip="Seed mode: increment / random / fixed"),  # fmt: skip
+        Binding("alt+c", "cycle_scheduler", "Scheduler", show=False, tooltip="Next scheduler"),
+        Binding("alt+v", "ask('variations')", "Variations", show=False,
+                tooltip="Images per request"),  # fmt: skip
+        Binding("alt+i", "ask('init')", "Img2img", show=False,
+                tooltip="Image-to-image: the init image (empty: off)"),  # fmt: skip
+        Binding("alt+r", "ask('strength')", "Strength", show=False,
+                tooltip="Image-to-image strength (0-1)"),  # fmt: skip
+    ]
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__()
+        self.engine = engine
+        self.images = engine.images
+        self.renderer = engine.settings.image.renderer
+        self.request: ImageRequest = self.images.request_defaults("")
+        self.models: list[ImageModel] = []
+        self.model: ImageModel | None = None
+        self.offload_next = False
+        self.tiles: list[ImageTile] = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="studio-top"):
+            yield Input(placeholder="prompt · Enter generates", id="prompt")
+            yield Input(placeholder="negative prompt (what to avoid)", id="negative")
+            yield Static(id="params")
+            yield StepProgressBar(id="progress")
+        with TabbedContent(id="studio-tabs"):
+            with TabPane("Results", id="results"):
+                yield Grid(id="grid")
+            with TabPane("Gallery", id="gallery"):
+                with Horizontal():
+                    yield GalleryList(id="gallery-list")
+                    yield ImageTile(self.renderer, id="gallery-preview")
+        yield Static(id="studio-status")
+        yield DownloadsLine()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._show_params()
+        self.query_one("#prompt", Input).focus()
+        self.list_models()
+        self.refresh_gallery()
+
+    # -- status ---------------------------------------------------------------
+
+    def say(self, text: str, error: bool = False) -> None:
+        status = self.query_one("#studio-status", Static)
+        status.set_class(error, "-error")
+        status.update(Text(printable(text)))
+
+    def fail(self, exc: GenaiError) -> None:
+        self.say(str(exc), error=True)
+
+    def _show_params(self) -> None:
+        r = self.request
+        model = self.model.name if self.model else "no model"
+        seed = "random" if r.seed is None or r.seed < 0 else str(r.seed)
+        sampler = sampler_name(r.scheduler) if r.scheduler else "model's sampler"
+        parts = [model, f"{r.width}x{r.height}", f"{r.steps} steps", f"CFG {r.guidance:g}",
+                 f"seed {seed} ({r.seed_mode})", sampler, f"×{r.variations}"]  # fmt: skip
+        if r.init_image is not None:
+            parts.append(f"img2img {Path(r.init_image).name} @ {r.strength:g}")
+        if self.offload_next:
+            parts.append("offload")
+        self.query_one("#params", Static).update(Text(printable(" · ".join(parts))))
+
+    # -- models ---------------------------------------------------------------
+
+    @work(exclusive=True, group="studio-models", exit_on_error=False)
+    async def list_models(self) -> None:
+        self.models = await self.images.list_models()
+        current = self.images.model
+        if current is not None:
+            self.model = next((m for m in self.models if m.path == current.path), self.model)
+        if self.model is None:
+            self.model = await asyncio.to_thread(self.images.default_model)
+        if not self.models:
+            where = self.engine.settings.models_path
+            self.say("No image model found: download one on the Models screen (F2, kind: "
+                     f"diffusers) or put one in {where}.", error=True)  # fmt: skip
+        self._show_params()
+
+    def action_cycle_model(self) -> None:
+        usable = [m for m in self.models if m.error is None]
+        if not usable:
+            self.say("No image model to switch to.", error=True)
+            return
+        names = [m.path for m in usable]
+        at = names.index(self.model.path) if self.model and self.model.path in names else -1
+        self.model = usable[(at + 1) % len(usable)]
+        self.say(f"Model: {self.model.name} ({self.model.source}); it loads when you generate.")
+        self._show_params()
+
+    # -- parameters -----------------------------------------------------------
+
+    def action_focus(self, target: str) -> None:
+        self.query_one(f"#{target}", Input).focus()
+
+    def action_cycle_seed_mode(self) -> None:
+        modes = list(SEED_MODES)
+        self.request = self.request.replace(
+            seed_mode=modes[(modes.index(self.request.seed_mode) + 1) % len(modes)]
+        )
+        self._show_params()
+
+    def action_cycle_scheduler(self) -> None:
+        loaded = self.images.model
+        if loaded is not None and loaded.loaded:
+            names = ["", *loaded.schedulers[1:]]
+        else:
+            names = list(COMMON_SCHEDULERS)
+        at = names.index(self.request.scheduler) if self.request.scheduler in names else 0
+        self.request = self.request.replace(scheduler=names[(at + 1) % len(names)])
+        self._show_params()
+
+    def action_ask(self, what: str) -> None:
+        r = self.request
+        questions = {
+            "size": ("Image size, WxH (multiples of 8)", f"{r.width}x{r.height}", ""),
+            "steps": ("Denoising steps", str(r.steps), "20-30 is typical"),
+            "guidance": ("Guidance (CFG scale)", f"{r.guidance:g}", "7 is typical for SD 1.x"),
+            "seed": ("Seed", str(r.seed if r.seed is not None else -1), "-1: a random seed"),
+            "variations": ("Images per request", str(r.variations), "1 to 16"),
+            "init": ("Image-to-image: path of the init image",
+                     str(r.init_image or ""), "empty turns image-to-image off"),  # fmt: skip
+            "strength": ("Image-to-image strength (0-1)", f"{r.strength:g}",
+                         "0.3 keeps most of the picture, 0.8 changes most of it"),  # fmt: skip
+        }
+        title, value, hint = questions[what]
+
+        def answered(text: str | None) -> None:
+            if text is None:
+                return
+            try:
+                self.request = self._parse(what, text)
+            except (ValueError, GenaiError) as exc:
+                self.say(str(exc) if isinstance(exc, GenaiError) else
+                         f"'{text}' is not a valid {what}.", error=True)  # fmt: skip
+                return
+            self.say("")
+            self._show_params()
+
+        self.app.push_screen(TextDialog(title, value, hint), answered)
+
+    def _parse(self, what: str, text: str) -> ImageRequest:
+        r = self.request
+        if what == "size":
+            w, _, h = text.lower().replace(" ", "").partition("x")
+            width, height = int(w), int(h or w)
+            check_size(width, height)
+            return r.replace(width=width, height=height)
+        if what == "init":
+            if not text:
+                return r.replace(init_image=None)
+            path = Path(text).expanduser()
+            validate(r.replace(prompt="x", init_image=path))
+            return r.replace(init_image=path)
+        value: Any = {"steps": int, "variations": int, "seed": int}.get(what, float)(text)
+        if what == "seed":
+            value = None if value < 0 else value
+        changed = r.replace(**{what if what != "guidance" else "guidance": value})
+        validate(changed.replace(prompt="x"))
+        return changed
+
+    # -- generating -----------------------------------------------------------
+
+    @on(Input.Submitted, "#prompt, #negative")
+    def _submitted(self) -> None:
+        self.action_generate()
+
+    def action_generate(self) -> None:
+        prompt = self.query_one("#prompt", Input).value
+        negative = self.query_one("#negative", Input).value
+        request = self.request.replace(prompt=prompt, negative_prompt=negative,
+                                       offload=self.offload_next)  # fmt: skip
+        self._start(request, self.model)
+
+    def _start(self, request: ImageRequest, model: ImageModel | str | None) -> None:
+        if self.images.generating:
+            self.say("Already generating: wait, or cancel with Esc.", error=True)
+            return
+        try:
+            validate(request)
+        except GenaiError as exc:
+            self.fail(exc)
+            return
+        self.offload_next = False
+        self.generate(request, model)
+
+    def action_cancel(self) -> None:
+        if self.images.generating:
+            self.images.cancel()
+            self.say("Cancelling after this step…")
+
+    def _prepare_grid(self, count: int) -> None:
+        grid = self.query_one("#grid", Grid)
+        grid.remove_children()
+        columns = 1 if count == 1 else 2 if count <= 4 else 4
+        grid.styles.grid_size_columns = columns
+        grid.styles.grid_size_rows = ceil(count / columns)
+        self.tiles = [ImageTile(self.renderer, "waiting", index=i) for i in range(count)]
+        grid.mount_all(self.tiles)
+        self.query_one(TabbedContent).active = "results"
+
+    @work(exclusive=True, group="studio", exit_on_error=False)
+    async def generate(self, request: ImageRequest, model: ImageModel | str | None) -> None:
+        progress = self.query_one(StepProgressBar)
+        self._prepare_grid(request.variations)
+        per_image = request.steps
+        if request.img2img:
+            per_image = max(1, int(request.steps * request.strength))
+        progress.start(per_image * request.variations, "starting…")
+        if self.images.model is None or model is not None and (
+            not isinstance(model, ImageModel) or self.images.model.path != model.path
+        ):
+            self.say(f"Loading {getattr(model, 'name', model) or 'the image model'}…")
+        try:
+            async for event in self.images.generate(request, model):
+                self._route(event)
+        except ImageOutOfMemoryError as exc:
+            self.offload_next = True
+            self._show_params()
+            self.say(f"{exc.message} Press ctrl+g to retry with CPU offload. {exc.hint}", True)
+            progress.finish("out of memory")
+        except GenaiError as exc:
+            self.fail(exc)
+            progress.finish("failed")
+        finally:
+            self.refresh_gallery()
+
+    def _route(self, event: Any) -> None:
+        progress = self.query_one(StepProgressBar)
+        if isinstance(event, StepProgress):
+            progress.step(event.index, event.count, event.step, event.total, event.eta_s)
+        elif isinstance(event, PreviewImage):
+            self.tiles[event.index].show(event.image, f"step {event.step}")
+        elif isinstance(event, ImageReady):
+            tile = self.tiles[event.index]
+            tile.path, tile.image_id = event.path, event.image_id
+            tile.show(event.image, f"seed {event.seed} · {event.duration_s:.1f} s")
+        elif isinstance(event, PipelineLoaded):
+            self.model = next((m for m in self.models if m.path == event.path), self.model)
+            self.say(f"Loaded {event.name} on {event.device} ({event.dtype}, "
+                     f"{human_bytes(event.memory_bytes)}) in {event.load_s:.1f} s.")  # fmt: skip
+            self._show_params()
+        elif isinstance(event, ImagesDone):
+            n = len(event.paths)
+            if event.cancelled:
+                progress.finish(f"cancelled · {n} image{'s' * (n != 1)} kept")
+                self.say(f"Cancelled; {n} finished image{'s' * (n != 1)} saved.")
+            else:
+                progress.finish(f"{n} image{'s' * (n != 1)} in {event.duration_s:.1f} s")
+                self.say(f"Saved {n} image{'s' * (n != 1)} in {self.images.gallery.folder}.")
+            for tile in self.tiles[n:]:
+                tile.set_caption("not made")
+
+    # -- gallery --------------------------------------------------------------
+
+    @work(exclusive=True, group="studio-gallery", exit_on_error=False)
+    async def refresh_gallery(self) -> None:
+        images = await asyncio.to_thread(self.images.gallery.images)
+        self.query_one(GalleryList).show(images)
+
+    @on(OptionList.OptionHighlighted, "#gallery-list")
+    def _highlighted(self) -> None:
+        self._preview_selected()
+
+    @work(exclusive=True, group="studio-preview", exit_on_error=False)
+    async def _preview_selected(self) -> None:
+        img = self.query_one(GalleryList).selected
+        if img is None or not img.exists:
+            return
+        picture = await asyncio.to_thread(load_picture, img.path)
+        tile = self.query_one("#gallery-preview", ImageTile)
+        tile.path, tile.image_id = img.path, img.id
+        tile.show(picture, f"seed {img.seed} · {img.model}")
+
+    @on(OptionList.OptionSelected, "#gallery-list")
+    def _selected_in_list(self) -> None:
+        self.action_view()
+
+    def action_toggle_gallery(self) -> None:
+        tabs = self.query_one(TabbedContent)
+        tabs.active = "gallery" if tabs.active == "results" else "results"
+        if tabs.active == "gallery":
+            self.query_one(GalleryList).focus()
+        elif self.tiles:
+            self.tiles[0].focus()
+
+    def _selected(self) -> GalleryImage | None:
+        """The gallery's highlighted image, or the focused result (else the last made)."""
+        if self.query_one(TabbedContent).active == "gallery":
+            return self.query_one(GalleryList).selected
+        focused = self.focused if isinstance(self.focused, ImageTile) else None
+        made = [t for t in self.tiles if t.image_id is not None]
+        tile = focused if focused in made else (made[-1] if made else None)
+        if tile is None or tile.image_id is None:
+            return None
+        try:
+            return self.images.gallery.image(tile.image_id)
+        except GenaiError:
+            return None
+
+    def _need_selected(self) -> GalleryImage | None:
+        img = self._selected()
+        if img is None:
+            self.say("No image selected: generate one, or pick one in the gallery (ctrl+t).",
+                     error=True)  # fmt: skip
+        return img
+
+    def action_view(self) -> None:
+        img = self._need_selected()
+        if img is None:
+            return
+        if not img.exists:
+            self.say(f"{img.path} is missing.", error=True)
+            return
+        about = read_parameters(img.path) or img.prompt
+        self.app.push_screen(ImageViewer(load_picture(img.path), f"{about}\n{img.path}",
+                                         self.renderer))  # fmt: skip
+
+    def action_recall(self) -> None:
+        img = self._need_selected()
+        if img is None:
+            return
+        self.request = img.request()
+        self.query_one("#prompt", Input).value = img.prompt
+        self.query_one("#negative", Input).value = img.negative_prompt
+        self.model = next((m for m in self.models if m.name == img.model), self.model)
+        self._show_params()
+        self.say(f"Recalled the parameters of seed {img.seed}; ctrl+g makes it again.")
+
+    def action_rerun(self, step: int) -> None:
+        img = self._need_selected()
+        if img is None:
+            return
+        seed = (img.seed or 0) + step
+        model = next((m for m in self.models if m.name == img.model), None)
+        self._start(img.request(seed=seed), model or img.model or None)
+
+    def action_delete(self) -> None:
+        img = self._need_selected()
+        if img is None:
+            return
+
+        async def confirmed(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                await asyncio.to_thread(self.images.gallery.delete, img.id)
+            except GenaiError as exc:
+                self.fail(exc)
+                return
+            for tile in self.tiles:
+                if tile.image_id == img.id:
+                    tile.image_id, tile.path = None, None
+                    tile.set_caption("deleted")
+            self.say(f"Deleted {img.path.name}.")
+            self.refresh_gallery()
+
+        self.app.push_screen(ConfirmDialog(f"Delete {img.path.name} from the gallery and disk?"),
+                             confirmed)  # fmt: skip
+
+    def action_copy_path(self) -> None:
+        img = self._need_selected()
+        if img is None:
+            return
+        self.app.copy_to_clipboard(str(img.path))
+        self.say(f"Copied {img.path} (OSC 52).")

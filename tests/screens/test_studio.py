@@ -1,0 +1,225 @@
+"""The image studio under Pilot at 80x24, on the tiny real SD pipeline, half-cell renderer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, TabbedContent
+
+from genai_tui.app import GenaiApp
+from genai_tui.engine.engine import Engine
+from genai_tui.engine.png_params import read_params
+from genai_tui.widgets.gallery_list import GalleryList
+from genai_tui.widgets.image_view import ImageTile
+from genai_tui.widgets.image_viewer import ImageViewer
+
+from .conftest import wait_until
+
+SIZE = (80, 24)
+
+
+@pytest.fixture(autouse=True)
+def _cell_size():
+    """As textual-image's own tests: a known cell size instead of asking a terminal."""
+    from textual_image._terminal import CellSize, get_cell_size
+
+    get_cell_size._result = CellSize(10, 20)  # type: ignore[attr-defined]
+    yield
+
+
+@pytest.fixture
+def studio_app(settings, tiny_sd_dir):
+    folder = settings.models_path
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tiny-sd").symlink_to(tiny_sd_dir)
+    image = settings.image.model_copy(update={
+        "renderer": "halfcell", "threads": 1, "width": 64, "height": 64, "steps": 4,
+        "variations": 4, "preview_every": 1,
+    })  # fmt: skip
+    s = settings.model_copy(update={"image": image})
+
+    def make() -> GenaiApp:
+        return GenaiApp(s, Engine(s))
+
+    return make
+
+
+async def open_studio(pilot) -> None:
+    await pilot.press("f3")
+    await wait_until(pilot, lambda: pilot.app.screen.__class__.__name__ == "StudioScreen")
+    await wait_until(pilot, lambda: pilot.app.screen.model is not None)
+
+
+def made(app) -> list[ImageTile]:
+    return [t for t in app.screen.tiles if t.image_id is not None]
+
+
+async def test_generate_shows_a_grid_and_saves_to_the_gallery(studio_app) -> None:
+    app = studio_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_studio(pilot)
+        screen = app.screen
+        assert "tiny-sd" in str(screen.query_one("#params").render())
+        await pilot.click("#prompt")
+        await pilot.press(*"a red fox", "enter")
+        await wait_until(pilot, lambda: len(made(app)) == 4 and not app.engine.images.generating)
+        await pilot.pause(0.1)
+        tiles = screen.tiles
+        assert len(tiles) == 4 and all(t.path.is_file() for t in tiles)
+        assert all(t.region.width > 0 and t.region.height > 3 for t in tiles)  # fits at 80x24
+        assert "4 images" in str(screen.query_one("#progress .summary").render())
+        gallery = app.engine.images.gallery.images()
+        assert len(gallery) == 4 and {g.prompt for g in gallery} == {"a red fox"}
+        seeds = [g.seed for g in sorted(gallery, key=lambda g: g.id)]
+        assert seeds == list(range(seeds[0], seeds[0] + 4))  # increment mode
+        # The gallery tab lists them; Enter opens the full view, Esc closes it.
+        await pilot.press("ctrl+t")
+        assert screen.query_one(TabbedContent).active == "gallery"
+        await wait_until(pilot, lambda: len(screen.query_one(GalleryList).images) == 4)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ImageViewer))
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is screen)
+
+
+async def test_parameters_by_key_and_a_bad_size_message(studio_app) -> None:
+    app = studio_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_studio(pilot)
+        screen = app.screen
+        await pilot.press("alt+s")
+        await pilot.pause(0.05)
+        app.screen.query_one(Input).value = "100x64"
+        await pilot.press("enter")
+        await pilot.pause(0.05)
+        status = str(screen.query_one("#studio-status").render())
+        assert "not a multiple of 8" in status and "Use 96 or 104" in status
+        await pilot.press("alt+s")
+        await pilot.pause(0.05)
+        app.screen.query_one(Input).value = "96x64"
+        await pilot.press("enter")
+        await pilot.press("alt+v")
+        await pilot.pause(0.05)
+        app.screen.query_one(Input).value = "1"
+        await pilot.press("enter")
+        await pilot.press("alt+e")
+        await pilot.pause(0.05)
+        app.screen.query_one(Input).value = "1234"
+        await pilot.press("enter")
+        await pilot.press("alt+m", "alt+m")  # increment -> random -> fixed
+        await pilot.pause(0.05)
+        req = screen.request
+        assert (req.width, req.height, req.variations, req.seed, req.seed_mode) == (
+            96, 64, 1, 1234, "fixed")
+        assert "96x64" in str(screen.query_one("#params").render())
+        screen.query_one("#prompt", Input).value = "a lake"
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: len(made(app)) == 1 and not app.engine.images.generating)
+        img = app.engine.images.gallery.images()[0]
+        assert (img.seed, img.width, img.height) == (1234, 96, 64)
+
+
+async def test_cancel_keeps_the_app_and_the_model(studio_app) -> None:
+    app = studio_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_studio(pilot)
+        screen = app.screen
+        screen.request = screen.request.replace(steps=200, variations=2)
+        screen.query_one("#prompt", Input).value = "long"
+        await pilot.press("ctrl+g")
+        images = app.engine.images
+        summary = screen.query_one("#progress .summary")
+        await wait_until(pilot, lambda: images.generating and images.model is not None
+                         and str(summary.render()).startswith("image"))
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not images.generating)
+        await pilot.pause(0.05)
+        assert "Cancelled" in str(screen.query_one("#studio-status").render())
+        assert images.gallery.count() == 0 and images.model.loaded
+
+
+async def test_recall_rerun_copy_and_delete(studio_app) -> None:
+    app = studio_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_studio(pilot)
+        screen = app.screen
+        screen.request = screen.request.replace(variations=1, seed=77, seed_mode="fixed")
+        screen.query_one("#prompt", Input).value = "a tower, at dusk"
+        screen.query_one("#negative", Input).value = "fog"
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: len(made(app)) == 1 and not app.engine.images.generating)
+        # Recall into a changed studio: the prompt, negative and parameters come back.
+        screen.query_one("#prompt", Input).value = "something else"
+        screen.request = screen.request.replace(steps=9, seed=5)
+        await pilot.press("ctrl+r")
+        assert screen.query_one("#prompt", Input).value == "a tower, at dusk"
+        assert screen.query_one("#negative", Input).value == "fog"
+        assert (screen.request.seed, screen.request.steps) == (77, 4)
+        # Same seed again: identical pixels; next seed: seed 78.
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: app.engine.images.gallery.count() == 2
+                         and not app.engine.images.generating)
+        await pilot.press("f6")
+        await wait_until(pilot, lambda: app.engine.images.gallery.count() == 3
+                         and not app.engine.images.generating)
+        rows = sorted(app.engine.images.gallery.images(), key=lambda g: g.id)
+        assert [r.seed for r in rows] == [77, 77, 78]
+        from PIL import Image
+
+        def px(p: Path) -> bytes:
+            with Image.open(p) as im:
+                return im.tobytes()
+
+        assert px(rows[0].path) == px(rows[1].path) != px(rows[2].path)
+        params = read_params(rows[2].path)
+        assert params and params.prompt == "a tower, at dusk" and params.negative_prompt == "fog"
+        # Copy the path of the selected (last made) image, then delete it after confirming.
+        copied: list[str] = []
+        app.copy_to_clipboard = copied.append  # type: ignore[method-assign]
+        await pilot.press("ctrl+y")
+        assert copied == [str(rows[2].path)]
+        await pilot.press("ctrl+delete")
+        await pilot.pause(0.05)
+        await pilot.press("n")  # no: nothing is deleted
+        await pilot.pause(0.05)
+        assert rows[2].path.exists()
+        await pilot.press("ctrl+delete")
+        await pilot.pause(0.05)
+        await pilot.press("y")
+        await wait_until(pilot, lambda: app.engine.images.gallery.count() == 2)
+        assert not rows[2].path.exists()
+
+
+async def test_recall_from_the_gallery_after_restart(studio_app) -> None:
+    """The gallery (PNG + store) outlives the app: a new session lists and recalls it."""
+    app = studio_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_studio(pilot)
+        app.screen.request = app.screen.request.replace(variations=2, seed=9)
+        app.screen.query_one("#prompt", Input).value = "kept"
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: len(made(app)) == 2 and not app.engine.images.generating)
+    app = studio_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_studio(pilot)
+        screen = app.screen
+        await pilot.press("ctrl+t")
+        await wait_until(pilot, lambda: len(screen.query_one(GalleryList).images) == 2)
+        await pilot.press("down")  # the older one: seed 9
+        await pilot.press("ctrl+r")
+        assert screen.request.seed == 9 and screen.query_one("#prompt", Input).value == "kept"
+
+
+async def test_no_model_says_where_to_get_one(settings) -> None:
+    app = GenaiApp(settings, Engine(settings))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: "No image model" in str(
+            app.screen.query_one("#studio-status").render()))
+        app.screen.query_one("#prompt", Input).value = "anything"
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: not app.engine.images.generating)
+        await pilot.pause(0.1)
+        assert "No image model found" in str(app.screen.query_one("#studio-status").render())
+        assert app.is_running
