@@ -187,21 +187,22 @@ class RemoteProvider:
         return _Retry(error)
 
     async def _retrying(self, attempt_fn: Callable[[], Any], cancel: threading.Event | None,
-                        force: bool = False) -> Any:  # fmt: skip
+                        force: bool = False, retries: int | None = None) -> Any:  # fmt: skip
+        retries = self.retries if retries is None else retries
         if not force:
             self.breaker.check(self.name)
-        for attempt in range(self.retries + 1):
+        for attempt in range(retries + 1):
             try:
                 return await attempt_fn()
             except _Retry as retry:
-                if attempt >= self.retries or (cancel is not None and cancel.is_set()):
+                if attempt >= retries or (cancel is not None and cancel.is_set()):
                     raise retry.error from None
                 await self._sleep(self._delay(attempt, retry), cancel)
                 if not force:
                     self.breaker.check(self.name)
         raise AssertionError("unreachable")
 
-    async def list_models(self, force: bool = False) -> list[RemoteModel]:
+    async def list_models(self, force: bool = False, retries: int | None = None) -> list[RemoteModel]:
         """GET /models. `force` skips the circuit breaker (the Settings screen's test)."""
         url = f"{self.base_url}/models"
 
@@ -219,7 +220,7 @@ class RemoteProvider:
                     "Check that the base URL points at the API (it usually ends in /v1).",
                 ) from None
 
-        data = await self._retrying(attempt, None, force=force)
+        data = await self._retrying(attempt, None, force=force, retries=retries)
         items = data.get("data") if isinstance(data, dict) else data
         if not isinstance(items, list):
             raise ProviderError(f"{self.name} sent a model list in an unknown shape.",
@@ -414,7 +415,8 @@ class RemoteChatModel:
     def __init__(self, provider: RemoteProvider, model: str, context_size: int | None = None):
         self.provider = provider
         self.name = model
-        self.context_size = context_size or DEFAULT_CONTEXT
+        self.known_context = context_size or 0  # 0: the server did not say
+        self.context_size = context_size or DEFAULT_CONTEXT  # for fitting the history
         self.loaded = True
 
     async def count_prompt(self, messages: list[dict[str, str]]) -> tuple[int, str]:
@@ -425,7 +427,7 @@ class RemoteChatModel:
                cancel: threading.Event, stats_out: list[ChatStats],
                prompt_tokens: int = 0) -> AsyncIterator[TokenDelta | ThinkingDelta]:  # fmt: skip
         return self.provider.stream_chat(self.name, messages, params, cancel, stats_out,
-                                         prompt_tokens, self.context_size)  # fmt: skip
+                                         prompt_tokens, self.known_context)  # fmt: skip
 
     def cost(self, stats: ChatStats) -> float | None:
         return self.provider.cost(stats)

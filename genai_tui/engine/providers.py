@@ -77,12 +77,12 @@ class ProviderRegistry:
     async def chat_model(self, provider: str, model: str) -> RemoteChatModel:
         return RemoteChatModel(self.get(provider), model)
 
-    async def list_all(self) -> list[ProviderListing]:
+    async def list_all(self, retries: int | None = None) -> list[ProviderListing]:
         """Every provider's models, in parallel; a failing one gives its error instead."""
 
         async def one(name: str) -> ProviderListing:
             try:
-                return ProviderListing(name, await self.get(name).list_models())
+                return ProviderListing(name, await self.get(name).list_models(retries=retries))
             except GenaiError as exc:
                 return ProviderListing(name, error=str(exc))
 

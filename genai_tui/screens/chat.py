@@ -45,6 +45,7 @@ from genai_tui.widgets.downloads_line import DownloadsLine
 from genai_tui.widgets.prompt_input import PromptInput
 
 if TYPE_CHECKING:
+    from genai_tui.engine.llm_remote import RemoteModel
     from genai_tui.widgets.message_view import MessageView
 
 
@@ -95,6 +96,11 @@ class ChatScreen(Screen[None]):
                 tooltip="Delete this chat (asks first)"),  # fmt: skip
         Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False,
                 tooltip="Show or hide the chat list"),  # fmt: skip
+        # priority: the prompt box (TextArea) binds f7 to select-all.
+        Binding("f7", "app.show_settings", "Settings", show=False, priority=True,
+                tooltip="Settings: remote providers, usage"),  # fmt: skip
+        Binding("f10", "compare", "Compare", show=False,
+                tooltip="Compare: one prompt to 2-4 models side by side"),  # fmt: skip
     ]
 
     def __init__(self, engine: Engine) -> None:
@@ -104,6 +110,8 @@ class ChatScreen(Screen[None]):
         self.editing = False
         self.search = ""
         self.pending_system_prompt = engine.settings.system_prompt
+        # (provider, model) picked for new chats; None: the local model.
+        self.remote_choice: tuple[str, str] | None = None
 
     # -- layout ---------------------------------------------------------------
 
@@ -152,12 +160,16 @@ class ChatScreen(Screen[None]):
         self.query_one(ConversationList).show(conversations, self.conv_id)
 
     def _model_label(self) -> str:
-        if self.engine.model is not None:
-            return self.engine.model.name
         if self.conv_id is not None:
             conv = self.engine.store.conversation(self.conv_id)
-            if conv.model:
-                return conv.model
+            if conv.provider:
+                return f"{conv.provider}/{conv.model}"
+        elif self.remote_choice is not None:
+            return "/".join(self.remote_choice)
+        if self.engine.model is not None:
+            return self.engine.model.name
+        if self.conv_id is not None and conv.model:
+            return conv.model
         default = self.engine.default_model()
         return default.name if default else ""
 
@@ -179,6 +191,8 @@ class ChatScreen(Screen[None]):
     async def show_conversation(self, conv_id: int) -> None:
         self.conv_id = conv_id
         self.editing = False
+        conv = self.engine.store.conversation(conv_id)
+        self.remote_choice = (conv.provider, conv.model) if conv.provider else None
         messages = self.engine.store.messages(conv_id)
         container = self.messages
         await container.remove_children()
@@ -195,7 +209,7 @@ class ChatScreen(Screen[None]):
         container.anchor()
         last = next((m for m in reversed(messages) if m.role == "assistant"), None)
         used = (last.prompt_tokens or 0) + (last.completion_tokens or 0) if last else 0
-        size = self.engine.model.context_size if self.engine.model else 0
+        size = self.engine.model.context_size if self.engine.model and not conv.provider else 0
         self.status.set(model=self._model_label(), context=(used, size), state="")
         self.status.speed = ""
 
@@ -222,8 +236,10 @@ class ChatScreen(Screen[None]):
         if not text or self._busy():
             return
         if self.conv_id is None:
-            model = self.engine.model.name if self.engine.model else ""
-            conv = self.engine.new_conversation(model, self.pending_system_prompt)
+            provider, model = self.remote_choice or ("", "")
+            if not provider:
+                model = self.engine.model.name if self.engine.model else ""
+            conv = self.engine.new_conversation(model, self.pending_system_prompt, provider)
             self.conv_id = conv.id
         self.prompt.clear()
         for empty in self.messages.query("#empty"):
@@ -374,13 +390,27 @@ class ChatScreen(Screen[None]):
         if self._busy():
             return
         models = self.engine.chat_models()
-        current = self.engine.model.name if self.engine.model else self._model_label()
-        picker = ModelPicker(models, current, str(self.engine.settings.models_path))
+        label = self._model_label()
+        current = label if "/" in label or not self.engine.model else self.engine.model.name
+        providers = [p.name for p in self.engine.settings.providers]
+        picker = ModelPicker(
+            models, current, str(self.engine.settings.models_path),
+            load_remote=lambda: self.engine.providers.list_all(retries=0), providers=providers,
+        )  # fmt: skip
         self.app.push_screen(picker, self._model_picked)
 
-    def _model_picked(self, model: LocalModel | None) -> None:
-        if model is not None:
+    def _model_picked(self, model: LocalModel | RemoteModel | None) -> None:
+        if isinstance(model, LocalModel):
+            self.remote_choice = None
             self.load_model(model)
+        elif model is not None:
+            self.remote_choice = (model.provider, model.id)
+            if self.conv_id is not None:
+                self.engine.store.update_conversation(
+                    self.conv_id, provider=model.provider, model=model.id
+                )
+            self.status.set(model=self._model_label(), context=(0, 0), state="")
+            self.notify(f"Replies now come from {model.id} on {model.provider}.")
 
     @work(exclusive=True, group="chat", exit_on_error=False)
     async def load_model(self, model: LocalModel) -> None:
@@ -392,7 +422,7 @@ class ChatScreen(Screen[None]):
             self.notify(str(exc), title="Model", severity="error", timeout=10)
             return
         if self.conv_id is not None:
-            self.engine.store.update_conversation(self.conv_id, model=model.name)
+            self.engine.store.update_conversation(self.conv_id, model=model.name, provider="")
         self.status.set(model=loaded.name, context=(0, loaded.context_size), state="")
         where = "GPU" if loaded.on_gpu else "CPU"
         self.notify(f"Loaded {loaded.name} on {where} in {loaded.load_s:.1f} s.")
@@ -414,6 +444,13 @@ class ChatScreen(Screen[None]):
         else:
             self.pending_system_prompt = choice.text
         self.notify("System prompt set." if choice.text else "System prompt cleared.")
+
+    def action_compare(self) -> None:
+        if self._busy():
+            return
+        from genai_tui.screens.compare import CompareScreen
+
+        self.app.push_screen(CompareScreen(self.engine, self.prompt.text.strip()))
 
     def action_focus_list(self) -> None:
         self.query_one(ConversationList).options.focus()

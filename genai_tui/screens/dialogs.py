@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -16,6 +19,10 @@ from textual.widgets.option_list import Option
 from genai_tui.engine.inventory import LocalModel
 from genai_tui.engine.store import SystemPrompt
 from genai_tui.engine.text import printable
+
+if TYPE_CHECKING:
+    from genai_tui.engine.llm_remote import RemoteModel
+    from genai_tui.engine.providers import ProviderListing
 
 class Dialog(ModalScreen[ScreenResultType]):
     """A centred box over the dimmed screen."""
@@ -91,34 +98,38 @@ class TextDialog(Dialog[str | None]):
         self.dismiss(None)
 
 
-class ModelPicker(Dialog[LocalModel | None]):
-    """Pick one of the GGUF chat models found on disk."""
+class ModelPicker(Dialog["LocalModel | RemoteModel | None"]):
+    """Pick a chat model: GGUF files on this machine, and each remote provider's models.
+
+    Remote listings arrive after the dialog opens (`load_remote`); a provider that
+    cannot list its models shows one line saying why.
+    """
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, models: list[LocalModel], current: str | None, models_dir: str) -> None:
+    def __init__(
+        self,
+        models: list[LocalModel],
+        current: str | None,
+        models_dir: str,
+        load_remote: Callable[[], Awaitable[list[ProviderListing]]] | None = None,
+        providers: list[str] | None = None,
+    ) -> None:
         super().__init__()
         self.models = models
         self.current = current
         self.models_dir = models_dir
+        self.load_remote = load_remote
+        self.providers = providers or []
+        self.listings: list[ProviderListing] | None = None
+        self.remote: list[RemoteModel] = []
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("Switch model (Enter loads it, Esc cancels)", classes="title")
-            if self.models:
-                options = [
-                    Option(
-                        Content.assemble(
-                            ("● " if m.name == self.current else "  "),
-                            printable(m.name),
-                            (f"  {m.size_gb:.2f} GB · {m.source}", "dim"),
-                        ),
-                        id=str(i),
-                    )
-                    for i, m in enumerate(self.models)
-                ]
-                yield OptionList(*options, id="models")
-            else:
+            if self.models or self.providers:
+                yield OptionList(*self._options(), id="models")
+            if not self.models:
                 yield Label(
                     Content(
                         "No GGUF chat model found.\n\n"
@@ -128,10 +139,59 @@ class ModelPicker(Dialog[LocalModel | None]):
                     classes="hint",
                 )
 
+    def _options(self) -> list[Option]:
+        grouped = bool(self.providers)
+        options: list[Option] = []
+        if grouped:
+            options.append(Option(Content.styled("On this machine (GGUF)", "bold"), disabled=True))
+        for i, m in enumerate(self.models):
+            options.append(Option(Content.assemble(
+                ("● " if m.name == self.current else "  "), printable(m.name),
+                (f"  {m.size_gb:.2f} GB · {m.source}", "dim"),
+            ), id=f"local:{i}"))  # fmt: skip
+        if not grouped:
+            return options
+        listings = {entry.provider: entry for entry in self.listings or []}
+        self.remote = []
+        for name in self.providers:
+            options.append(Option(Content.styled(f"{printable(name)} (remote)", "bold"), disabled=True))
+            entry = listings.get(name)
+            if entry is None:
+                options.append(Option(Content.styled("  listing models…", "dim"), disabled=True))
+            elif entry.error:
+                text = printable(entry.error)
+                options.append(Option(Content.styled(f"  ✗ {text}", "$text-error"), disabled=True))
+            elif not entry.models:
+                options.append(Option(Content.styled("  (no models)", "dim"), disabled=True))
+            for model in entry.models if entry else []:
+                label = f"{name}/{model.id}"
+                options.append(Option(Content.assemble(
+                    ("● " if label == self.current else "  "), printable(model.id),
+                ), id=f"remote:{len(self.remote)}"))  # fmt: skip
+                self.remote.append(model)
+        return options
+
+    def on_mount(self) -> None:
+        if self.load_remote is not None and self.providers:
+            self._list_remote()
+
+    @work(exclusive=True, group="picker", exit_on_error=False)
+    async def _list_remote(self) -> None:
+        assert self.load_remote is not None
+        self.listings = await self.load_remote()
+        options = self.query_one("#models", OptionList)
+        highlighted = options.highlighted_option.id if options.highlighted_option else None
+        options.clear_options()
+        options.add_options(self._options())
+        if highlighted is not None:
+            with contextlib.suppress(Exception):
+                options.highlighted = options.get_option_index(highlighted)
+
     @on(OptionList.OptionSelected)
     def _picked(self, event: OptionList.OptionSelected) -> None:
         assert event.option.id is not None
-        self.dismiss(self.models[int(event.option.id)])
+        where, _, index = event.option.id.partition(":")
+        self.dismiss(self.models[int(index)] if where == "local" else self.remote[int(index)])
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -1,0 +1,222 @@
+"""Settings (F7): remote providers (add, edit, test, remove, discover) and usage.
+
+Thin: the provider list lives in Settings and the config file (engine/providers.py);
+tests and listings go through the engine's ProviderRegistry.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+
+from genai_tui.config import ProviderSettings
+from genai_tui.engine.engine import Engine
+from genai_tui.engine.errors import GenaiError
+from genai_tui.engine.text import printable
+from genai_tui.screens.dialogs import ConfirmDialog
+from genai_tui.widgets.provider_form import ProviderForm
+from genai_tui.widgets.usage_view import UsageView, money
+
+HELP = (
+    "a add · e/Enter edit · t test · x remove · d discover local servers · "
+    "u usage · keys: config file (0600) or an env var"
+)
+
+
+def key_source(p: ProviderSettings) -> str:
+    if p.api_key:
+        return "in config"
+    if p.api_key_env:
+        return f"${p.api_key_env}"
+    return "none"
+
+
+class SettingsScreen(Screen[None]):
+    CSS_PATH = "settings.tcss"
+
+    BINDINGS = [
+        Binding("a", "add", "Add", tooltip="Add a remote provider"),
+        Binding("e", "edit", "Edit", tooltip="Edit the selected provider"),
+        Binding("t", "test", "Test", tooltip="Test the selected provider (list its models)"),
+        Binding("x,delete", "remove", "Remove", tooltip="Remove the selected provider (asks first)"),
+        Binding("d", "discover", "Discover",
+                tooltip="Look for Ollama, LM Studio, vLLM, llama.cpp servers on this machine"),  # fmt: skip
+        Binding("u", "show_tab('usage')", "Usage", tooltip="Usage: tokens, cost, speed"),
+        Binding("p", "show_tab('providers')", "Providers", show=False,
+                tooltip="Remote providers"),  # fmt: skip
+        Binding("r", "refresh_usage", "Refresh", show=False, tooltip="Usage: read it again"),
+    ]
+
+    discovery_ports: dict[int, str] | None = None  # None: the well-known ports
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__()
+        self.engine = engine
+        self.status: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        with TabbedContent(initial="providers"):
+            with TabPane("Providers", id="providers"):
+                yield DataTable(id="provider-table", cursor_type="row", zebra_stripes=True)
+                yield Static(Content(HELP), id="provider-help")
+                yield Static("", id="provider-note")
+            with TabPane("Usage", id="usage"):
+                yield UsageView(self.engine.store, id="usage-view")
+        yield Footer()
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one("#provider-table", DataTable)
+
+    def on_mount(self) -> None:
+        self.table.add_columns("name", "base URL", "key", "price in/out", "status")
+        self.refresh_providers()
+        self.table.focus()
+
+    def on_screen_resume(self) -> None:
+        if self.is_mounted:
+            self.query_one(UsageView).refresh_usage()
+
+    def refresh_providers(self, select: str | None = None) -> None:
+        table = self.table
+        table.clear()
+        providers = self.engine.settings.providers
+        for p in providers:
+            prices = "-" if p.price_in is None and p.price_out is None else (
+                f"{money(p.price_in or 0)}/{money(p.price_out or 0)} per M")  # fmt: skip
+            table.add_row(Text(printable(p.name)), Text(printable(p.base_url)), key_source(p), prices,
+                          Text(printable(self.status.get(p.name, "not tested"))), key=p.name)  # fmt: skip
+        if select is not None and select in {p.name for p in providers}:
+            table.move_cursor(row=table.get_row_index(select))
+        note = "" if providers else "No providers yet. Press a to add one, or d to look for local servers."
+        self.query_one("#provider-note", Static).update(Content(note))
+
+    def _selected(self) -> ProviderSettings | None:
+        providers = self.engine.settings.providers
+        if not providers or self.table.cursor_row < 0:
+            self.notify("No provider selected. Press a to add one.", severity="warning")
+            return None
+        return providers[min(self.table.cursor_row, len(providers) - 1)]
+
+    # -- actions --------------------------------------------------------------------
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        if tab == "usage":
+            self.query_one(UsageView).refresh_usage()
+        else:
+            self.table.focus()
+
+    def action_refresh_usage(self) -> None:
+        self.query_one(UsageView).refresh_usage()
+
+    def _save(self, provider: ProviderSettings, replacing: str | None = None) -> bool:
+        from genai_tui.engine.providers import save_provider
+
+        try:
+            path = save_provider(self.engine.settings, provider, replacing)
+        except GenaiError as exc:
+            self.notify(str(exc), title="Providers", severity="error", timeout=10)
+            return False
+        self.status.pop(replacing or provider.name, None)
+        self.refresh_providers(select=provider.name)
+        self.notify(Content(f"Saved {provider.name} to {path}."), title="Providers")
+        return True
+
+    def action_add(self) -> None:
+        def added(provider: ProviderSettings | None) -> None:
+            if provider is not None and self._save(provider):
+                self.test_provider(provider.name)
+
+        self.app.push_screen(ProviderForm(), added)
+
+    @on(DataTable.RowSelected, "#provider-table")
+    def action_edit(self) -> None:
+        current = self._selected()
+        if current is None:
+            return
+
+        def edited(provider: ProviderSettings | None) -> None:
+            if provider is not None and self._save(provider, replacing=current.name):
+                self.test_provider(provider.name)
+
+        self.app.push_screen(ProviderForm(current), edited)
+
+    def action_test(self) -> None:
+        current = self._selected()
+        if current is not None:
+            self.test_provider(current.name)
+
+    @work(group="provider-test", exit_on_error=False)
+    async def test_provider(self, name: str) -> None:
+        self.status[name] = "testing…"
+        self.refresh_providers(select=name)
+        try:
+            models = await self.engine.providers.get(name).list_models(force=True, retries=0)
+        except GenaiError as exc:
+            self.status[name] = f"✗ {exc.message}"
+            self.notify(str(exc), title=f"Test of {name}", severity="error", timeout=10)
+        else:
+            names = ", ".join(m.id for m in models[:3]) + (" …" if len(models) > 3 else "")
+            self.status[name] = f"✓ {len(models)} models" + (f": {names}" if names else "")
+            self.notify(f"{name} answers: {len(models)} models.", title="Test")
+        if name in {p.name for p in self.engine.settings.providers}:
+            self.refresh_providers(select=name)
+
+    def action_remove(self) -> None:
+        current = self._selected()
+        if current is None:
+            return
+        from genai_tui.engine.providers import remove_provider
+
+        def confirmed(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                remove_provider(self.engine.settings, current.name)
+            except GenaiError as exc:
+                self.notify(str(exc), title="Providers", severity="error", timeout=10)
+                return
+            self.status.pop(current.name, None)
+            self.refresh_providers()
+            self.notify(f"Removed {current.name}. Its past replies stay in the usage figures.")
+
+        question = f"Remove the provider “{printable(current.name)}” from the config file?"
+        self.app.push_screen(ConfirmDialog(question), confirmed)
+
+    @work(exclusive=True, group="discover", exit_on_error=False)
+    async def action_discover(self) -> None:
+        from genai_tui.engine.providers import KNOWN_PORTS, discover
+
+        ports = self.discovery_ports or KNOWN_PORTS
+        self.query_one("#provider-note", Static).update(Content("Looking for local servers…"))
+        found = await discover(ports)
+        known = {p.base_url.rstrip("/") for p in self.engine.settings.providers}
+        new = [f for f in found if f.base_url not in known]
+        self.refresh_providers()
+        if not new:
+            where = ", ".join(str(p) for p in ports)
+            said = "only ones already added" if found else "none"
+            self.notify(f"Local servers on ports {where}: {said}.", title="Discover")
+            return
+        for server in new:
+            count = len(server.models)
+            question = (f"Found {server.label} at {server.base_url} serving {count} model"
+                        f"{'' if count == 1 else 's'}. Add it as a provider?")  # fmt: skip
+            if await self.app.push_screen_wait(ConfirmDialog(question)):
+                self._save(ProviderSettings(name=self._free_name(server.label), base_url=server.base_url))
+
+    def _free_name(self, label: str) -> str:
+        base = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-") or "local"
+        taken = {p.name for p in self.engine.settings.providers}
+        name, n = base, 2
+        while name in taken:
+            name, n = f"{base}-{n}", n + 1
+        return name

@@ -1,0 +1,94 @@
+"""Usage: totals, a sparkline of tokens per day, and tables per model and per day."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.widgets import DataTable, Label, Sparkline, Static
+
+from genai_tui.engine.store import Store
+from genai_tui.engine.text import printable
+from genai_tui.engine.usage import (
+    UsageRow,
+    tokens_per_day,
+    usage_by_day,
+    usage_by_model,
+    usage_totals,
+)
+
+PLOT_DAYS = 30
+TABLE_DAYS = 30
+
+
+def money(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _cells(r: UsageRow) -> tuple[str, ...]:
+    return (str(r.replies), f"{r.prompt_tokens:,}", f"{r.completion_tokens:,}", money(r.cost),
+            _num(r.mean_tps, ".1f"), _num(r.mean_ttft_s, ".2f"))  # fmt: skip
+
+
+class UsageView(VerticalScroll):
+    """Read from the store on `refresh_usage()`; nothing is kept between calls."""
+
+    DEFAULT_CSS = """
+    UsageView { height: 1fr; padding: 0 1; }
+    UsageView .heading { text-style: bold; margin-top: 1; }
+    UsageView #usage-totals { color: $text; }
+    UsageView Sparkline { height: 3; margin: 0 0; }
+    UsageView #plot-axis { color: $text-muted; }
+    UsageView DataTable { height: auto; max-height: 12; }
+    """
+
+    COLUMNS = ("replies", "prompt", "completion", "cost", "tok/s", "TTFT s")
+
+    def __init__(self, store: Store, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.store = store
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="usage-totals")
+        yield Label(f"Tokens per day (last {PLOT_DAYS} days)", classes="heading")
+        yield Sparkline([], id="usage-plot")
+        yield Static("", id="plot-axis")
+        yield Label("Per model", classes="heading")
+        yield DataTable(id="usage-models", cursor_type="row", zebra_stripes=True)
+        yield Label(f"Per day (last {TABLE_DAYS} days)", classes="heading")
+        yield DataTable(id="usage-days", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#usage-models", DataTable).add_columns("model", "where", *self.COLUMNS)
+        self.query_one("#usage-days", DataTable).add_columns("day", *self.COLUMNS)
+        self.refresh_usage()
+
+    def refresh_usage(self) -> None:
+        totals = usage_totals(self.store)
+        self.query_one("#usage-totals", Static).update(Content(
+            f"All time: {totals.replies:,} replies · {totals.tokens:,} tokens "
+            f"({totals.prompt_tokens:,} in, {totals.completion_tokens:,} out) · "
+            f"cost {money(totals.cost)} · mean {_num(totals.mean_tps, '.1f')} tok/s · "
+            f"TTFT {_num(totals.mean_ttft_s, '.2f')} s"
+        ))  # fmt: skip
+        plot = tokens_per_day(self.store, PLOT_DAYS)
+        self.query_one("#usage-plot", Sparkline).data = [float(t) for _, t in plot]
+        peak = max((t for _, t in plot), default=0)
+        self.query_one("#plot-axis", Static).update(
+            Content(f"{plot[0][0]} … {plot[-1][0]} · peak {peak:,} tokens/day")
+        )
+        models = self.query_one("#usage-models", DataTable)
+        models.clear()
+        for r in usage_by_model(self.store):
+            models.add_row(Text(printable(r.model or "?")), Text(printable(r.where)), *_cells(r))
+        days = self.query_one("#usage-days", DataTable)
+        days.clear()
+        for r in reversed(usage_by_day(self.store, TABLE_DAYS)):
+            days.add_row(r.day, *_cells(r))

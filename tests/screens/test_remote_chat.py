@@ -1,0 +1,127 @@
+"""Chatting with a remote provider's model from the chat screen (loopback fault server)."""
+
+from __future__ import annotations
+
+import pytest
+from openai_faults import REPLY, FaultServer
+from textual.widgets import OptionList
+
+from genai_tui.config import ProviderSettings
+from genai_tui.screens.dialogs import ModelPicker
+from genai_tui.widgets.message_view import MessageView
+
+from .conftest import SIZE, send, wait_idle, wait_until
+
+KEY = "sk-test-SECRET-screen-31337"
+
+
+@pytest.fixture
+def servers():
+    with FaultServer(key=KEY) as good, FaultServer() as bad:
+        bad.models_behaviour = "503"
+        yield good, bad
+
+
+@pytest.fixture
+def remote_app(make_app, servers):
+    good, bad = servers
+    return make_app(providers=[
+        ProviderSettings(name="faulty", base_url=good.url, api_key=KEY, price_out=5.0),
+        ProviderSettings(name="down", base_url=bad.url),
+    ])  # fmt: skip
+
+
+def option_texts(picker) -> list[str]:
+    options = picker.query_one(OptionList)
+    return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+
+
+async def pick_remote(pilot, app, model: str = "fault-model") -> None:
+    await pilot.press("ctrl+o")
+    picker = app.screen
+    assert isinstance(picker, ModelPicker)
+    await wait_until(pilot, lambda: picker.listings is not None, timeout=10)
+    options = picker.query_one(OptionList)
+    options.focus()
+    options.highlighted = next(
+        i for i in range(options.option_count)
+        if options.get_option_at_index(i).id == f"remote:{[m.id for m in picker.remote].index(model)}"
+    )  # fmt: skip
+    await pilot.press("enter")
+    await pilot.pause()
+
+
+async def test_picker_groups_local_and_remote_models_and_shows_a_failing_provider(remote_app):
+    app = remote_app
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+o")
+        picker = app.screen
+        await wait_until(pilot, lambda: picker.listings is not None, timeout=10)
+        texts = option_texts(picker)
+        assert texts[0] == "On this machine (GGUF)"
+        assert any("SmolLM2" in t for t in texts)
+        at = texts.index("faulty (remote)")
+        assert "fault-model" in texts[at + 1] and "other-model" in texts[at + 2]
+        down = texts.index("down (remote)")
+        assert "HTTP 503" in texts[down + 1] and "✗" in texts[down + 1]
+        await pilot.press("escape")
+        assert not isinstance(app.screen, ModelPicker)
+
+
+async def test_chat_with_a_remote_model_streams_and_remembers_the_provider(remote_app, servers):
+    app = remote_app
+    async with app.run_test(size=SIZE) as pilot:
+        await pick_remote(pilot, app)
+        assert "faulty/fault-model" in str(app.screen.query_one("#status").render())
+        await send(pilot, app, "Hello remote")
+        await wait_idle(pilot, app)
+        reply = [v for v in app.screen.query(MessageView) if v.role == "assistant"][-1]
+        assert reply.text == REPLY
+        conv = app.engine.store.conversations()[0]
+        assert (conv.provider, conv.model) == ("faulty", "fault-model")
+        saved = app.engine.store.messages(conv.id)[-1]
+        assert saved.provider == "faulty" and saved.cost == pytest.approx(6 * 5.0 / 1e6)
+        assert app.engine.model is None  # the local model was never loaded
+        status = str(app.screen.query_one("#status").render())
+        assert "faulty/fault-model" in status and "6 tokens" in status
+        # Reopening the app's newest chat brings back its provider.
+        await pilot.press("ctrl+n")
+        await send(pilot, app, "Second chat")
+        await wait_idle(pilot, app)
+        assert app.engine.store.conversations()[0].provider == "faulty"
+
+
+async def test_broken_stream_and_auth_failure_keep_the_chat_alive(remote_app, servers):
+    good, _ = servers
+    app = remote_app
+    async with app.run_test(size=SIZE) as pilot:
+        await pick_remote(pilot, app)
+        good.script = ["break"]
+        await send(pilot, app, "First")
+        await wait_idle(pilot, app)
+        reply = [v for v in app.screen.query(MessageView) if v.role == "assistant"][-1]
+        assert reply.text == "Partial reply " and reply.has_class("stopped")
+        notes = [str(n.message) for n in app._notifications]
+        assert any("broke off mid-reply" in n for n in notes)
+        good.script = ["401"]
+        await send(pilot, app, "Second")
+        await wait_idle(pilot, app)
+        notes = [str(n.message) for n in app._notifications]
+        assert any("HTTP 401" in n for n in notes) and not any(KEY in n for n in notes)
+        await send(pilot, app, "Third")
+        await wait_idle(pilot, app)
+        conv = app.engine.store.conversations()[0]
+        contents = [m.content for m in app.engine.store.messages(conv.id)]
+        assert contents == ["First", "Partial reply ", "Second", "Third", REPLY]
+
+
+async def test_server_text_is_shown_as_data_not_markup(remote_app, servers):
+    good, _ = servers
+    good.default = "echo"
+    app = remote_app
+    async with app.run_test(size=SIZE) as pilot:
+        await pick_remote(pilot, app)
+        await send(pilot, app, "[bold red]boom[/] \x1b[31mred")
+        await wait_idle(pilot, app)
+        reply = [v for v in app.screen.query(MessageView) if v.role == "assistant"][-1]
+        assert "[bold red]boom[/]" in reply.shown and "\x1b" not in reply.shown
