@@ -42,6 +42,10 @@ class GenaiApp(App[int]):
         # App-wide: the download queue's jobs, for every screen's status line.
         self.downloads_signal: Signal[list] = Signal(self, "downloads")
         self._job_states: dict[int, str] = {}
+        # App-wide: GPU samples and jobs waiting for the GPU, for every screen's GPU line.
+        self.gpu_signal: Signal[object] = Signal(self, "gpu")
+        self.gpu_waiting_signal: Signal[tuple] = Signal(self, "gpu_waiting")
+        self.gpu_latest: object | None = None
 
     def on_mount(self) -> None:
         if self.settings.theme in self.available_themes:
@@ -57,6 +61,31 @@ class GenaiApp(App[int]):
         self.action_show_chat()
         self.call_after_refresh(self._resume_downloads)
         self.set_interval(DOWNLOADS_POLL_S, self._poll_downloads)
+        self.call_after_refresh(self._start_gpu)
+
+    def _start_gpu(self) -> None:
+        """After the first frame: the sampler thread (it imports pynvml) and residency news."""
+        self.engine.gpu.start()
+        self.set_interval(self.settings.gpu.interval_s, self._poll_gpu)
+        self.engine.residency.subscribe(self._on_residency)
+
+    def _poll_gpu(self) -> None:
+        """Publish the sampler's newest sample (taken on its thread) to every screen."""
+        snap = self.engine.gpu.latest
+        if snap is not None and snap is not self.gpu_latest:
+            self.gpu_latest = snap
+            self.gpu_signal.publish(snap)
+
+    def _on_residency(self, event: object) -> None:
+        from genai_tui.engine.events import ModelEvicted
+        from genai_tui.engine.text import human_bytes
+
+        if isinstance(event, ModelEvicted):
+            verb = "Moved to the CPU" if event.action == "offloaded" else "Unloaded"
+            self.notify(f"{verb} {event.key} ({human_bytes(event.bytes)}) {event.reason}.",
+                        title="GPU memory", markup=False, timeout=8)  # fmt: skip
+        else:  # a job started waiting for the GPU, or got it
+            self.gpu_waiting_signal.publish(tuple(self.engine.residency.waiting))
 
     async def _resume_downloads(self) -> None:
         """Jobs left unfinished by the last run resume (after the first frame)."""
@@ -161,6 +190,10 @@ class GenaiApp(App[int]):
 
 
 def run_app(settings: Settings) -> int:
+    # textual-image asks the terminal for Sixel/Kitty support and cell size on import
+    # (whatever renderer is set): that must happen before Textual owns the terminal.
+    import textual_image.widget  # noqa: F401
+
     app = GenaiApp(settings)
     app.run()
     return app.return_code or 0

@@ -42,6 +42,7 @@ from genai_tui.screens.dialogs import (
 from genai_tui.widgets.chat_status import ChatStatus, stats_line
 from genai_tui.widgets.conversation_list import ConversationList
 from genai_tui.widgets.downloads_line import DownloadsLine
+from genai_tui.widgets.gpu_line import GpuLine
 from genai_tui.widgets.prompt_input import PromptInput
 
 if TYPE_CHECKING:
@@ -123,6 +124,7 @@ class ChatScreen(Screen[None]):
                 yield ChatStatus(id="status")
                 yield PromptInput(id="prompt", placeholder="Message · Enter sends · Ctrl+J newline")
         yield DownloadsLine()
+        yield GpuLine()
         yield Footer()
 
     @property

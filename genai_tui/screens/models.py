@@ -34,6 +34,7 @@ from genai_tui.engine.inventory import InventoryEntry
 from genai_tui.engine.text import printable
 from genai_tui.screens.dialogs import ConfirmDialog, TextDialog
 from genai_tui.widgets.downloads_line import DownloadsLine, human_bytes, human_eta
+from genai_tui.widgets.gpu_line import GpuLine
 
 KINDS = ("all", "gguf", "diffusers")
 SORTS = ("downloads", "likes", "trending", "updated")
@@ -110,6 +111,7 @@ class ModelsScreen(Screen[None]):
             with TabPane("Downloads", id="downloads"):
                 yield DataTable(id="downloads-table", cursor_type="row")
         yield DownloadsLine()
+        yield GpuLine()
         yield Footer()
 
     def on_mount(self) -> None:

@@ -1,0 +1,91 @@
+"""A one-line GPU summary (utilization, memory, temperature) on every screen.
+
+Fed by the app's `gpu_signal` (samples) and `gpu_waiting_signal` (jobs waiting for
+the GPU). Hidden where there is no GPU and nothing waits, so CPU-only boxes keep
+their layout.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.content import Content
+from textual.widgets import Static
+
+if TYPE_CHECKING:
+    from genai_tui.engine.gpu import GpuSample, Snapshot
+
+
+def _one(g: GpuSample, label: str) -> str:
+    if g.lost:
+        return f"{label} lost"
+    util = "n/a" if g.util_gpu is None else f"{g.util_gpu}%"
+    mem = "n/a"
+    if g.mem_used is not None and g.mem_total:
+        mem = f"{g.mem_used / 2**30:.1f}/{g.mem_total / 2**30:.0f} GiB"
+    temp = "n/a" if g.temp_c is None else f"{g.temp_c}°C"
+    return f"{label} {util} · {mem} · {temp}"
+
+
+def line_text(snap: Snapshot | None, waiting: tuple[str, ...] = ()) -> str:
+    """`GPU 45% · 3.2/80 GiB · 61°C`, several GPUs side by side or summed; "" when none."""
+    parts: list[str] = []
+    if waiting:
+        parts.append(f"⏳ waiting for GPU: {', '.join(waiting)}")
+    gpus = snap.gpus if snap is not None else ()
+    if len(gpus) == 1:
+        parts.append(_one(gpus[0], "GPU"))
+    elif 1 < len(gpus) <= 2:
+        parts.extend(_one(g, f"GPU{g.index}") for g in gpus)
+    elif gpus:
+        alive = [g for g in gpus if not g.lost]
+        utils = [g.util_gpu for g in alive if g.util_gpu is not None]
+        used = sum(g.mem_used or 0 for g in alive)
+        total = sum(g.mem_total or 0 for g in alive)
+        temps = [g.temp_c for g in alive if g.temp_c is not None]
+        text = f"{len(gpus)} GPUs {sum(utils) / len(utils):.0f}%" if utils else f"{len(gpus)} GPUs"
+        text += f" · {used / 2**30:.0f}/{total / 2**30:.0f} GiB" if total else ""
+        text += f" · max {max(temps)}°C" if temps else ""
+        lost = len(gpus) - len(alive)
+        parts.append(text + (f" · {lost} lost" if lost else ""))
+    return " │ ".join(parts)
+
+
+class GpuLine(Static):
+    """Updated in place at the sampling rate; never rebuilt."""
+
+    DEFAULT_CSS = """
+    GpuLine { height: 1; padding: 0 1; background: $panel; display: none; }
+    GpuLine.-active { display: block; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__("", markup=False)
+        self._snap: Snapshot | None = None
+        self._waiting: tuple[str, ...] = ()
+        self._text = ""
+
+    def on_mount(self) -> None:
+        for name, handler in (("gpu_signal", self.show), ("gpu_waiting_signal", self.waiting)):
+            signal = getattr(self.app, name, None)
+            if signal is not None:
+                signal.subscribe(self, handler)
+        snap = getattr(self.app, "gpu_latest", None)
+        if snap is not None:
+            self.show(snap)
+
+    def show(self, snap: Snapshot) -> None:
+        self._snap = snap
+        self._render_line()
+
+    def waiting(self, keys: tuple[str, ...]) -> None:
+        self._waiting = tuple(keys)
+        self._render_line()
+
+    def _render_line(self) -> None:
+        text = line_text(self._snap, self._waiting)
+        if text == self._text:
+            return
+        self._text = text
+        self.set_class(bool(text), "-active")
+        self.update(Content(text))

@@ -1,0 +1,155 @@
+"""Pilot tests of the GPU screen (F4) with the fake NVML: values, sorting, history, and the
+screen keeps running with no driver and when a GPU falls off the bus."""
+
+from __future__ import annotations
+
+import os
+
+from fake_nvml import GIB, four_gpus, no_driver, one_gpu
+from textual.widgets import Sparkline, Static, TabbedContent
+
+from genai_tui.config import GpuSettings
+from genai_tui.screens.gpu import GpuScreen
+from genai_tui.widgets.gpu_line import GpuLine
+from genai_tui.widgets.gpu_models import LoadedModels
+from genai_tui.widgets.gpu_processes import ProcessTable
+
+from .conftest import wait_until
+
+FAST = GpuSettings(interval_s=0.1)
+SMALL = (80, 24)
+
+
+def text(widget) -> str:
+    return str(widget.render())
+
+
+def pids(table: ProcessTable) -> list[tuple[str, str]]:
+    return [(str(table.get_row_at(i)[0]), str(table.get_row_at(i)[1]))
+            for i in range(table.row_count)]  # fmt: skip
+
+
+async def open_gpu(pilot, app) -> GpuScreen:
+    await pilot.press("f4")
+    screen = app.screen
+    assert isinstance(screen, GpuScreen)
+    await wait_until(pilot, lambda: screen.shown is not None, 20)
+    await pilot.pause(0.2)
+    return screen
+
+
+async def test_one_gpu_values_processes_and_history(make_app, monkeypatch) -> None:
+    fake = one_gpu().install(monkeypatch.setattr)
+    app = make_app(gpu=FAST)
+    async with app.run_test(size=SMALL) as pilot:
+        screen = await open_gpu(pilot, app)
+        card = screen.query_one("#gpu-card-0")
+        assert "NVIDIA Fake A100 80GB" in text(card.query_one(".gpu-title"))
+        details = text(card.query_one(".gpu-details"))
+        assert "SM 1410 MHz" in details and "fan 30%" in details and "throttle idle" in details
+        assert text(card.query_one("#value-util")) == "37%"
+        assert text(card.query_one("#value-mem")) == "2.0/80.0 GiB"
+        assert text(card.query_one("#value-temp")) == "54°C"
+        assert text(card.query_one("#value-power")) == "120/400 W"
+        assert "driver 550.54.15" in text(screen.query_one("#gpu-status"))
+        table = screen.query_one(ProcessTable)
+        assert pids(table) == [("0", str(os.getpid())), ("0", "1")]  # largest memory first
+        assert "this app" in str(table.get_row_at(0)[5]) and str(table.get_row_at(1)[5]) == ""
+        # History grows, and a new value reaches the card in place (same widget).
+        spark = card.query_one("#spark-util", Sparkline)
+        before = len(spark.data)
+        fake.gpus[0].util_gpu = 88
+        await wait_until(pilot, lambda: text(card.query_one("#value-util")) == "88%", 10)
+        await wait_until(pilot, lambda: len(spark.data) > before + 1, 10)
+        assert spark.data[-1] == 88.0 and screen.query_one("#gpu-card-0") is card
+        # The compact line reads the same sample.
+        assert text(screen.query_one(GpuLine)) == "GPU 88% · 2.0/80 GiB · 54°C"
+
+
+async def test_four_gpus_sorting_and_not_supported(make_app, monkeypatch) -> None:
+    four_gpus().install(monkeypatch.setattr)
+    me = str(os.getpid())
+    app = make_app(gpu=FAST)
+    async with app.run_test(size=SMALL) as pilot:
+        screen = await open_gpu(pilot, app)
+        assert len(screen.cards) == 4
+        t4 = screen.cards[3]
+        assert text(t4.query_one("#value-power")) == "n/a"
+        assert "fan n/a" in text(t4.query_one(".gpu-details"))
+        table = screen.query_one(ProcessTable)
+        by_memory = [("0", me), ("1", "1"), ("0", "1"), ("3", me)]  # 30, 8, 4 GiB, n/a
+        assert pids(table) == by_memory
+        await pilot.press("m")  # again: smallest first
+        assert pids(table) == by_memory[::-1]
+        await pilot.press("i")  # by PID
+        assert [pid for _, pid in pids(table)] == sorted([me, me, "1", "1"], key=int)
+        assert "4 GPUs" in text(screen.query_one(GpuLine))
+
+
+async def test_no_driver_says_so_and_shows_the_host(make_app, monkeypatch) -> None:
+    no_driver().install(monkeypatch.setattr)
+    app = make_app(gpu=FAST)
+    async with app.run_test(size=SMALL) as pilot:
+        screen = await open_gpu(pilot, app)
+        status = text(screen.query_one("#gpu-status"))
+        assert "No NVIDIA driver found" in status and "the host is shown" in status
+        assert screen.query_one(TabbedContent).active == "host"
+        assert not screen.query_one("#gpu-cards").display
+        assert "cores" in text(screen.query_one("#host-value-cpu"))
+        assert "GB" in text(screen.query_one("#host-value-ram"))
+        assert "genai-tui resident memory" in text(screen.query_one("#host-rss"))
+        # No GPU: the compact line stays out of the way on every screen.
+        assert not screen.query_one(GpuLine).display
+        await pilot.press("f1")
+        assert not app.screen.query_one(GpuLine).display
+
+
+async def test_a_gpu_lost_mid_run_the_screen_keeps_going(make_app, monkeypatch) -> None:
+    fake = four_gpus().install(monkeypatch.setattr)
+    app = make_app(gpu=FAST)
+    async with app.run_test(size=SMALL) as pilot:
+        screen = await open_gpu(pilot, app)
+        fake.lose(1)
+        fake.gpus[0].mem_used = 70 * GIB
+        lost = screen.cards[1]
+        await wait_until(pilot, lambda: "lost" in text(lost.query_one(".gpu-title")), 10)
+        assert text(lost.query_one("#value-util")) == "n/a"
+        await wait_until(
+            pilot, lambda: text(screen.cards[0].query_one("#value-mem")) == "70.0/80.0 GiB", 10
+        )
+        assert "1 lost" in text(screen.query_one(GpuLine))
+        await pilot.press("h")
+        assert screen.query_one(TabbedContent).active == "host"
+
+
+async def test_gpu_line_on_the_chat_screen(make_app, monkeypatch) -> None:
+    one_gpu().install(monkeypatch.setattr)
+    app = make_app(gpu=FAST)
+    async with app.run_test(size=SMALL) as pilot:
+        line = app.screen.query_one(GpuLine)
+        await wait_until(pilot, lambda: bool(line.display), 20)
+        assert text(line) == "GPU 37% · 2.0/80 GiB · 54°C"
+
+
+async def test_loaded_models_panel_and_unload_key(make_app, monkeypatch) -> None:
+    no_driver().install(monkeypatch.setattr)
+    app = make_app(gpu=FAST)
+    async with app.run_test(size=SMALL) as pilot:
+        model = app.engine.default_model()
+        await app.engine.load_model(model)
+        screen = await open_gpu(pilot, app)
+        await pilot.press("l")
+        table = screen.query_one(LoadedModels)
+        await wait_until(pilot, lambda: table.row_count == 1, 10)
+        row = [str(c) for c in table.get_row_at(0)]
+        assert row[0] == model.name and row[1:3] == ["chat", "cpu"]
+        assert "MB" in row[3] and row[5] == "idle"
+        table.focus()
+        await pilot.press("u")
+        await wait_until(pilot, lambda: app.engine.model is None and table.row_count == 0, 20)
+        assert app.engine.residency.residents() == []
+        notes = [n.message for n in app._notifications]
+        assert any(f"Unloaded {model.name}" in n and "by request" in n for n in notes)
+        await pilot.press("u")  # nothing left: says so, keeps running
+        await pilot.pause(0.1)
+        assert any("No model is loaded" in n.message for n in app._notifications)
