@@ -71,7 +71,7 @@ class Engine:
         """The image studio: diffusers models, generation, the gallery (torch loads on use)."""
         from genai_tui.engine.images import ImageStudio
 
-        return ImageStudio(self.settings, self.store)
+        return ImageStudio(self.settings, self.store, self.residency)
 
     @cached_property
     def providers(self) -> ProviderRegistry:

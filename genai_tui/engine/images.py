@@ -17,6 +17,7 @@ from genai_tui.engine.diffusion_params import ImageRequest, seed_plan, validate
 from genai_tui.engine.errors import GenaiError, ModelNotFoundError, NoModelError, PipelineError
 from genai_tui.engine.events import PipelineLoaded
 from genai_tui.engine.gallery import Gallery
+from genai_tui.engine.residency import Residency, image_footprint, image_work_bytes
 
 if TYPE_CHECKING:
     from genai_tui.config import Settings
@@ -48,9 +49,13 @@ def _no_models_error(settings: Settings) -> NoModelError:
 
 
 class ImageStudio:
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, residency: Residency | None = None
+    ) -> None:
         self.settings = settings
         self.store = store
+        # Shared with chat (the Engine's): loads make room, generations take GPU turns.
+        self.residency = residency or Residency(settings.gpu)
         self.model: DiffusionModel | None = None
         self.last_loaded: PipelineLoaded | None = None
         self._cancel = threading.Event()
@@ -136,10 +141,24 @@ class ImageStudio:
                 return self.last_loaded
             if current is not None:
                 self.model, self.last_loaded = None, None
+                self.residency.forget(current.name)
                 await current.close()
             candidate = DiffusionModel(model.path, model.name, self.settings.image)
+
+            async def evicted() -> None:
+                if self.model is candidate:
+                    self.model, self.last_loaded = None, None
+                await candidate.close()
+
             try:
-                loaded = await candidate.load()
+                estimate, device = await asyncio.to_thread(
+                    image_footprint, model.path, self.settings.image
+                )
+                async with self.residency.admitting(
+                    model.name, "image", estimate, device, evicted
+                ) as admission:
+                    loaded = await candidate.load()
+                    admission.measured_bytes = candidate.memory_bytes or None
             except BaseException:
                 await candidate.close()
                 raise
@@ -149,6 +168,7 @@ class ImageStudio:
     async def unload(self) -> None:
         if self.model is not None:
             model, self.model, self.last_loaded = self.model, None, None
+            self.residency.forget(model.name)
             await model.close()
 
     # -- generating -----------------------------------------------------------
@@ -202,10 +222,18 @@ class ImageStudio:
                 )  # fmt: skip
                 return saved.path, saved.id
 
-            events = current.generate(request, seeds, self._cancel, save)
-            async with aclosing(events):
-                async for event in events:
-                    yield event
+            # One GPU turn per request: it waits while a job that would not fit runs.
+            work = image_work_bytes(request.width, request.height, current.device)
+            async with self.residency.gpu_slot(current.name, work):
+                if not current.loaded:  # unloaded for another model while waiting
+                    raise PipelineError(
+                        f"{current.name} was unloaded to make room for another model.",
+                        "Generate again to load it back.",
+                    )
+                events = current.generate(request, seeds, self._cancel, save)
+                async with aclosing(events):
+                    async for event in events:
+                        yield event
         finally:
             self._busy = False
 

@@ -18,6 +18,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from genai_tui.engine.errors import GpuBudgetError
@@ -25,7 +26,7 @@ from genai_tui.engine.events import GpuAcquired, GpuWaiting, ModelEvicted, Resid
 from genai_tui.engine.text import human_bytes
 
 if TYPE_CHECKING:
-    from genai_tui.config import GpuSettings
+    from genai_tui.config import GpuSettings, ImageSettings
 
 Unload = Callable[[], Awaitable[None]]
 Offload = Callable[[], Awaitable[None]]
@@ -432,3 +433,40 @@ def _human_s(seconds: float) -> str:
     if seconds >= 60:
         return f"{seconds // 60} min"
     return f"{seconds} s"
+
+
+# -- image models: what they will hold, before loading --------------------------------
+
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt")
+
+
+def image_footprint(path: Path, image_settings: ImageSettings) -> tuple[int, str]:
+    """(bytes a diffusers model's weights will hold once loaded, its device); blocking.
+
+    Weights on disk, halved when fp32 files load as fp16 on CUDA (doubled the other way).
+    Imports torch (to see CUDA): call it on a thread, when a load is about to need it.
+    """
+    import torch
+
+    from genai_tui.engine.diffusion import pick_device
+
+    device = pick_device(image_settings.device, torch)
+    files = [path] if path.is_file() else [
+        f for f in path.rglob("*") if f.suffix in _WEIGHT_SUFFIXES and f.is_file()
+    ]  # fmt: skip
+    half_files = [f for f in files if ".fp16." in f.name]
+    full_files = [f for f in files if ".fp16." not in f.name]
+    # diffusers loads the plain files unless a variant is asked for; fp16-only repos too.
+    chosen, file_bytes = (full_files, 4) if full_files else (half_files, 2)
+    size = sum(f.stat().st_size for f in chosen)
+    half = device == "cuda" and image_settings.dtype in ("auto", "float16", "bfloat16")
+    return size * (2 if half else 4) // file_bytes, device
+
+
+def image_work_bytes(width: int, height: int, device: str) -> int:
+    """Working memory for one image beyond the weights (activations, latents, VAE decode).
+
+    A rough rule (about 330 MB at 512x512 in fp16, 1.3 GB at 1024x1024), enough to keep
+    a second job off a GPU that is nearly full.
+    """
+    return width * height * 640 * (2 if device == "cuda" else 4)

@@ -296,3 +296,98 @@ async def test_a_job_that_leaves_no_room_waits_for_the_real_reply(
     finally:
         await engine.aclose()
 
+
+
+# -- the tiny diffusers pipeline and SmolLM2 share one budget ---------------------------
+
+
+def _shared_engine(make_settings, smollm_path, tiny_sd_dir, spare_mb: int) -> Engine:
+    """An engine whose budget holds SmolLM2 plus `spare_mb`: too little for the image model
+    (its weights, about 3 MB, or a job's working memory) beside it."""
+    from genai_tui.engine.gguf_info import read_gguf
+    from genai_tui.engine.llm_local import memory_needed
+
+    chat_mb = -(-memory_needed(read_gguf(smollm_path), 2048) // MB)
+    settings = make_settings(
+        gpu={"vram_budget_mb": chat_mb + spare_mb},
+        generation={"temperature": 0.0, "max_tokens": 16, "context_length": 2048},
+        image={"threads": 1},
+    )
+    settings.models_path.mkdir(parents=True, exist_ok=True)
+    (settings.models_path / "tiny-sd").symlink_to(tiny_sd_dir)
+    return Engine(settings)
+
+
+async def test_real_image_and_chat_models_evict_each_other(
+    make_settings, smollm_path, tiny_sd_dir
+) -> None:
+    engine = _shared_engine(make_settings, smollm_path, tiny_sd_dir, spare_mb=1)
+    heard: list = []
+    engine.residency.subscribe(heard.append)
+    try:
+        await engine.load_model(str(smollm_path))
+        chat_key = engine.model.name
+        loaded = await engine.images.load("tiny-sd")
+        image = engine.residency.get("tiny-sd")
+        assert image is not None and image.kind == "image" and image.device == "cpu"
+        assert image.measured_bytes == loaded.memory_bytes > 1_000_000  # measured after load
+        assert engine.model is None  # the chat model made room
+        assert [(e.key, e.kind) for e in heard if isinstance(e, ModelEvicted)] == [
+            (chat_key, "chat")
+        ]
+        # Images are generated with the image model resident.
+        request = engine.images.request_defaults("a red barn", width=64, height=64, steps=2,
+                                                 variations=1, seed=1)  # fmt: skip
+        events = [e async for e in engine.images.generate(request)]
+        assert events and engine.images.model is not None
+        # A chat reply brings SmolLM2 back and the idle image model goes.
+        conv = engine.new_conversation(chat_key)
+        assert [e async for e in engine.chat(conv.id, "Hi") if isinstance(e, TokenDelta)]
+        assert engine.images.model is None and engine.residency.get("tiny-sd") is None
+        assert [e.key for e in heard if isinstance(e, ModelEvicted)][-1] == "tiny-sd"
+        await engine.images.unload()
+        await engine.unload_model()
+        assert engine.residency.residents() == []
+    finally:
+        await engine.aclose()
+
+
+async def test_real_image_job_waits_for_a_reply_instead_of_colliding(
+    make_settings, smollm_path, tiny_sd_dir
+) -> None:
+    """Both models fit (budget: SmolLM2 + 12 MB), but not a 64x64 job's ~10 MB working
+    memory beside them: the image run waits for the reply, then the idle chat model goes."""
+    engine = _shared_engine(make_settings, smollm_path, tiny_sd_dir, spare_mb=12)
+    heard: list = []
+    engine.residency.subscribe(heard.append)
+    try:
+        await engine.images.load("tiny-sd")
+        await engine.load_model(str(smollm_path))
+        assert engine.images.model is not None  # both resident
+        order: list[str] = []
+
+        async def reply() -> None:
+            conv = engine.new_conversation(engine.model.name)
+            async for event in engine.chat(conv.id, "Count to ten."):
+                if isinstance(event, TokenDelta) and not order:
+                    order.append("reply streaming")
+            order.append("reply done")
+
+        async def images() -> None:
+            request = engine.images.request_defaults("a barn", width=64, height=64, steps=2,
+                                                     variations=1, seed=1)  # fmt: skip
+            async for _ in engine.images.generate(request):
+                if "images run" not in order:
+                    order.append("images run")
+
+        chat = asyncio.create_task(reply())
+        while not order:
+            await asyncio.sleep(0.01)
+        await asyncio.wait_for(asyncio.gather(chat, images()), 120)
+        assert order == ["reply streaming", "reply done", "images run"]
+        assert [e.key for e in heard if isinstance(e, GpuWaiting)] == ["tiny-sd"]
+        evicted = [e for e in heard if isinstance(e, ModelEvicted)]
+        assert [e.kind for e in evicted] == ["chat"] and "job on tiny-sd" in evicted[0].reason
+    finally:
+        await engine.aclose()
+
