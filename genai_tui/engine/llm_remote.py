@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from genai_tui.engine.circuit import CircuitBreaker
 from genai_tui.engine.errors import ProviderError, ProviderStreamError, ProviderUnavailableError
 from genai_tui.engine.events import ChatStats, ThinkingDelta, TokenDelta
 from genai_tui.engine.remote_errors import (
@@ -60,38 +61,6 @@ def cost_of(p: ProviderSettings, prompt_tokens: int, completion_tokens: int) -> 
     if p.price_in is None and p.price_out is None:
         return None
     return (prompt_tokens * (p.price_in or 0.0) + completion_tokens * (p.price_out or 0.0)) / 1e6
-
-
-class CircuitBreaker:
-    """After `threshold` failures in a row, refuse calls for `cooldown_s`, then let one through."""
-
-    def __init__(self, threshold: int = 4, cooldown_s: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
-        self.threshold, self.cooldown_s, self.clock = threshold, cooldown_s, clock
-        self.failures = 0
-        self.opened_at: float | None = None
-
-    def remaining_s(self) -> float:
-        if self.opened_at is None:
-            return 0.0
-        return max(0.0, self.opened_at + self.cooldown_s - self.clock())
-
-    def check(self, name: str) -> None:
-        left = self.remaining_s()
-        if left > 0:
-            raise ProviderUnavailableError(
-                f"{name} failed {self.failures} times in a row; not calling it again for "
-                f"{left:.0f} s.",
-                "Check that the server is running, then test it in Settings (F7, t).",
-            )
-
-    def success(self) -> None:
-        self.failures, self.opened_at = 0, None
-
-    def failure(self) -> None:
-        self.failures += 1
-        if self.failures >= self.threshold:
-            self.opened_at = self.clock()
 
 
 class _Retry(Exception):

@@ -21,7 +21,8 @@ from genai_tui.engine.errors import (
 )
 from genai_tui.engine.events import ChatDone, ChatStats, ThinkingDelta, TokenDelta
 from genai_tui.engine.llm_local import SamplingParams
-from genai_tui.engine.llm_remote import CircuitBreaker, RemoteProvider
+from genai_tui.engine.circuit import CircuitBreaker
+from genai_tui.engine.llm_remote import RemoteProvider
 from genai_tui.engine.sse import sse_data
 
 KEY = "sk-test-SECRET-4242-do-not-leak"

@@ -17,7 +17,7 @@ from genai_tui.screens.compare import CompareScreen
 from genai_tui.screens.chat import ChatScreen
 from genai_tui.widgets.message_view import MessageView
 
-from .conftest import SIZE, wait_until
+from .conftest import wait_until
 
 
 @pytest.fixture

@@ -125,3 +125,21 @@ async def test_server_text_is_shown_as_data_not_markup(remote_app, servers):
         await wait_idle(pilot, app)
         reply = [v for v in app.screen.query(MessageView) if v.role == "assistant"][-1]
         assert "[bold red]boom[/]" in reply.shown and "\x1b" not in reply.shown
+
+
+async def test_esc_stops_a_remote_reply_and_keeps_it(remote_app, servers):
+    good, _ = servers
+    good.default = "slow"
+    app = remote_app
+    async with app.run_test(size=SIZE) as pilot:
+        await pick_remote(pilot, app)
+        await send(pilot, app, "Talk a lot")
+        await wait_until(pilot, lambda: any(v.role == "assistant" and len(v.text) > 30
+                                             for v in app.screen.query(MessageView)), 10)  # fmt: skip
+        await pilot.press("escape")
+        await wait_idle(pilot, app, timeout=10)
+        reply = [v for v in app.screen.query(MessageView) if v.role == "assistant"][-1]
+        assert reply.has_class("stopped")
+        saved = app.engine.store.messages(app.engine.store.conversations()[0].id)[-1]
+        assert saved.stopped and saved.finish_reason == "cancelled"
+        assert saved.content == reply.text and saved.completion_tokens < 400

@@ -13,7 +13,7 @@ from genai_tui.screens.dialogs import ConfirmDialog
 from genai_tui.screens.settings import SettingsScreen
 from genai_tui.widgets.provider_form import ProviderForm
 
-from .conftest import SIZE, wait_until
+from .conftest import wait_until
 
 KEY = "sk-test-SECRET-form-555"
 
