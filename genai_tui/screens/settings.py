@@ -79,6 +79,20 @@ class SettingsScreen(Screen[None]):
         self.table.add_columns("name", "base URL", "key", "price in/out", "status")
         self.refresh_providers()
         self.table.focus()
+        if not self.engine.settings.providers:
+            self.suggest_local_servers()
+
+    @work(exclusive=True, group="discover", exit_on_error=False)
+    async def suggest_local_servers(self) -> None:
+        """With no provider yet, say which local servers answer (adding them is the user's call)."""
+        from genai_tui.engine.providers import KNOWN_PORTS, discover
+
+        found = await discover(self.discovery_ports or KNOWN_PORTS, timeout_s=0.5)
+        if found and not self.engine.settings.providers:
+            names = ", ".join(f"{f.label} ({f.base_url})" for f in found)
+            self.query_one("#provider-note", Static).update(
+                Content(f"Found on this machine: {names}. Press d to add.")
+            )
 
     def on_screen_resume(self) -> None:
         if self.is_mounted:

@@ -118,3 +118,16 @@ async def test_usage_tab_shows_totals_models_and_the_plot(make_app):
         first = [str(c) for c in table.get_row_at(0)]
         assert first[:2] == ["[red]gpt[/]", "cloud"] and first[5] == "$0.2500"
         assert view.query_one(Sparkline).data[-1] == 200.0
+
+
+async def test_with_no_providers_the_screen_mentions_local_servers_found(make_app, monkeypatch):
+    with FaultServer() as local:
+        monkeypatch.setattr(SettingsScreen, "discovery_ports", {local.port: "vLLM"})
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("f7")
+            await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen), 5)
+            note = app.screen.query_one("#provider-note")
+            await wait_until(pilot, lambda: "Found on this machine" in str(note.render()), 5)
+            assert f"vLLM ({local.url})" in str(note.render())
+            assert app.engine.settings.providers == []  # nothing added without asking
