@@ -325,22 +325,21 @@ class RemoteProvider:
         queue: asyncio.Queue[Any] = asyncio.Queue()
         started = time.perf_counter()
         pump = asyncio.create_task(self._pump(self._body(model, messages, params), queue, cancel))
+
+        async def watch() -> None:  # wakes the loop below when the user stops the reply
+            while not cancel.is_set():
+                await asyncio.sleep(0.05)
+            queue.put_nowait((_END,))
+
+        watcher = asyncio.create_task(watch())
         first: float | None = None
         deltas, finish, usage = 0, "stop", None
         try:
             while True:
-                try:
-                    item = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    try:
-                        item = await asyncio.wait_for(queue.get(), 0.05)
-                    except TimeoutError:
-                        item = None
+                item = await queue.get()
                 if cancel.is_set():
                     finish = "cancelled"
                     break
-                if item is None:
-                    continue
                 kind = item[0]
                 if kind is _END:
                     break
@@ -355,10 +354,11 @@ class RemoteProvider:
                     deltas += 1
                     yield ThinkingDelta(item[2]) if item[1] else TokenDelta(item[2])
         finally:
-            if not pump.done():
-                pump.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await pump
+            for task in (watcher, pump):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
         ended = time.perf_counter()
         completion = deltas
         if usage and finish != "cancelled":
