@@ -11,25 +11,61 @@ from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Container, Vertical
 from textual.widget import Widget
 from textual.widgets import Static
 
 RENDERERS = ("auto", "kitty", "sixel", "halfcell", "unicode")
 
 
+_CLASSES: dict[str, type[Widget]] = {}
+
+
+class _Guarded:
+    """A textual-image renderable that draws nothing (instead of raising) at a size it
+    cannot scale to, as happens for a frame while a grid is laid out again."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        try:
+            return list(self.inner.__rich_console__(console, options))
+        except ValueError:
+            return []
+
+    def __rich_measure__(self, console: Any, options: Any) -> Any:
+        return self.inner.__rich_measure__(console, options)
+
+
 def image_class(renderer: str) -> type[Widget]:
     """The textual-image widget for a renderer setting; "auto" is what the terminal supports."""
+    if renderer in _CLASSES:
+        return _CLASSES[renderer]
     from textual_image import widget as w
 
-    classes: dict[str, Any] = {
+    bases: dict[str, Any] = {
         "auto": w.Image,
         "kitty": w.TGPImage,
         "sixel": w.SixelImage,
         "halfcell": w.HalfcellImage,
         "unicode": w.UnicodeImage,
     }
-    return classes.get(renderer, w.Image)
+    base = bases.get(renderer, w.Image)
+
+    def render(self: Any) -> Any:
+        # Mid-layout a widget can be a cell wide and no pixels tall; textual-image's
+        # resize then fails. Draw nothing until the layout settles.
+        size = self.content_size
+        if size.width < 1 or size.height < 1:
+            return ""
+        inner = base.render(self)
+        return _Guarded(inner) if hasattr(inner, "__rich_console__") else inner
+
+    cls = type(f"Safe{base.__name__}", (base,), {"render": render},
+               Renderable=base._Renderable)  # fmt: skip
+    _CLASSES[renderer] = cls
+    return cls
 
 
 def detected_renderer() -> str:
@@ -40,14 +76,66 @@ def detected_renderer() -> str:
     return names.get(r.Image, "unicode")
 
 
+class PictureBox(Container):
+    """A picture as large as fits this box, its aspect ratio kept, centred.
+
+    textual-image draws at the top left of its widget; the box sizes the widget to
+    the picture (in cells, from the terminal's cell size) so it sits in the middle.
+    """
+
+    DEFAULT_CSS = """
+    PictureBox { align: center middle; height: 1fr; width: 1fr; }
+    PictureBox > .placeholder { width: auto; height: auto; color: $text-muted; }
+    """
+
+    def __init__(self, renderer: str, placeholder: str = "", id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.renderer = renderer
+        self.placeholder = placeholder
+        self._picture: Any = None
+        self._pixels = (0, 0)
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(self.placeholder), classes="placeholder")
+
+    def show(self, image: Any) -> None:
+        """Show a PIL image; the widget is kept and only its pixels change."""
+        self._pixels = image.size
+        if self._picture is None:
+            self._picture = image_class(self.renderer)(image, classes="picture")
+            self.query(".placeholder").remove()
+            self.mount(self._picture)
+        else:
+            self._picture.image = image
+        self._fit()
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        width, height = self._pixels
+        box = self.content_size
+        if self._picture is None or not width or not height or not box.width or not box.height:
+            return
+        from textual_image._terminal import get_cell_size
+
+        cell = get_cell_size()
+        ratio = width * cell.height / (height * cell.width)  # columns per row
+        rows = box.height
+        cols = round(rows * ratio)
+        if cols > box.width:
+            cols = box.width
+            rows = max(1, round(cols / ratio))
+        self._picture.styles.width = max(1, cols)
+        self._picture.styles.height = max(1, rows)
+
+
 class ImageTile(Vertical, can_focus=True):
     """One picture (or the placeholder before it exists) over a one-line caption."""
 
     DEFAULT_CSS = """
-    ImageTile { height: 1fr; width: 1fr; border: round $panel; align-horizontal: center; }
+    ImageTile { height: 1fr; width: 1fr; border: round $panel; }
     ImageTile:focus { border: round $accent; }
-    ImageTile > .picture { width: auto; height: 1fr; }
-    ImageTile > .placeholder { height: 1fr; color: $text-muted; content-align: center middle; }
     ImageTile > .caption { height: 1; width: 100%; color: $text-muted; text-align: center; }
     """
 
@@ -59,21 +147,14 @@ class ImageTile(Vertical, can_focus=True):
         self.caption = caption
         self.path: Any = None  # the saved file, once there is one
         self.image_id: int | None = None
-        self._picture: Any = None
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(f"#{self.index + 1}"), classes="placeholder")
+        yield PictureBox(self.renderer, f"#{self.index + 1}")
         yield Static(Text(self.caption), classes="caption", markup=False)
 
     def show(self, image: Any, caption: str | None = None) -> None:
-        """Show a PIL image (a preview or the result); keeps the widget, swaps the pixels."""
-        if self._picture is None:
-            self._picture = image_class(self.renderer)(image, classes="picture")
-            for old in self.query(".placeholder"):
-                old.remove()
-            self.mount(self._picture, before=0)
-        else:
-            self._picture.image = image
+        """Show a PIL image (a preview or the result)."""
+        self.query_one(PictureBox).show(image)
         if caption is not None:
             self.set_caption(caption)
 

@@ -12,15 +12,13 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from genai_tui.engine.text import printable
-from genai_tui.widgets.image_view import image_class
+from genai_tui.widgets.image_view import PictureBox
 
 
 class ImageViewer(ModalScreen[None]):
     DEFAULT_CSS = """
     ImageViewer { align: center middle; }
     ImageViewer > Vertical { width: 100%; height: 100%; background: $surface; }
-    ImageViewer .picture { width: auto; height: 1fr; }
-    ImageViewer #viewer-image { height: 1fr; align-horizontal: center; }
     ImageViewer .about { height: auto; max-height: 4; padding: 0 1; color: $text-muted; }
     """
     BINDINGS = [Binding("escape,enter,q", "close", "Close")]
@@ -33,9 +31,11 @@ class ImageViewer(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            with Vertical(id="viewer-image"):
-                yield image_class(self.renderer)(self.image, classes="picture")
+            yield PictureBox(self.renderer, id="viewer-image")
             yield Static(Text(printable(self.about)), classes="about", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one(PictureBox).show(self.image)
 
     def action_close(self) -> None:
         self.dismiss(None)
