@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genai_tui import __version__, cli_gpu, cli_usage
+from genai_tui import __version__, cli_gen, cli_gpu, cli_usage
 
 if TYPE_CHECKING:
     from genai_tui.config import Settings
@@ -127,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("doctor", help="show settings, paths, llama.cpp build and models found")
     cli_usage.add_parser(sub)
     cli_gpu.add_parser(sub)
+    cli_gen.add_parser(sub)
     return parser
 
 
@@ -197,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
             return cli_usage.run(args, settings)
         if args.command == "gpu":
             return cli_gpu.run(args, settings)
+        if args.command == "gen":
+            return cli_gen.run(args, settings)
         from genai_tui.app import run_app
 
         return run_app(settings)
