@@ -30,9 +30,9 @@ def add_parser(sub: Any) -> None:
 
 
 def _cost(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
+    from genai_tui.engine.usage import format_cost
+
+    return format_cost(value)
 
 
 def _num(value: float | None, fmt: str) -> str:

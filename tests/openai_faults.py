@@ -34,6 +34,7 @@ class FaultServer:
     def __init__(self, key: str | None = None, models: list[str] | None = None) -> None:
         self.key = key
         self.models = models or ["fault-model", "other-model"]
+        self.contexts: dict[str, int] = {}  # model -> max_model_len in the listing (as vLLM)
         self.script: list[str] = []
         self.default = "ok"
         self.models_behaviour = "ok"
@@ -121,7 +122,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         b = self.owner.models_behaviour
         if b == "ok":
-            data = {"object": "list", "data": [{"id": m, "object": "model"} for m in self.owner.models]}
+            data = {"object": "list", "data": [
+                {"id": m, "object": "model"} | ({"max_model_len": self.owner.contexts[m]}
+                                                if m in self.owner.contexts else {})
+                for m in self.owner.models]}  # fmt: skip
             self._send(200, json.dumps(data).encode())
         elif b == "html":
             self._send(200, b"<html>login page</html>", "text/html")

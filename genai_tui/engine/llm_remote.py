@@ -78,6 +78,7 @@ class RemoteProvider:
         self.retries, self.backoff_s, self.max_retry_after_s = retries, backoff_s, max_retry_after_s
         self.timeout = httpx.Timeout(read_timeout_s, connect=connect_timeout_s)
         self.breaker = CircuitBreaker()
+        self.contexts: dict[str, int] = {}  # model id -> context length, when the listing says
         self._client: httpx.AsyncClient | None = None
 
     def __repr__(self) -> str:
@@ -200,6 +201,8 @@ class RemoteProvider:
                 ctx = next((item[k] for k in ("max_model_len", "context_length",
                             "max_context_length") if isinstance(item.get(k), int)), None)  # fmt: skip
                 models.append(RemoteModel(self.name, printable(item["id"]), ctx))
+                if ctx:
+                    self.contexts[item["id"]] = ctx
         return models
 
     # -- chat -----------------------------------------------------------------

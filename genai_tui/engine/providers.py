@@ -75,7 +75,8 @@ class ProviderRegistry:
         return client
 
     async def chat_model(self, provider: str, model: str) -> RemoteChatModel:
-        return RemoteChatModel(self.get(provider), model)
+        client = self.get(provider)
+        return RemoteChatModel(client, model, client.contexts.get(model))
 
     async def list_all(self, retries: int | None = None) -> list[ProviderListing]:
         """Every provider's models, in parallel; a failing one gives its error instead."""

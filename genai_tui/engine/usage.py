@@ -50,6 +50,15 @@ class UsageRow:
         return asdict(self) | {"tokens": self.tokens}
 
 
+def format_cost(value: float | None) -> str:
+    """$1,234.56 · $0.1234 · $0.000123 (small costs keep their digits); "-" when unknown."""
+    if value is None:
+        return "-"
+    if value >= 1:
+        return f"${value:,.2f}"
+    return f"${value:.4f}" if value >= 0.01 or value == 0 else f"${value:.6f}"
+
+
 def _since(days: int | None) -> float:
     if not days:
         return 0.0

@@ -69,6 +69,10 @@ def message_meta(msg: Message) -> str:
         parts.append(f"{msg.tokens_per_s:.1f} tok/s")
     if msg.ttft_s is not None:
         parts.append(f"TTFT {msg.ttft_s:.2f} s")
+    if msg.cost is not None:
+        from genai_tui.engine.usage import format_cost
+
+        parts.append(format_cost(msg.cost))
     if msg.stopped:
         parts.append("stopped")
     return " · ".join(parts)
@@ -280,7 +284,14 @@ class ChatScreen(Screen[None]):
                 elif isinstance(event, ChatDone):
                     view.message_id = event.message_id
                     stats = event.stats
-                    await view.finish(stats_line(stats), stopped=stats.stopped)
+                    meta = stats_line(stats)
+                    cost = self.engine.store.message(event.message_id).cost if (
+                        event.message_id is not None) else None  # fmt: skip
+                    if cost is not None:
+                        from genai_tui.engine.usage import format_cost
+
+                        meta = f"{meta} · {format_cost(cost)}"
+                    await view.finish(meta, stopped=stats.stopped)
                     status.set(
                         stats=stats,
                         context=(stats.context_used, stats.context_size),

@@ -23,6 +23,7 @@ from genai_tui.engine.engine import Engine
 from genai_tui.engine.errors import GenaiError
 from genai_tui.engine.events import ChatDone, ModelLoaded, ThinkingDelta, TokenDelta
 from genai_tui.engine.text import printable
+from genai_tui.engine.usage import format_cost
 from genai_tui.widgets.message_view import MessageView
 
 FLUSH_INTERVAL_S = 1 / 15
@@ -34,7 +35,7 @@ def compare_stats(done: ChatDone, cost: float | None) -> str:
              f"{s.tokens_per_s:.1f} tok/s" if s.tokens_per_s else "- tok/s",
              f"{s.completion_tokens} tokens"]  # fmt: skip
     if cost is not None:
-        parts.append(f"${cost:.5f}")
+        parts.append(format_cost(cost))
     if s.stopped:
         parts.append("stopped")
     return " · ".join(parts)

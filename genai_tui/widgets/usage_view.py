@@ -12,6 +12,7 @@ from genai_tui.engine.store import Store
 from genai_tui.engine.text import printable
 from genai_tui.engine.usage import (
     UsageRow,
+    format_cost,
     tokens_per_day,
     usage_by_day,
     usage_by_model,
@@ -22,10 +23,7 @@ PLOT_DAYS = 30
 TABLE_DAYS = 30
 
 
-def money(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
+money = format_cost
 
 
 def _num(value: float | None, fmt: str) -> str:

@@ -327,3 +327,16 @@ async def test_a_conversation_naming_an_unknown_provider_fails_clearly(remote_en
         await run_chat(engine, conv.id, "Hi")
     assert not engine.generating
     await engine.aclose()
+
+
+async def test_context_length_from_the_listing_bounds_the_history(remote_engine, server):
+    server.contexts = {"fault-model": 128}
+    engine = remote_engine
+    await engine.providers.get("faulty").list_models()
+    conv = engine.new_conversation("fault-model", provider="faulty")
+    for text in ["first " * 25, "second " * 25, "third"]:
+        events = await run_chat(engine, conv.id, text)
+    assert events[-1].stats.context_size == 128
+    sent = server.chat_requests()[-1]["body"]["messages"]
+    assert sent[-1]["content"] == "third" and len(sent) < 5  # the oldest turns were left out
+    await engine.aclose()

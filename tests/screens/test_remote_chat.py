@@ -84,6 +84,7 @@ async def test_chat_with_a_remote_model_streams_and_remembers_the_provider(remot
         assert app.engine.model is None  # the local model was never loaded
         status = str(app.screen.query_one("#status").render())
         assert "faulty/fault-model" in status and "6 tokens" in status
+        assert "$0.000030" in str(reply.query_one("#meta").render())
         # Reopening the app's newest chat brings back its provider.
         await pilot.press("ctrl+n")
         await send(pilot, app, "Second chat")
