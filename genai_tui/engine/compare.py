@@ -41,31 +41,44 @@ class CompareTarget:
         return f"{self.provider}/{self.model}" if self.provider else self.model
 
 
-async def _open(engine: Engine, target: CompareTarget) -> tuple[Any, bool]:
-    """The model to stream from, and whether it is ours to close afterwards."""
+async def _open(engine: Engine, target: CompareTarget, index: int) -> tuple[Any, str | None]:
+    """The model to stream from, and its residency key when it is ours to unload after.
+
+    A local model other than the chat's loaded one is loaded for this run, through
+    residency like any other (it may make room by unloading idle models).
+    """
     if target.provider:
-        return await engine.providers.chat_model(target.provider, target.model), False
+        return await engine.providers.chat_model(target.provider, target.model), None
     local = target.local or engine.resolve_model(target.model)
     current = engine.model
     if current is not None and current.loaded and current.path == local.path:
-        return current, False
+        return current, None
+    from genai_tui.engine.engine import _chat_device
+    from genai_tui.engine.gguf_info import read_gguf
+    from genai_tui.engine.llm_local import memory_needed
+
     gen = engine.settings.generation
+    info = await asyncio.to_thread(read_gguf, local.path)
     model = LocalChatModel(local.path, local.name, context_length=gen.context_length,
                            gpu_layers=gen.gpu_layers, threads=gen.threads)  # fmt: skip
+    key = f"{local.name} (compare {index + 1})"
+    estimate = memory_needed(info, gen.context_length or info.context_length or 4096)
+    device = await asyncio.to_thread(_chat_device, gen.gpu_layers)
     try:
-        await model.load()
+        async with engine.residency.admitting(key, "chat", estimate, device, model.close):
+            await model.load()
     except BaseException:
         await model.close()
         raise
-    return model, True
+    return model, key
 
 
 async def _one(
-    engine: Engine, target: CompareTarget, prompt: str, params: SamplingParams,
+    engine: Engine, target: CompareTarget, index: int, prompt: str, params: SamplingParams,
     cancel: threading.Event,
 ) -> AsyncIterator[ChatEvent]:  # fmt: skip
     model: LocalChatModel | RemoteChatModel
-    model, owned = await _open(engine, target)
+    model, owned = await _open(engine, target, index)
     store = engine.store
     conv = engine.new_conversation(target.model, None, target.provider)
     from genai_tui.engine.engine import title_from
@@ -94,14 +107,22 @@ async def _one(
                           cost=model.cost(s) if target.provider else None)  # type: ignore[union-attr]  # fmt: skip
         return store.add_message(conv.id, "assistant", "".join(answer), **fields).id
 
+    turn = contextlib.nullcontext() if target.provider else engine.residency.gpu_slot(
+        owned or model.name)  # fmt: skip
     try:
-        prompt_tokens, prompt_text = await model.count_prompt(messages)
-        splitter = ThinkSplitter(start_thinking=prompt_text.rstrip().endswith("<think>"))
-        async for delta in model.stream(messages, params, cancel, stats, prompt_tokens):
-            pieces = [(True, delta.text)] if isinstance(delta, ThinkingDelta) else splitter.feed(delta.text)
-            for is_thinking, piece in pieces:
-                (thinking if is_thinking else answer).append(piece)
-                yield ThinkingDelta(piece) if is_thinking else TokenDelta(piece)
+        async with turn:
+            if not model.loaded:
+                raise GenerationError(f"{model.name} was unloaded to make room for another model.",
+                                      "Run the comparison again.")  # fmt: skip
+            prompt_tokens, prompt_text = await model.count_prompt(messages)
+            splitter = ThinkSplitter(start_thinking=prompt_text.rstrip().endswith("<think>"))
+            deltas = model.stream(messages, params, cancel, stats, prompt_tokens)
+            async for delta in deltas:
+                pieces = ([(True, delta.text)] if isinstance(delta, ThinkingDelta)
+                          else splitter.feed(delta.text))  # fmt: skip
+                for is_thinking, piece in pieces:
+                    (thinking if is_thinking else answer).append(piece)
+                    yield ThinkingDelta(piece) if is_thinking else TokenDelta(piece)
         for is_thinking, piece in splitter.flush():
             (thinking if is_thinking else answer).append(piece)
             yield ThinkingDelta(piece) if is_thinking else TokenDelta(piece)
@@ -111,6 +132,7 @@ async def _one(
         if not saved and (answer or thinking):
             save(None)
         if owned:
+            engine.residency.forget(owned)
             await model.close()
 
 
@@ -126,7 +148,7 @@ async def compare(
 
     async def run(index: int, target: CompareTarget) -> None:
         try:
-            async for event in _one(engine, target, prompt, params, cancel):
+            async for event in _one(engine, target, index, prompt, params, cancel):
                 queue.put_nowait((index, event))
         except GenaiError as exc:
             queue.put_nowait((index, exc))
