@@ -74,7 +74,8 @@ class GenaiApp(App[int]):
         snap = self.engine.gpu.latest
         if snap is not None and snap is not self.gpu_latest:
             self.gpu_latest = snap
-            self.gpu_signal.publish(snap)
+            with self.batch_update():  # subscribers update at once: one frame per sample
+                self.gpu_signal.publish(snap)
 
     def _on_residency(self, event: object) -> None:
         from genai_tui.engine.events import ModelEvicted

@@ -52,6 +52,7 @@ class GpuScreen(Screen[None]):
         self.cards: dict[int, GpuCard] = {}
         self.shown: Snapshot | None = None
         self._host_shown = False
+        self._status_text: Text | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("Waiting for the first sample…", id="gpu-status", markup=False)
@@ -71,7 +72,7 @@ class GpuScreen(Screen[None]):
         self.engine.gpu.start()  # idempotent; the app normally started it already
         signal = getattr(self.app, "gpu_signal", None)
         if signal is not None:
-            signal.subscribe(self, self.show)
+            signal.subscribe(self, self.show, immediate=True)
         else:  # on its own (tests): poll the sampler
             self.set_interval(self.engine.gpu.interval_s, self._poll)
         self.set_interval(1.0, self.show_loaded)
@@ -95,16 +96,23 @@ class GpuScreen(Screen[None]):
     def show(self, snap: Snapshot) -> None:
         if self.app.screen is not self:
             return  # nothing to draw off screen; on_screen_resume catches up
-        status = self.query_one("#gpu-status", Static)
+        with self.app.batch_update():  # one frame per sample
+            self._show(snap)
+
+    def _show(self, snap: Snapshot) -> None:
         if snap.state == "ok":
             header = f"NVIDIA driver {snap.driver or 'n/a'} · CUDA {snap.cuda or 'n/a'} · "
             header += f"{len(snap.gpus)} GPU{'s' if len(snap.gpus) != 1 else ''}"
-            status.update(Text(header))
+            status_text = Text(header)
         else:
-            status.update(Text(snap.message, style="bold"))
-            if not self._host_shown:
-                self._host_shown = True  # no GPU: the host is what there is to see
-                self.query_one(TabbedContent).active = "host"
+            status_text = Text(snap.message, style="bold")
+        status = self.query_one("#gpu-status", Static)
+        if self.shown is None or status_text != self._status_text:
+            self._status_text = status_text
+            status.update(status_text)
+        if snap.state != "ok" and not self._host_shown:
+            self._host_shown = True  # no GPU: the host is what there is to see
+            self.query_one(TabbedContent).active = "host"
         status.set_class(snap.state != "ok", "-warning")
         self._show_cards(snap)
         self.query_one(ProcessTable).show(snap.processes)
@@ -113,7 +121,8 @@ class GpuScreen(Screen[None]):
 
     def _show_cards(self, snap: Snapshot) -> None:
         box = self.query_one("#gpu-cards", VerticalScroll)
-        box.display = bool(snap.gpus)
+        if box.display != bool(snap.gpus):
+            box.display = bool(snap.gpus)
         if set(self.cards) != {g.index for g in snap.gpus}:
             # The GPU count changed (first sample, or a driver reload): rebuild once.
             box.remove_children()

@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
 from genai_tui.engine.text import human_bytes
-from genai_tui.widgets.gpu_card import gauge
+from genai_tui.widgets.gpu_card import Line, gauge
 
 if TYPE_CHECKING:
     from genai_tui.engine.gpu import HostSample
@@ -44,32 +44,38 @@ class HostPanel(Vertical):
         for key, label in (("cpu", "CPU"), ("ram", "RAM"), ("swap", "Swap")):
             with Horizontal(classes="host-row"):
                 yield Static(label, classes="host-label")
-                yield Static(classes="host-gauge", id=f"host-gauge-{key}")
-                yield Static(classes="host-value", id=f"host-value-{key}")
+                yield Line(classes="host-gauge", id=f"host-gauge-{key}")
+                yield Line(classes="host-value", id=f"host-value-{key}")
                 if key == "cpu":
                     yield Sparkline([], id="host-spark")
-        yield Static(id="host-cores")
-        yield Static(id="host-rss")
+        yield Static(id="host-cores")  # wraps on narrow terminals: keeps its layout pass
+        yield Line(id="host-rss")
 
     def on_mount(self) -> None:
-        self._widgets = {w.id: w for w in self.query(Static) if w.id}
+        self._widgets = {w.id: w for w in self.query(Line) if w.id}
+        self._cores = self.query_one("#host-cores", Static)
+        self._cores_text: Text | None = None
         self._spark = self.query_one("#host-spark", Sparkline)
 
     def show(self, host: HostSample, cpu_history: list[float]) -> None:
         w = self._widgets
         ram_pct = _pct(host.ram_used, host.ram_total)
         swap_pct = _pct(host.swap_used, host.swap_total)
-        w["host-gauge-cpu"].update(gauge(host.cpu_avg))
-        w["host-value-cpu"].update(Text(f"{host.cpu_avg:.0f}% of {len(host.cpu_percent)} cores"))
-        w["host-gauge-ram"].update(gauge(ram_pct))
-        w["host-value-ram"].update(
+        w["host-gauge-cpu"].set(gauge(host.cpu_avg))
+        w["host-value-cpu"].set(Text(f"{host.cpu_avg:.0f}% of {len(host.cpu_percent)} cores"))
+        w["host-gauge-ram"].set(gauge(ram_pct))
+        w["host-value-ram"].set(
             Text(f"{human_bytes(host.ram_used)} / {human_bytes(host.ram_total)}")
         )
-        w["host-gauge-swap"].update(gauge(swap_pct))
-        w["host-value-swap"].update(
+        w["host-gauge-swap"].set(gauge(swap_pct))
+        w["host-value-swap"].set(
             Text(f"{human_bytes(host.swap_used)} / {human_bytes(host.swap_total)}"
                  if host.swap_total else "none")  # fmt: skip
         )
-        w["host-cores"].update(cores_text(host.cpu_percent))
-        w["host-rss"].update(Text(f"genai-tui resident memory: {human_bytes(host.rss)}"))
+        cores = cores_text(host.cpu_percent)
+        if cores != self._cores_text:
+            # Same length every time (fixed-width numbers): one layout pass, the first.
+            self._cores.update(cores, layout=self._cores_text is None)
+            self._cores_text = cores
+        w["host-rss"].set(Text(f"genai-tui resident memory: {human_bytes(host.rss)}"))
         self._spark.data = cpu_history or [0.0]

@@ -69,7 +69,7 @@ class GpuLine(Static):
         for name, handler in (("gpu_signal", self.show), ("gpu_waiting_signal", self.waiting)):
             signal = getattr(self.app, name, None)
             if signal is not None:
-                signal.subscribe(self, handler)
+                signal.subscribe(self, handler, immediate=True)
         snap = getattr(self.app, "gpu_latest", None)
         if snap is not None:
             self.show(snap)
@@ -88,4 +88,4 @@ class GpuLine(Static):
             return
         self._text = text
         self.set_class(bool(text), "-active")
-        self.update(Content(text))
+        self.update(Content(text), layout=False)

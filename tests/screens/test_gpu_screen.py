@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from fake_nvml import GIB, four_gpus, no_driver, one_gpu
-from textual.widgets import Sparkline, Static, TabbedContent
+from textual.widgets import Sparkline, TabbedContent
 
 from genai_tui.config import GpuSettings
 from genai_tui.screens.gpu import GpuScreen
@@ -44,24 +44,26 @@ async def test_one_gpu_values_processes_and_history(make_app, monkeypatch) -> No
     async with app.run_test(size=SMALL) as pilot:
         screen = await open_gpu(pilot, app)
         card = screen.query_one("#gpu-card-0")
-        assert "NVIDIA Fake A100 80GB" in text(card.query_one(".gpu-title"))
-        details = text(card.query_one(".gpu-details"))
+        title, details, util, mem, temp, power = text(card).splitlines()
+        assert title == "GPU 0 NVIDIA Fake A100 80GB"
         assert "SM 1410 MHz" in details and "fan 30%" in details and "throttle idle" in details
-        assert text(card.query_one("#value-util")) == "37%"
-        assert text(card.query_one("#value-mem")) == "2.0/80.0 GiB"
-        assert text(card.query_one("#value-temp")) == "54°C"
-        assert text(card.query_one("#value-power")) == "120/400 W"
+        assert util.startswith("Util") and " 37% " in util
+        assert mem.startswith("Mem") and "2.0/80.0 GiB" in mem
+        assert temp.startswith("Temp") and "54°C" in temp
+        assert power.startswith("Power") and "120/400 W" in power
         assert "driver 550.54.15" in text(screen.query_one("#gpu-status"))
         table = screen.query_one(ProcessTable)
         assert pids(table) == [("0", str(os.getpid())), ("0", "1")]  # largest memory first
         assert "this app" in str(table.get_row_at(0)[5]) and str(table.get_row_at(1)[5]) == ""
         # History grows, and a new value reaches the card in place (same widget).
-        spark = card.query_one("#spark-util", Sparkline)
-        before = len(spark.data)
+        before = len(card.series["util"])
         fake.gpus[0].util_gpu = 88
-        await wait_until(pilot, lambda: text(card.query_one("#value-util")) == "88%", 10)
-        await wait_until(pilot, lambda: len(spark.data) > before + 1, 10)
-        assert spark.data[-1] == 88.0 and screen.query_one("#gpu-card-0") is card
+        await wait_until(pilot, lambda: " 88% " in text(card).splitlines()[2], 10)
+        await wait_until(pilot, lambda: len(card.series["util"]) > before + 1, 10)
+        assert card.series["util"][-1] == 88.0 and screen.query_one("#gpu-card-0") is card
+        assert text(card).splitlines()[2].rstrip().endswith("█")  # the graph's newest bar
+        cpu = screen.query_one("#host-spark", Sparkline)
+        assert len(cpu.data) > before  # the host's CPU graph grows too
         # The compact line reads the same sample.
         assert text(screen.query_one(GpuLine)) == "GPU 88% · 2.0/80 GiB · 54°C"
 
@@ -73,9 +75,9 @@ async def test_four_gpus_sorting_and_not_supported(make_app, monkeypatch) -> Non
     async with app.run_test(size=SMALL) as pilot:
         screen = await open_gpu(pilot, app)
         assert len(screen.cards) == 4
-        t4 = screen.cards[3]
-        assert text(t4.query_one("#value-power")) == "n/a"
-        assert "fan n/a" in text(t4.query_one(".gpu-details"))
+        t4 = text(screen.cards[3]).splitlines()
+        assert t4[0] == "GPU 3 NVIDIA T4" and "fan n/a" in t4[1]
+        assert t4[5].startswith("Power") and " n/a " in t4[5]
         table = screen.query_one(ProcessTable)
         by_memory = [("0", me), ("1", "1"), ("0", "1"), ("3", me)]  # 30, 8, 4 GiB, n/a
         assert pids(table) == by_memory
@@ -112,11 +114,9 @@ async def test_a_gpu_lost_mid_run_the_screen_keeps_going(make_app, monkeypatch) 
         fake.lose(1)
         fake.gpus[0].mem_used = 70 * GIB
         lost = screen.cards[1]
-        await wait_until(pilot, lambda: "lost" in text(lost.query_one(".gpu-title")), 10)
-        assert text(lost.query_one("#value-util")) == "n/a"
-        await wait_until(
-            pilot, lambda: text(screen.cards[0].query_one("#value-mem")) == "70.0/80.0 GiB", 10
-        )
+        await wait_until(pilot, lambda: "lost" in text(lost).splitlines()[0], 10)
+        assert "GPU is lost" in text(lost) and " n/a " in text(lost).splitlines()[2]
+        await wait_until(pilot, lambda: "70.0/80.0 GiB" in text(screen.cards[0]), 10)
         assert "1 lost" in text(screen.query_one(GpuLine))
         await pilot.press("h")
         assert screen.query_one(TabbedContent).active == "host"
