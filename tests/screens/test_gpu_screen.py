@@ -153,3 +153,29 @@ async def test_loaded_models_panel_and_unload_key(make_app, monkeypatch) -> None
         await pilot.press("u")  # nothing left: says so, keeps running
         await pilot.pause(0.1)
         assert any("No model is loaded" in n.message for n in app._notifications)
+
+
+async def test_waiting_for_the_gpu_shows_on_every_screen(make_app, monkeypatch) -> None:
+    """Even without a GPU line to show, a job waiting for the GPU is announced."""
+    import asyncio
+
+    no_driver().install(monkeypatch.setattr)
+    app = make_app(gpu=GpuSettings(interval_s=0.1, vram_budget_mb=100))
+    async with app.run_test(size=SMALL) as pilot:
+        line = app.screen.query_one(GpuLine)
+        await wait_until(pilot, lambda: app.gpu_latest is not None, 20)
+        residency = app.engine.residency
+        release = asyncio.Event()
+
+        async def job(key: str, mb: int) -> None:
+            async with residency.gpu_slot(key, mb * 1024**2):
+                await release.wait()
+
+        first = asyncio.create_task(job("big-image", 80))
+        await pilot.pause(0.05)
+        second = asyncio.create_task(job("another-image", 80))
+        await wait_until(pilot, lambda: bool(line.display), 10)
+        assert text(line) == "⏳ waiting for GPU: another-image"
+        release.set()
+        await asyncio.gather(first, second)
+        await wait_until(pilot, lambda: not line.display, 10)
