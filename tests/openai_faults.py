@@ -38,6 +38,7 @@ class FaultServer:
         self.script: list[str] = []
         self.default = "ok"
         self.models_behaviour = "ok"
+        self.error_text: str | None = None  # replaces the message of every error body
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         server = self
@@ -110,7 +111,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _error(self, status: int, message: str, **headers: str) -> None:
-        body = {"error": {"message": message, "type": "test_error", "code": status}}
+        text = self.owner.error_text or message
+        body = {"error": {"message": text, "type": "test_error", "code": status}}
         self._send(status, json.dumps(body).encode(), **headers)
 
     def do_GET(self) -> None:

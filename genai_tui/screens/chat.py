@@ -320,7 +320,7 @@ class ChatScreen(Screen[None]):
         else:
             await view.finish("interrupted", stopped=True)
         self.status.set(state="error")
-        self.notify(str(exc), title="Chat", severity="error", timeout=10)
+        self.notify(str(exc), title="Chat", severity="error", timeout=10, markup=False)
 
     # -- actions --------------------------------------------------------------
 
@@ -423,7 +423,7 @@ class ChatScreen(Screen[None]):
                     self.conv_id, provider=model.provider, model=model.id
                 )
             self.status.set(model=self._model_label(), context=(0, 0), state="")
-            self.notify(f"Replies now come from {model.id} on {model.provider}.")
+            self.notify(f"Replies now come from {model.id} on {model.provider}.", markup=False)
 
     @work(exclusive=True, group="chat", exit_on_error=False)
     async def load_model(self, model: LocalModel) -> None:
@@ -432,7 +432,7 @@ class ChatScreen(Screen[None]):
             loaded = await self.engine.load_model(model)
         except GenaiError as exc:
             self.status.set(model=self._model_label(), state="load failed")
-            self.notify(str(exc), title="Model", severity="error", timeout=10)
+            self.notify(str(exc), title="Model", severity="error", timeout=10, markup=False)
             return
         if self.conv_id is not None:
             self.engine.store.update_conversation(self.conv_id, model=model.name, provider="")

@@ -94,7 +94,7 @@ class CompareScreen(Screen[None]):
         for listing in await self.engine.providers.list_all(retries=0):
             if listing.error:
                 self.notify(listing.error, title=f"{listing.provider}: no models listed",
-                            severity="warning", timeout=8)  # fmt: skip
+                            severity="warning", timeout=8, markup=False)  # fmt: skip
             for model in listing.models:
                 self._add_target(CompareTarget(model.id, listing.provider), listing.provider)
 
@@ -161,7 +161,7 @@ class CompareScreen(Screen[None]):
                     stats[index].update(Content(f"✗ {event.message}"))
                     stats[index].add_class("column-error")
         except GenaiError as exc:
-            self.notify(str(exc), title="Compare", severity="error", timeout=10)
+            self.notify(str(exc), title="Compare", severity="error", timeout=10, markup=False)
         finally:
             flusher.stop()
             await flush_all()

@@ -137,7 +137,7 @@ class SettingsScreen(Screen[None]):
         try:
             path = save_provider(self.engine.settings, provider, replacing)
         except GenaiError as exc:
-            self.notify(str(exc), title="Providers", severity="error", timeout=10)
+            self.notify(str(exc), title="Providers", severity="error", timeout=10, markup=False)
             return False
         self.status.pop(replacing or provider.name, None)
         self.refresh_providers(select=provider.name)
@@ -176,11 +176,12 @@ class SettingsScreen(Screen[None]):
             models = await self.engine.providers.get(name).list_models(force=True, retries=0)
         except GenaiError as exc:
             self.status[name] = f"✗ {exc.message}"
-            self.notify(str(exc), title=f"Test of {name}", severity="error", timeout=10)
+            self.notify(str(exc), title=f"Test of {name}", severity="error", timeout=10,
+                        markup=False)  # fmt: skip
         else:
             names = ", ".join(m.id for m in models[:3]) + (" …" if len(models) > 3 else "")
             self.status[name] = f"✓ {len(models)} models" + (f": {names}" if names else "")
-            self.notify(f"{name} answers: {len(models)} models.", title="Test")
+            self.notify(f"{name} answers: {len(models)} models.", title="Test", markup=False)
         if name in {p.name for p in self.engine.settings.providers}:
             self.refresh_providers(select=name)
 
@@ -196,11 +197,12 @@ class SettingsScreen(Screen[None]):
             try:
                 remove_provider(self.engine.settings, current.name)
             except GenaiError as exc:
-                self.notify(str(exc), title="Providers", severity="error", timeout=10)
+                self.notify(str(exc), title="Providers", severity="error", timeout=10, markup=False)
                 return
             self.status.pop(current.name, None)
             self.refresh_providers()
-            self.notify(f"Removed {current.name}. Its past replies stay in the usage figures.")
+            self.notify(f"Removed {current.name}. Its past replies stay in the usage figures.",
+                        markup=False)  # fmt: skip
 
         question = f"Remove the provider “{printable(current.name)}” from the config file?"
         self.app.push_screen(ConfirmDialog(question), confirmed)

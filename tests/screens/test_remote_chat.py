@@ -144,3 +144,28 @@ async def test_esc_stops_a_remote_reply_and_keeps_it(remote_app, servers):
         saved = app.engine.store.messages(app.engine.store.conversations()[0].id)[-1]
         assert saved.stopped and saved.finish_reason == "cancelled"
         assert saved.content == reply.text and saved.completion_tokens < 400
+
+
+MARKUP = "[/bold] [link=http://x]click[/link] [red"
+
+
+async def test_markup_in_server_errors_is_shown_as_text(remote_app, servers):
+    good, _ = servers
+    good.error_text = MARKUP
+    app = remote_app
+    async with app.run_test(size=SIZE) as pilot:
+        await pick_remote(pilot, app)
+        good.script = ["500", "500", "500", "500"]
+        await send(pilot, app, "Hi")
+        await wait_idle(pilot, app, timeout=20)
+        shown = [n for n in app._notifications if MARKUP in str(n.message)]
+        assert shown and not any(n.markup for n in shown)  # a Toast would parse it: MarkupError
+        reply = [v for v in app.screen.query(MessageView) if v.role == "assistant"][-1]
+        assert MARKUP in str(reply.query_one(".error-text").render())
+        good.models_behaviour = "403"
+        await pilot.press("f7")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "SettingsScreen", 5)
+        await pilot.press("t")
+        await wait_until(pilot, lambda: any("HTTP 403" in str(n.message) for n in app._notifications), 10)
+        tested = [n for n in app._notifications if "HTTP 403" in str(n.message)]
+        assert MARKUP in str(tested[0].message) and not tested[0].markup
