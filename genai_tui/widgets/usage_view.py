@@ -71,7 +71,8 @@ class UsageView(VerticalScroll):
     def refresh_usage(self) -> None:
         totals = usage_totals(self.store)
         self.query_one("#usage-totals", Static).update(Content(
-            f"All time: {totals.replies:,} replies · {totals.tokens:,} tokens "
+            f"All time: {totals.replies:,} repl{'y' if totals.replies == 1 else 'ies'} · "
+            f"{totals.tokens:,} tokens "
             f"({totals.prompt_tokens:,} in, {totals.completion_tokens:,} out) · "
             f"cost {money(totals.cost)} · mean {_num(totals.mean_tps, '.1f')} tok/s · "
             f"TTFT {_num(totals.mean_ttft_s, '.2f')} s"
