@@ -7,6 +7,7 @@ always with 0600 permissions because it may hold API keys.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ class ProviderRegistry:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._clients: dict[str, RemoteProvider] = {}
+        self._closing: set[asyncio.Task[None]] = set()
 
     def names(self) -> list[str]:
         return [p.name for p in self.settings.providers]
@@ -69,8 +71,11 @@ class ProviderRegistry:
         if client is None or client.settings is not config:
             client = RemoteProvider(config)
             old = self._clients.pop(name, None)
-            if old is not None:
-                asyncio.ensure_future(old.aclose())
+            if old is not None:  # the settings changed: close the old pool when we can
+                with contextlib.suppress(RuntimeError):  # no running loop: GC closes it
+                    task = asyncio.get_running_loop().create_task(old.aclose())
+                    self._closing.add(task)
+                    task.add_done_callback(self._closing.discard)
             self._clients[name] = client
         return client
 
