@@ -22,7 +22,12 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from genai_tui.engine.circuit import CircuitBreaker
-from genai_tui.engine.errors import ProviderError, ProviderStreamError, ProviderUnavailableError
+from genai_tui.engine.errors import (
+    GenaiError,
+    ProviderError,
+    ProviderStreamError,
+    ProviderUnavailableError,
+)
 from genai_tui.engine.events import ChatStats, ThinkingDelta, TokenDelta
 from genai_tui.engine.remote_errors import (
     connect_failure,
@@ -164,12 +169,20 @@ class RemoteProvider:
         for attempt in range(retries + 1):
             try:
                 return await attempt_fn()
+            except (GenaiError, asyncio.CancelledError):
+                raise
             except _Retry as retry:
                 if attempt >= retries or (cancel is not None and cancel.is_set()):
                     raise retry.error from None
                 await self._sleep(self._delay(attempt, retry), cancel)
                 if not force:
                     self.breaker.check(self.name)
+            except Exception as exc:  # e.g. a header value httpx cannot encode
+                said = server_message(f"{type(exc).__name__}: {exc}", self._secrets())
+                raise ProviderError(
+                    f"The request to {self.name} could not be made: {said}",
+                    "Check the provider's base URL and extra headers in Settings (F7).",
+                ) from None
         raise AssertionError("unreachable")
 
     async def list_models(self, force: bool = False, retries: int | None = None) -> list[RemoteModel]:

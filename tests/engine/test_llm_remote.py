@@ -15,6 +15,7 @@ from genai_tui.engine.engine import Engine
 from genai_tui.engine.errors import (
     GenaiError,
     ProviderAuthError,
+    ProviderError,
     ProviderModelNotFoundError,
     ProviderStreamError,
     ProviderUnavailableError,
@@ -340,3 +341,12 @@ async def test_context_length_from_the_listing_bounds_the_history(remote_engine,
     sent = server.chat_requests()[-1]["body"]["messages"]
     assert sent[-1]["content"] == "third" and len(sent) < 5  # the oldest turns were left out
     await engine.aclose()
+
+
+async def test_a_header_httpx_cannot_send_is_an_error_naming_the_cause(server):
+    p = provider(server.url, headers={"X-Team": "naïve\u2603"}, api_key=KEY)
+    with pytest.raises(ProviderError, match="could not be made") as info:
+        await collect(p)
+    assert "extra headers" in str(info.value) and KEY not in str(info.value)
+    with pytest.raises(ProviderError, match="could not be made"):
+        await provider(server.url, headers={"X-Team": "naïve\u2603"}).list_models()
