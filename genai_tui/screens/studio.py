@@ -6,6 +6,7 @@ one worker renders the run's events.
 from __future__ import annotations
 
 import asyncio
+import time
 from math import ceil
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,9 @@ from genai_tui.widgets.step_progress import StepProgressBar
 # Offered by alt+c before a model is loaded (then: the model's compatible ones).
 COMMON_SCHEDULERS = ("", "EulerAncestralDiscreteScheduler", "EulerDiscreteScheduler",
                      "DPMSolverMultistepScheduler", "DDIMScheduler", "UniPCMultistepScheduler")
+
+
+PREVIEW_S = 0.5  # at most two live previews a second
 
 
 def load_picture(path: Path) -> Any:
@@ -103,6 +107,8 @@ class StudioScreen(Screen[None]):
         self.model: ImageModel | None = None
         self.offload_next = False
         self.tiles: list[ImageTile] = []
+        self._preview_at = 0.0
+        self._gallery_stale = True
 
     def compose(self) -> ComposeResult:
         with Vertical(id="studio-top"):
@@ -278,20 +284,28 @@ class StudioScreen(Screen[None]):
             self.images.cancel()
             self.say("Cancelling after this step…")
 
-    def _prepare_grid(self, count: int) -> None:
+    def _prepare_grid(self, count: int, shape: tuple[int, int]) -> None:
+        self.query_one(TabbedContent).active = "results"
+        if len(self.tiles) == count and all(t.shape == shape for t in self.tiles):
+            # The same grid again: keep the tiles (no layout); old pictures stay until
+            # the first preview replaces them.
+            for tile in self.tiles:
+                tile.path, tile.image_id = None, None
+                tile.set_caption(f"#{tile.index + 1} waiting")
+            return
         grid = self.query_one("#grid", Grid)
         grid.remove_children()
         columns = 1 if count == 1 else 2 if count <= 4 else 4
         grid.styles.grid_size_columns = columns
         grid.styles.grid_size_rows = ceil(count / columns)
-        self.tiles = [ImageTile(self.renderer, "waiting", index=i) for i in range(count)]
+        self.tiles = [ImageTile(self.renderer, f"#{i + 1} waiting", index=i, shape=shape)
+                      for i in range(count)]  # fmt: skip
         grid.mount_all(self.tiles)
-        self.query_one(TabbedContent).active = "results"
 
     @work(exclusive=True, group="studio", exit_on_error=False)
     async def generate(self, request: ImageRequest, model: ImageModel | str | None) -> None:
         progress = self.query_one(StepProgressBar)
-        self._prepare_grid(request.variations)
+        self._prepare_grid(request.variations, (request.width, request.height))
         per_image = request.steps
         if request.img2img:
             per_image = max(1, int(request.steps * request.strength))
@@ -312,14 +326,20 @@ class StudioScreen(Screen[None]):
             self.fail(exc)
             progress.finish("failed")
         finally:
-            self.refresh_gallery()
+            self._gallery_stale = True
+            if self.query_one(TabbedContent).active == "gallery":
+                self.refresh_gallery()
 
     def _route(self, event: Any) -> None:
         progress = self.query_one(StepProgressBar)
         if isinstance(event, StepProgress):
             progress.step(event.index, event.count, event.step, event.total, event.eta_s)
         elif isinstance(event, PreviewImage):
-            self.tiles[event.index].show(event.image, f"step {event.step}")
+            # Previews can come faster than a terminal shows pictures: a few a second.
+            now = time.monotonic()
+            if now - self._preview_at >= PREVIEW_S:
+                self._preview_at = now
+                self.tiles[event.index].show(event.image, f"step {event.step}")
         elif isinstance(event, ImageReady):
             tile = self.tiles[event.index]
             tile.path, tile.image_id = event.path, event.image_id
@@ -344,8 +364,16 @@ class StudioScreen(Screen[None]):
 
     @work(exclusive=True, group="studio-gallery", exit_on_error=False)
     async def refresh_gallery(self) -> None:
+        self._gallery_stale = False
         images = await asyncio.to_thread(self.images.gallery.images)
         self.query_one(GalleryList).show(images)
+
+    @on(TabbedContent.TabActivated, "#studio-tabs")
+    def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
+        # The list is rebuilt when it is seen, not after every run (that costs frames
+        # while the next run generates).
+        if event.pane.id == "gallery" and self._gallery_stale:
+            self.refresh_gallery()
 
     @on(OptionList.OptionHighlighted, "#gallery-list")
     def _highlighted(self) -> None:
@@ -369,6 +397,8 @@ class StudioScreen(Screen[None]):
         tabs = self.query_one(TabbedContent)
         tabs.active = "gallery" if tabs.active == "results" else "results"
         if tabs.active == "gallery":
+            if self._gallery_stale:
+                self.refresh_gallery()
             self.query_one(GalleryList).focus()
         elif self.tiles:
             self.tiles[0].focus()

@@ -62,8 +62,21 @@ def image_class(renderer: str) -> type[Widget]:
         inner = base.render(self)
         return _Guarded(inner) if hasattr(inner, "__rich_console__") else inner
 
-    cls = type(f"Safe{base.__name__}", (base,), {"render": render},
-               Renderable=base._Renderable)  # fmt: skip
+    def swap(self: Any, image: Any) -> None:
+        # New pixels: repaint only. The box fixes this widget's size in cells, so the
+        # layout of the whole screen that textual-image's own setter asks for is not
+        # needed (and is too slow for live previews).
+        if self._renderable:
+            self._renderable.cleanup()
+            self._renderable = None
+        self._image = image
+        self._image_width, self._image_height = image.size
+        self.refresh()
+
+    members: dict[str, Any] = {"render": render}
+    if base is not w.SixelImage:  # Sixel draws through a child widget: keep its setter
+        members["swap"] = swap
+    cls = type(f"Safe{base.__name__}", (base,), members, Renderable=base._Renderable)
     _CLASSES[renderer] = cls
     return cls
 
@@ -88,23 +101,33 @@ class PictureBox(Container):
     PictureBox > .placeholder { width: auto; height: auto; color: $text-muted; }
     """
 
-    def __init__(self, renderer: str, placeholder: str = "", id: str | None = None) -> None:
+    def __init__(self, renderer: str, placeholder: str = "", id: str | None = None,
+                 shape: tuple[int, int] = (0, 0)) -> None:  # fmt: skip
         super().__init__(id=id)
         self.renderer = renderer
         self.placeholder = placeholder
         self._picture: Any = None
-        self._pixels = (0, 0)
+        self._pixels = shape  # known ahead (the size asked for): sized once, at mount
+        self._cells = (0, 0)
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(self.placeholder), classes="placeholder")
+        if self._pixels[0] and self._pixels[1]:
+            # The picture's shape is known: its widget exists (empty) from the start, so
+            # showing previews and the result never changes the layout.
+            self._picture = image_class(self.renderer)(None, classes="picture")
+            yield self._picture
+        else:
+            yield Static(Text(self.placeholder), classes="placeholder")
 
     def show(self, image: Any) -> None:
-        """Show a PIL image; the widget is kept and only its pixels change."""
+        """Show a PIL image; once the widget exists only its pixels change (no layout)."""
         self._pixels = image.size
         if self._picture is None:
             self._picture = image_class(self.renderer)(image, classes="picture")
             self.query(".placeholder").remove()
             self.mount(self._picture)
+        elif hasattr(self._picture, "swap"):
+            self._picture.swap(image)
         else:
             self._picture.image = image
         self._fit()
@@ -126,8 +149,10 @@ class PictureBox(Container):
         if cols > box.width:
             cols = box.width
             rows = max(1, round(cols / ratio))
-        self._picture.styles.width = max(1, cols)
-        self._picture.styles.height = max(1, rows)
+        size = (max(1, cols), max(1, rows))
+        if size != self._cells:  # a style change lays out the whole screen again
+            self._cells = size
+            self._picture.styles.width, self._picture.styles.height = size
 
 
 class ImageTile(Vertical, can_focus=True):
@@ -140,8 +165,9 @@ class ImageTile(Vertical, can_focus=True):
     """
 
     def __init__(self, renderer: str, caption: str = "", *, index: int = 0,
-                 id: str | None = None) -> None:  # fmt: skip
+                 id: str | None = None, shape: tuple[int, int] = (0, 0)) -> None:  # fmt: skip
         super().__init__(id=id)
+        self.shape = shape
         self.renderer = renderer
         self.index = index
         self.caption = caption
@@ -149,7 +175,7 @@ class ImageTile(Vertical, can_focus=True):
         self.image_id: int | None = None
 
     def compose(self) -> ComposeResult:
-        yield PictureBox(self.renderer, f"#{self.index + 1}")
+        yield PictureBox(self.renderer, f"#{self.index + 1}", shape=self.shape)
         yield Static(Text(self.caption), classes="caption", markup=False)
 
     def show(self, image: Any, caption: str | None = None) -> None:
@@ -160,4 +186,4 @@ class ImageTile(Vertical, can_focus=True):
 
     def set_caption(self, caption: str) -> None:
         self.caption = caption
-        self.query_one(".caption", Static).update(Text(caption))
+        self.query_one(".caption", Static).update(Text(caption, no_wrap=True), layout=False)
