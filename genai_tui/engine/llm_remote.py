@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import threading
 import time
@@ -29,9 +28,9 @@ from genai_tui.engine.errors import (
     ProviderUnavailableError,
 )
 from genai_tui.engine.events import ChatStats, ThinkingDelta, TokenDelta
+from genai_tui.engine.openai_chunks import parse_chunk, parse_completion
 from genai_tui.engine.remote_errors import (
     connect_failure,
-    redact,
     retry_after_s,
     server_message,
     status_failure,
@@ -273,56 +272,12 @@ class RemoteProvider:
             queue.put_nowait((_END,))
 
     def _chunk(self, payload: str, put: Callable[[Any], None]) -> None:
-        try:
-            chunk = json.loads(payload)
-        except ValueError:
-            chunk = None
-        if not isinstance(chunk, dict):
-            raise self._malformed(payload)
-        if "error" in chunk:
-            raise ProviderError(
-                f"{self.name} stopped the reply with an error: "
-                f"{server_message(json.dumps(chunk), self._secrets())}",
-                "The partial reply was kept. Try again, or pick another model.",
-            )
-        if isinstance(chunk.get("usage"), dict):
-            put(("usage", chunk["usage"]))
-        choices = chunk.get("choices")
-        if not isinstance(choices, list):
-            raise self._malformed(payload)
-        for choice in choices[:1]:
-            delta = choice.get("delta") if isinstance(choice, dict) else None
-            if not isinstance(delta, dict):
-                raise self._malformed(payload)
-            thinking = delta.get("reasoning_content") or delta.get("reasoning")
-            if isinstance(thinking, str) and thinking:
-                put(("delta", True, thinking))
-            if isinstance(delta.get("content"), str) and delta["content"]:
-                put(("delta", False, delta["content"]))
-            if choice.get("finish_reason"):
-                put(("finish", str(choice["finish_reason"])))
+        for item in parse_chunk(self.name, payload, self._secrets()):
+            put(item)
 
     def _whole_reply(self, body: bytes, put: Callable[[Any], None]) -> None:
-        """A server that ignored stream=true and sent one JSON completion."""
-        try:
-            data = json.loads(body)
-            choice = data["choices"][0]
-            text = choice["message"].get("content") or ""
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-            raise self._malformed(body.decode("utf-8", "replace")) from None
-        if text:
-            put(("delta", False, text))
-        if isinstance(data.get("usage"), dict):
-            put(("usage", data["usage"]))
-        put(("finish", str(choice.get("finish_reason") or "stop")))
-
-    def _malformed(self, payload: str) -> ProviderStreamError:
-        sample = server_message(redact(payload[:80], self._secrets()))
-        return ProviderStreamError(
-            f"{self.name} sent a chunk that is not an OpenAI-style chat chunk: {sample!r}",
-            "The partial reply was kept. Check that the server speaks the OpenAI API "
-            "(base URL ending in /v1).",
-        )
+        for item in parse_completion(self.name, body, self._secrets()):
+            put(item)
 
     async def stream_chat(
         self,
