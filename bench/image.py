@@ -76,7 +76,7 @@ def load_raw(folder: Path, threads: int) -> Any:
     import torch
     from diffusers import AutoPipelineForText2Image
 
-    from genai_tui.engine.diffusion import quiet_libraries
+    from genai_tui.engine.diffusion_load import quiet_libraries
 
     quiet_libraries()
     torch.set_num_threads(threads)

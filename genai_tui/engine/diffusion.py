@@ -12,15 +12,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import hashlib
-import json
 import time
-import warnings
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from genai_tui.engine.diffusion_load import (
+    apply_memory,
+    check_source,
+    estimate_bytes,
+    from_disk,
+    model_hash,
+    module_bytes,
+    pick_device,
+    pick_dtype,
+    quiet_libraries,
+)
 from genai_tui.engine.diffusion_params import ImageRequest
 from genai_tui.engine.errors import ImageOutOfMemoryError, PipelineError
 from genai_tui.engine.events import (
@@ -38,81 +46,12 @@ if TYPE_CHECKING:
     from genai_tui.config import ImageSettings
 
 _END = object()
-SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
 # Called on the worker thread with (image, seed, duration_s); returns (path, image_id).
 SaveImage = Callable[[Any, int, float], tuple[Path, int]]
 
 
 class _Cancelled(Exception):
     """Raised from the step callback to leave the denoising loop at once."""
-
-
-def quiet_libraries() -> None:
-    """No progress bars or warnings on stderr: they would scribble over the TUI."""
-    import diffusers
-    import transformers
-
-    diffusers.utils.logging.set_verbosity_error()
-    diffusers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-
-
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def model_hash(path: Path) -> str:
-    """A1111's short model hash: the first 10 hex digits of the file's sha256.
-
-    For a diffusers folder: the same of its UNet (or transformer) weights file,
-    the first in name order when sharded; in the HF cache the blob's name is
-    that sha256 already, so nothing is read.
-    """
-    if path.is_file():
-        return file_sha256(path)[:10]
-    for sub in ("unet", "transformer"):
-        files = sorted((path / sub).glob("*.safetensors")) or sorted((path / sub).glob("*.bin"))
-        if files:
-            real = files[0].resolve()
-            if real.parent.name == "blobs" and len(real.name) == 64:
-                return real.name[:10]
-            return file_sha256(real)[:10]
-    return ""
-
-
-def pick_device(setting: str, torch: Any) -> str:
-    has_cuda = bool(torch.cuda.is_available())
-    if setting == "cuda" and not has_cuda:
-        raise PipelineError(
-            f"image.device is 'cuda', but this torch ({torch.__version__}) sees no CUDA GPU.",
-            "Set image.device = \"auto\" to use the CPU, or install a CUDA build of torch.",
-        )
-    return "cuda" if has_cuda and setting != "cpu" else "cpu"
-
-
-def pick_dtype(setting: str, device: str, torch: Any) -> Any:
-    if setting != "auto":
-        return getattr(torch, setting)
-    if device == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.float32
-
-
-def module_bytes(pipe: Any) -> int:
-    """Bytes of the weights and buffers of every torch module in the pipeline."""
-    import torch
-
-    total = 0
-    for component in pipe.components.values():
-        if isinstance(component, torch.nn.Module):
-            for tensor in (*component.parameters(), *component.buffers()):
-                total += tensor.numel() * tensor.element_size()
-    return total
 
 
 class DiffusionModel:
@@ -139,6 +78,16 @@ class DiffusionModel:
     def loaded(self) -> bool:
         return self._pipe is not None
 
+    def estimate_bytes(self) -> int:
+        """Memory the weights will take once loaded (from file headers; before `load`)."""
+        setting = self.settings.dtype
+        wide = setting == "float32" or setting == "auto" and self.settings.device == "cpu"
+        if setting == "auto" and self.settings.device == "auto":
+            import torch  # the device decides the dtype
+
+            wide = not torch.cuda.is_available()
+        return estimate_bytes(self.path, 4 if wide else 2)
+
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
@@ -158,7 +107,7 @@ class DiffusionModel:
 
     def load_sync(self) -> PipelineLoaded:
         started = time.perf_counter()
-        self._check_source()
+        check_source(self.path)
         quiet_libraries()
         import torch
 
@@ -166,9 +115,9 @@ class DiffusionModel:
         device = pick_device(self.settings.device, torch)
         dtype = pick_dtype(self.settings.dtype, device, torch)
         before = torch.cuda.memory_allocated() if device == "cuda" else 0
-        pipe = self._from_disk(dtype)
+        pipe = from_disk(self.path, self.name, dtype)
         pipe.set_progress_bar_config(disable=True)
-        self.memory_mode = self._apply_memory(pipe, device, self.settings.memory, torch)
+        self.memory_mode = apply_memory(pipe, device, self.settings.memory, torch)
         if device == "cuda" and self.memory_mode != "offload":
             pipe.to("cuda")
         self.memory_bytes = (
@@ -185,119 +134,6 @@ class DiffusionModel:
             dtype=self.dtype, memory=self.memory_mode, memory_bytes=self.memory_bytes,
             load_s=time.perf_counter() - started,
         )  # fmt: skip
-
-    def _check_source(self) -> None:
-        path = self.path
-        if not path.exists():
-            raise PipelineError(
-                f"No image model at {path}.",
-                "Pick one from the list (ctrl+o in the studio), or download one from the "
-                "Models screen (F2, kind: diffusers).",
-            )
-        if path.is_file():
-            if path.suffix.lower() not in SINGLE_FILE_SUFFIXES:
-                raise PipelineError(
-                    f"{path.name} is not a diffusers model or a .safetensors checkpoint.",
-                    "Pick a folder with model_index.json or a .safetensors file.",
-                )
-            return
-        index = path / "model_index.json"
-        if not index.is_file():
-            raise PipelineError(
-                f"{path} has no model_index.json: it is not a diffusers pipeline folder.",
-                "Pick the folder that holds model_index.json (with unet/, vae/, ...).",
-            )
-        try:
-            components = json.loads(index.read_text())
-        except (OSError, ValueError) as exc:
-            raise PipelineError(
-                f"{index} cannot be read: {exc}.", "Download the model again."
-            ) from exc
-        missing = [
-            name for name, value in components.items()
-            if not name.startswith("_") and isinstance(value, list) and value[0] is not None
-            and not (path / name).is_dir()
-        ]  # fmt: skip
-        if missing:
-            raise PipelineError(
-                f"{path.name} lacks the folders {', '.join(missing)} that model_index.json names.",
-                "The download is incomplete: download the model again.",
-            )
-
-    def _from_disk(self, dtype: Any) -> Any:
-        from diffusers import AutoPipelineForText2Image
-
-        # `torch_dtype` works on every diffusers we accept; newer ones warn it is renamed.
-        warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
-        try:
-            if self.path.is_file():
-                return self._from_single_file(dtype)
-            return AutoPipelineForText2Image.from_pretrained(
-                self.path, torch_dtype=dtype, local_files_only=True, safety_checker=None
-            )
-        except PipelineError:
-            raise
-        except ValueError as exc:
-            if "AutoPipeline can't find a pipeline" in str(exc) or "not supported" in str(exc):
-                kind = json.loads((self.path / "model_index.json").read_text())["_class_name"]
-                raise PipelineError(
-                    f"{self.name} is a {kind}, which is not a text-to-image pipeline we can run.",
-                    "Pick a Stable Diffusion, SDXL, SD3, Flux or similar text-to-image model.",
-                ) from exc
-            raise self._damaged(exc) from exc
-        except (OSError, RuntimeError, KeyError, TypeError) as exc:
-            raise self._damaged(exc) from exc
-
-    def _damaged(self, exc: Exception) -> PipelineError:
-        detail = " ".join(str(exc).split())[:300]
-        return PipelineError(
-            f"{self.name} could not be loaded: {detail}",
-            "Its files are missing or damaged: download the model again.",
-        )
-
-    def _from_single_file(self, dtype: Any) -> Any:
-        from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
-
-        xl = "xl" in self.path.name.lower()
-        cls = StableDiffusionXLPipeline if xl else StableDiffusionPipeline
-        sibling = self.path.with_suffix("")
-        config = str(sibling) if (sibling / "model_index.json").is_file() else None
-        try:
-            return cls.from_single_file(
-                str(self.path), config=config, torch_dtype=dtype, local_files_only=True
-            )
-        except Exception as exc:
-            detail = " ".join(str(exc).split())[:200]
-            base = (
-                "stabilityai/stable-diffusion-xl-base-1.0"
-                if cls is StableDiffusionXLPipeline
-                else "stable-diffusion-v1-5/stable-diffusion-v1-5"
-            )
-            raise PipelineError(
-                f"The checkpoint {self.path.name} could not be loaded as a "
-                f"{cls.__name__} offline: {detail}",
-                "A single-file checkpoint needs its pipeline's config files: fetch them once "
-                f"with `genai-tui pull {base} --include '*.json' '*.txt'`, or put a diffusers "
-                f"folder named {sibling.name} beside the file. A damaged file must be "
-                "downloaded again.",
-            ) from exc
-
-    def _apply_memory(self, pipe: Any, device: str, mode: str, torch: Any) -> str:
-        """Turn on the memory savers asked for (auto: chosen from free VRAM)."""
-        if mode == "auto":
-            mode = "none"
-            if device == "cuda":
-                free, _total = torch.cuda.mem_get_info()
-                need = module_bytes(pipe) * 1.5  # weights + activations at 512-1024 px
-                mode = "offload" if need > free else "slicing" if need * 1.5 > free else "none"
-        if mode in ("slicing", "tiling") or mode == "offload" and device != "cuda":
-            pipe.enable_attention_slicing()
-            if hasattr(pipe, "vae") and hasattr(pipe.vae, "enable_tiling"):
-                pipe.vae.enable_tiling()
-            return "slicing+tiling" if mode != "slicing" else "slicing"
-        if mode == "offload":
-            pipe.enable_model_cpu_offload()
-        return mode
 
     # -- generating -----------------------------------------------------------
 

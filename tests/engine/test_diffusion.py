@@ -289,5 +289,7 @@ async def test_unload_frees_the_pipeline(engine: Engine) -> None:
     loaded = await images.load("tiny-sd")
     model = images.model
     assert model is not None and model.memory_bytes == loaded.memory_bytes > 0
+    # The estimate made before loading (file headers only) matches what loading took.
+    assert abs(model.estimate_bytes() - model.memory_bytes) <= 0.05 * model.memory_bytes
     await model.unload()
     assert not model.loaded and model.memory_bytes == 0

@@ -223,3 +223,79 @@ async def test_no_model_says_where_to_get_one(settings) -> None:
         await pilot.pause(0.1)
         assert "No image model found" in str(app.screen.query_one("#studio-status").render())
         assert app.is_running
+
+
+async def test_out_of_memory_offers_a_retry_with_offload(studio_app, monkeypatch) -> None:
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    real = UNet2DConditionModel.forward
+    failing = {"on": True}
+
+    def forward(self, *args, **kwargs):  # the GPU running out of memory mid-run
+        if failing["on"]:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 8.00 GiB")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(UNet2DConditionModel, "forward", forward)
+    app = studio_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_studio(pilot)
+        screen = app.screen
+        screen.request = screen.request.replace(variations=1)
+        screen.query_one("#prompt", Input).value = "huge"
+        await pilot.press("ctrl+g")
+        status = screen.query_one("#studio-status")
+        await wait_until(pilot, lambda: "ran out of memory" in str(status.render()))
+        assert "ctrl+g to retry with CPU offload" in str(status.render())
+        assert screen.offload_next and "offload" in str(screen.query_one("#params").render())
+        failing["on"] = False
+        await pilot.press("ctrl+g")  # the retry: offload requested, the model still loaded
+        await wait_until(pilot, lambda: len(made(app)) == 1 and not app.engine.images.generating)
+        assert app.engine.images.gallery.images()[0].params["offload"] is True
+        assert not screen.offload_next
+
+
+async def test_image_to_image_by_keys(studio_app, tmp_path: Path) -> None:
+    from PIL import Image
+
+    init = tmp_path / "photo.png"
+    Image.new("RGB", (64, 64), (250, 10, 10)).save(init)
+    app = studio_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_studio(pilot)
+        screen = app.screen
+        for key, value in (("alt+i", str(tmp_path / "missing.png")), ("alt+i", str(init)),
+                           ("alt+r", "0.5"), ("alt+v", "1")):  # fmt: skip
+            await pilot.press(key)
+            await pilot.pause(0.05)
+            app.screen.query_one(Input).value = value
+            await pilot.press("enter")
+            await pilot.pause(0.05)
+            if value.endswith("missing.png"):
+                assert "does not exist" in str(screen.query_one("#studio-status").render())
+        assert "img2img photo.png @ 0.5" in str(screen.query_one("#params").render())
+        screen.query_one("#prompt", Input).value = "redder"
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: len(made(app)) == 1 and not app.engine.images.generating)
+        img = app.engine.images.gallery.images()[0]
+        assert img.init_image == str(init) and img.strength == 0.5
+        # An empty path turns image-to-image off again.
+        await pilot.press("alt+i")
+        await pilot.pause(0.05)
+        app.screen.query_one(Input).value = ""
+        await pilot.press("enter")
+        await pilot.pause(0.05)
+        assert screen.request.init_image is None
+
+
+def test_renderer_setting_picks_the_textual_image_class() -> None:
+    from textual_image import widget as w
+
+    from genai_tui.widgets.image_view import image_class
+
+    assert issubclass(image_class("halfcell"), w.HalfcellImage)
+    assert issubclass(image_class("sixel"), w.SixelImage)
+    assert issubclass(image_class("kitty"), w.TGPImage)
+    assert issubclass(image_class("unicode"), w.UnicodeImage)
+    assert issubclass(image_class("auto"), w.Image)  # what textual-image detected
