@@ -200,7 +200,7 @@ async def test_dns_failure_names_the_host():
     with pytest.raises(ProviderUnavailableError) as info:
         await provider("http://nonexistent.invalid/v1").list_models()
     assert "Cannot resolve" in str(info.value) and "nonexistent.invalid" in str(info.value)
-    assert time.monotonic() - started < 10  # not retried
+    assert time.monotonic() - started < 20  # not retried (each try may wait for DNS)
 
 
 async def test_tls_to_a_plain_http_port_says_check_the_scheme(server):
