@@ -152,7 +152,7 @@ class ImageStudio:
 
             try:
                 estimate, device = await asyncio.to_thread(
-                    image_footprint, model.path, self.settings.image
+                    image_footprint, candidate, self.settings.image
                 )
                 async with self.residency.admitting(
                     model.name, "image", estimate, device, evicted

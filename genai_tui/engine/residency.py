@@ -18,7 +18,6 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from genai_tui.engine.errors import GpuBudgetError
@@ -27,6 +26,7 @@ from genai_tui.engine.text import human_bytes
 
 if TYPE_CHECKING:
     from genai_tui.config import GpuSettings, ImageSettings
+    from genai_tui.engine.diffusion import DiffusionModel
 
 Unload = Callable[[], Awaitable[None]]
 Offload = Callable[[], Awaitable[None]]
@@ -437,30 +437,18 @@ def _human_s(seconds: float) -> str:
 
 # -- image models: what they will hold, before loading --------------------------------
 
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt")
 
+def image_footprint(model: DiffusionModel, image_settings: ImageSettings) -> tuple[int, str]:
+    """(bytes the model's weights will hold once loaded, its device), before loading it.
 
-def image_footprint(path: Path, image_settings: ImageSettings) -> tuple[int, str]:
-    """(bytes a diffusers model's weights will hold once loaded, its device); blocking.
-
-    Weights on disk, halved when fp32 files load as fp16 on CUDA (doubled the other way).
-    Imports torch (to see CUDA): call it on a thread, when a load is about to need it.
+    Blocking, and imports torch (to see CUDA): call it on a thread when a load is about
+    to need torch anyway.
     """
     import torch
 
     from genai_tui.engine.diffusion import pick_device
 
-    device = pick_device(image_settings.device, torch)
-    files = [path] if path.is_file() else [
-        f for f in path.rglob("*") if f.suffix in _WEIGHT_SUFFIXES and f.is_file()
-    ]  # fmt: skip
-    half_files = [f for f in files if ".fp16." in f.name]
-    full_files = [f for f in files if ".fp16." not in f.name]
-    # diffusers loads the plain files unless a variant is asked for; fp16-only repos too.
-    chosen, file_bytes = (full_files, 4) if full_files else (half_files, 2)
-    size = sum(f.stat().st_size for f in chosen)
-    half = device == "cuda" and image_settings.dtype in ("auto", "float16", "bfloat16")
-    return size * (2 if half else 4) // file_bytes, device
+    return model.estimate_bytes(), pick_device(image_settings.device, torch)
 
 
 def image_work_bytes(width: int, height: int, device: str) -> int:
