@@ -189,3 +189,31 @@ async def test_without_any_local_model_a_remote_one_is_enough(make_settings, ser
         await wait_idle(pilot, app)
         reply = [v for v in app.screen.query(MessageView) if v.role == "assistant"][-1]
         assert reply.text == REPLY
+
+
+@pytest.mark.parametrize(("fault", "shown"), [
+    ("malformed", "not an OpenAI-style chat chunk"),
+    ("429:120", "It asks to wait 120 s"),
+    ("403", "HTTP 403"),
+    ("json", None),  # not a fault: a server that ignores stream=true still answers
+])  # fmt: skip
+async def test_each_failure_is_shown_and_the_next_message_works(remote_app, servers, fault, shown):
+    good, _ = servers
+    app = remote_app
+    async with app.run_test(size=SIZE) as pilot:
+        await pick_remote(pilot, app)
+        good.script = [fault]
+        await send(pilot, app, "First")
+        await wait_idle(pilot, app, timeout=20)
+        notes = [str(n.message) for n in app._notifications]
+        if shown:
+            assert any(shown in n for n in notes), notes
+        else:
+            assert not notes[1:]  # only "Replies now come from ..."
+        await send(pilot, app, "Second")
+        await wait_idle(pilot, app)
+        replies = [v for v in app.screen.query(MessageView) if v.role == "assistant"]
+        assert replies[-1].text == REPLY and not replies[-1].has_class("stopped")
+        conv = app.engine.store.conversations()[0]
+        assert [m.content for m in app.engine.store.messages(conv.id) if m.role == "user"] == [
+            "First", "Second"]  # fmt: skip
