@@ -79,14 +79,17 @@ class GenaiApp(App[int]):
 
     def _on_residency(self, event: object) -> None:
         from genai_tui.engine.events import ModelEvicted
+        from genai_tui.engine.residency import label
         from genai_tui.engine.text import human_bytes
 
         if isinstance(event, ModelEvicted):
             verb = "Moved to the CPU" if event.action == "offloaded" else "Unloaded"
-            self.notify(f"{verb} {event.key} ({human_bytes(event.bytes)}) {event.reason}.",
+            size = human_bytes(event.bytes)
+            self.notify(f"{verb} {label(event.key)} ({size}) {event.reason}.",
                         title="GPU memory", markup=False, timeout=8)  # fmt: skip
         else:  # a job started waiting for the GPU, or got it
-            self.gpu_waiting_signal.publish(tuple(self.engine.residency.waiting))
+            waiting = tuple(label(key) for key in self.engine.residency.waiting)
+            self.gpu_waiting_signal.publish(waiting)
 
     async def _resume_downloads(self) -> None:
         """Jobs left unfinished by the last run resume (after the first frame)."""

@@ -18,6 +18,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from genai_tui.engine.errors import GpuBudgetError
@@ -32,6 +33,12 @@ Unload = Callable[[], Awaitable[None]]
 Offload = Callable[[], Awaitable[None]]
 Listener = Callable[[ResidencyEvent], None]
 MIB = 1024**2
+
+
+def label(key: str) -> str:
+    """A key as people read it: a model loaded by path shows its file name."""
+    path = Path(key)
+    return path.name if path.is_absolute() else key
 
 
 def pool_of(device: str) -> str:
@@ -199,7 +206,7 @@ class Residency:
         async with cond:
             if key in self._residents:  # loaded again (e.g. reloaded with other settings)
                 await self._evict(self._residents[key], "reloading it", evictions)
-            reason = f"to make room for {key} (needs {human_bytes(estimate_bytes)}" + (
+            reason = f"to make room for {label(key)} (needs {human_bytes(estimate_bytes)}" + (
                 f"; budget {human_bytes(budget)})" if budget is not None else ")"
             )
             waited = False
@@ -363,7 +370,7 @@ class Residency:
                     if first and not fits:
                         victims = self._idle_in(pool, spare=key)
                         if victims:
-                            reason = f"to make room for a job on {key}"
+                            reason = f"to make room for a job on {label(key)}"
                             await self._evict(victims[0], reason, [])
                             continue
                     if first and (fits or alone):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widgets import DataTable
 
+from genai_tui.engine.residency import label
 from genai_tui.engine.text import human_bytes
 
 if TYPE_CHECKING:
@@ -32,8 +33,8 @@ class LoadedModels(DataTable):
         super().__init__(cursor_type="row", **kwargs)
 
     def on_mount(self) -> None:
-        for key, label in COLUMNS:
-            self.add_column(label, key=key)
+        for key, title in COLUMNS:
+            self.add_column(title, key=key)
 
     @property
     def selected(self) -> str | None:
@@ -50,7 +51,7 @@ class LoadedModels(DataTable):
             state = "loading" if r.loading else "busy" if r.busy else "idle"
             size = human_bytes(r.bytes) + ("" if r.measured_bytes is not None else " (est.)")
             cells = {
-                "key": Text(r.key), "kind": Text(r.kind), "device": Text(r.device),
+                "key": Text(label(r.key)), "kind": Text(r.kind), "device": Text(r.device),
                 "memory": Text(size, justify="right"),
                 "idle": Text(idle_text(r.idle_s) if state == "idle" else "-", justify="right"),
                 "state": Text(state),

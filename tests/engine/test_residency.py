@@ -391,3 +391,10 @@ async def test_real_image_job_waits_for_a_reply_instead_of_colliding(
     finally:
         await engine.aclose()
 
+
+
+def test_labels_show_a_path_as_its_file_name() -> None:
+    from genai_tui.engine.residency import label
+
+    assert label("/models/x/SmolLM2.Q4_1.gguf") == "SmolLM2.Q4_1.gguf"
+    assert label("acme/SmolLM2-GGUF") == "acme/SmolLM2-GGUF" and label("tiny-sd") == "tiny-sd"
