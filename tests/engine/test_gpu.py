@@ -134,3 +134,21 @@ def test_sampler_survives_a_gpu_lost_and_keeps_sampling(monkeypatch, make_settin
         assert sampler.running and sampler.latest.gpus[0].lost
     finally:
         sampler.stop()
+
+
+def _has_nvidia_gpu() -> bool:
+    reader = NvmlReader()
+    try:
+        return reader.open() == "ok"
+    finally:
+        reader.close()
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not _has_nvidia_gpu(), reason="needs an NVIDIA GPU and its driver")
+def test_real_nvml_reads_every_gpu_and_finds_this_process_absent_or_marked() -> None:
+    snap = read_once(cpu_window_s=0.05)
+    assert snap.state == "ok" and snap.driver and snap.cuda and snap.gpus
+    for g in snap.gpus:
+        assert g.name and g.mem_total and g.mem_used is not None and not g.lost
+    assert all(p.is_self == (p.pid == os.getpid()) for p in snap.processes)
