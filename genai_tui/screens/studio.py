@@ -42,6 +42,7 @@ from genai_tui.engine.text import human_bytes, printable
 from genai_tui.screens.dialogs import ConfirmDialog, TextDialog
 from genai_tui.widgets.downloads_line import DownloadsLine
 from genai_tui.widgets.gallery_list import GalleryList
+from genai_tui.widgets.image_model_picker import ImageModelPicker
 from genai_tui.widgets.image_view import ImageTile
 from genai_tui.widgets.image_viewer import ImageViewer
 from genai_tui.widgets.step_progress import StepProgressBar
@@ -67,7 +68,8 @@ class StudioScreen(Screen[None]):
     BINDINGS = [
         Binding("ctrl+g", "generate", "Generate", tooltip="Generate images from the prompt"),
         Binding("escape", "cancel", "Cancel", tooltip="Stop generating after this step"),
-        Binding("ctrl+o", "cycle_model", "Model", tooltip="Next image model"),
+        Binding("ctrl+o", "pick_model", "Model", tooltip="Pick the image model"),
+        Binding("alt+o", "cycle_model", "Next model", show=False, tooltip="Next image model"),
         Binding("ctrl+t", "toggle_gallery", "Gallery", tooltip="Results / gallery"),
         Binding("ctrl+r", "recall", "Recall", tooltip="Put the selected image's parameters in"),
         Binding("f5", "rerun(0)", "Same seed", show=False,
@@ -162,14 +164,28 @@ class StudioScreen(Screen[None]):
     async def list_models(self) -> None:
         self.models = await self.images.list_models()
         current = self.images.model
-        if current is not None:
-            self.model = next((m for m in self.models if m.path == current.path), self.model)
+        if self.model is None and current is not None:
+            self.model = next((m for m in self.models if m.path == current.path), None)
         if self.model is None:
             self.model = await asyncio.to_thread(self.images.default_model)
         if not self.models:
             where = self.engine.settings.models_path
             self.say("No image model found: download one on the Models screen (F2, kind: "
                      f"diffusers) or put one in {where}.", error=True)  # fmt: skip
+        self._show_params()
+
+    def action_pick_model(self) -> None:
+        def picked(model: ImageModel | None) -> None:
+            if model is not None:
+                self._choose(model)
+
+        where = str(self.engine.settings.models_path)
+        self.app.push_screen(ImageModelPicker(self.models, self.model, where), picked)
+        self.list_models()  # refreshed for next time (a download may have finished)
+
+    def _choose(self, model: ImageModel) -> None:
+        self.model = model
+        self.say(f"Model: {model.name} ({model.source}); it loads when you generate.")
         self._show_params()
 
     def action_cycle_model(self) -> None:
@@ -179,9 +195,7 @@ class StudioScreen(Screen[None]):
             return
         names = [m.path for m in usable]
         at = names.index(self.model.path) if self.model and self.model.path in names else -1
-        self.model = usable[(at + 1) % len(usable)]
-        self.say(f"Model: {self.model.name} ({self.model.source}); it loads when you generate.")
-        self._show_params()
+        self._choose(usable[(at + 1) % len(usable)])
 
     # -- parameters -----------------------------------------------------------
 

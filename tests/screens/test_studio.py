@@ -299,3 +299,25 @@ def test_renderer_setting_picks_the_textual_image_class() -> None:
     assert issubclass(image_class("kitty"), w.TGPImage)
     assert issubclass(image_class("unicode"), w.UnicodeImage)
     assert issubclass(image_class("auto"), w.Image)  # what textual-image detected
+
+
+async def test_model_picker_lists_image_models(studio_app, settings, tiny_sd_dir) -> None:
+    from genai_tui.widgets.image_model_picker import ImageModelPicker
+
+    import shutil
+
+    shutil.copytree(tiny_sd_dir, settings.models_path / "other-sd")  # a link would be one model
+    app = studio_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_studio(pilot)
+        screen = app.screen
+        await wait_until(pilot, lambda: len(screen.models) == 2)
+        first = screen.model.name
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: isinstance(app.screen, ImageModelPicker))
+        await pilot.press("down", "enter")
+        await wait_until(pilot, lambda: app.screen is screen)
+        assert screen.model.name != first
+        assert screen.model.name in str(screen.query_one("#params").render())
+        await pilot.press("alt+o")  # next model, without the picker
+        assert screen.model.name == first
