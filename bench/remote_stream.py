@@ -26,6 +26,7 @@ import asyncio
 import json
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -212,6 +213,9 @@ async def bench(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         "tui_over_raw": round(tui_tps / raw_tps, 4) if raw_tps else None,
         "lag_p99_ms": round(percentile(lag.samples, 99) * 1000, 2),
         "tokens": reference.deltas,
+        # CPU of the app's event-loop thread per reply in (c): rendering competes with the
+        # server for the same cores.
+        "tui_ui_cpu_s": round(statistics.median(r.ui_cpu_s for r in tui.runs), 3),
     }
     return {"result": result, "paths": (raw, eng, tui), "mismatches": mismatches,
             "background_cores": load.cores}  # fmt: skip
@@ -230,6 +234,10 @@ def report(out: dict[str, Any]) -> None:
     same = "identical" if not out["mismatches"] else "DIFFER: " + ", ".join(out["mismatches"])
     print(f"\ntokens  {result['tokens']} per reply · replies {same}")
     print(f"lag     p99 {result['lag_p99_ms']:.1f} ms on the app's loop during (c)")
+    tui = out["paths"][2]
+    span = statistics.median(r.end - r.start for r in tui.runs)
+    print(f"ui cpu  {result['tui_ui_cpu_s']:.2f} s of {span:.2f} s per reply in (c) "
+          "(the app's event-loop thread: rendering, SSE parsing, SQLite)")  # fmt: skip
     if out["background_cores"] is not None:
         print(f"load    other processes (the server included) kept {out['background_cores']:.2f} "
               "cores busy while we measured")  # fmt: skip
