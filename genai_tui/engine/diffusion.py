@@ -78,14 +78,16 @@ class DiffusionModel:
     def loaded(self) -> bool:
         return self._pipe is not None
 
+    def planned_device(self) -> str:
+        """Where `load` will put the pipeline ("cuda" or "cpu"); imports torch."""
+        import torch
+
+        return pick_device(self.settings.device, torch)
+
     def estimate_bytes(self) -> int:
         """Memory the weights will take once loaded (from file headers; before `load`)."""
         setting = self.settings.dtype
-        wide = setting == "float32" or setting == "auto" and self.settings.device == "cpu"
-        if setting == "auto" and self.settings.device == "auto":
-            import torch  # the device decides the dtype
-
-            wide = not torch.cuda.is_available()
+        wide = setting == "float32" or setting == "auto" and self.planned_device() == "cpu"
         return estimate_bytes(self.path, 4 if wide else 2)
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:

@@ -293,3 +293,41 @@ async def test_unload_frees_the_pipeline(engine: Engine) -> None:
     assert abs(model.estimate_bytes() - model.memory_bytes) <= 0.05 * model.memory_bytes
     await model.unload()
     assert not model.loaded and model.memory_bytes == 0
+
+
+@pytest.mark.parametrize("memory", ["slicing", "tiling", "offload"])
+async def test_memory_savers_on_the_cpu(settings, tiny_sd_dir, memory) -> None:
+    """Without CUDA, offload falls back to slicing + tiling; every choice still generates."""
+    image = settings.image.model_copy(update={"memory": memory, "threads": 1})
+    eng = Engine(settings.model_copy(update={"image": image}))
+    loaded = await eng.images.load(str(tiny_sd_dir))
+    assert loaded.memory == ("slicing" if memory == "slicing" else "slicing+tiling")
+    req = eng.images.request_defaults("m", width=64, height=64, steps=2, variations=1, seed=1)
+    done = (await run(eng, req))[-1]
+    assert isinstance(done, ImagesDone) and len(done.paths) == 1
+    await eng.aclose()
+
+
+@pytest.mark.cuda
+async def test_cuda_half_precision_memory_and_offload(settings, tiny_sd_dir) -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    image = settings.image.model_copy(update={"device": "cuda", "memory": "none"})
+    eng = Engine(settings.model_copy(update={"image": image}))
+    loaded = await eng.images.load(str(tiny_sd_dir))
+    model = eng.images.model
+    assert model is not None and loaded.device == "cuda"
+    assert loaded.dtype in ("float16", "bfloat16")
+    estimate = model.estimate_bytes()  # measured: torch.cuda.memory_allocated before/after
+    assert loaded.memory_bytes > 0 and abs(estimate - loaded.memory_bytes) < 0.2 * estimate
+    req = eng.images.request_defaults("c", width=64, height=64, steps=3, variations=2, seed=4,
+                                      seed_mode="fixed")  # fmt: skip
+    ready = [e for e in await run(eng, req) if isinstance(e, ImageReady)]
+    assert pixels(ready[0].path) == pixels(ready[1].path)
+    ready = [e for e in await run(eng, req.replace(offload=True, variations=1))
+             if isinstance(e, ImageReady)]  # fmt: skip
+    assert model.memory_mode == "offload" and len(ready) == 1
+    await model.unload()
+    await eng.aclose()
