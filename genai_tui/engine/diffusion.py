@@ -122,9 +122,12 @@ class DiffusionModel:
         self.memory_mode = apply_memory(pipe, device, self.settings.memory, torch)
         if device == "cuda" and self.memory_mode != "offload":
             pipe.to("cuda")
-        self.memory_bytes = (
-            torch.cuda.memory_allocated() - before if device == "cuda" else module_bytes(pipe)
-        )
+        if device != "cuda":
+            self.memory_bytes = module_bytes(pipe)
+        elif self.memory_mode == "offload":
+            self.memory_bytes = module_bytes(pipe, largest=True)  # on the GPU at a time
+        else:
+            self.memory_bytes = torch.cuda.memory_allocated() - before
         self.model_hash = model_hash(self.path)
         self._pipe = pipe
         self._scheduler_config = dict(pipe.scheduler.config)
@@ -171,6 +174,7 @@ class DiffusionModel:
         if request.offload and self.device == "cuda" and self.memory_mode != "offload":
             pipe.enable_model_cpu_offload()
             self.memory_mode = "offload"
+            self.memory_bytes = module_bytes(pipe, largest=True)  # on the GPU at a time
             self._img2img = None
         wanted = request.scheduler or self._scheduler_config["_class_name"]
         if type(pipe.scheduler).__name__ != wanted:

@@ -73,16 +73,17 @@ def pick_dtype(setting: str, device: str, torch: Any) -> Any:
     return torch.float32
 
 
-def module_bytes(pipe: Any) -> int:
-    """Bytes of the weights and buffers of every torch module in the pipeline."""
+def module_bytes(pipe: Any, largest: bool = False) -> int:
+    """Bytes of the weights and buffers of every torch module in the pipeline (or of
+    the largest one: what a GPU holds at a time under model CPU offload)."""
     import torch
 
-    total = 0
+    sizes = [0]
     for component in pipe.components.values():
         if isinstance(component, torch.nn.Module):
-            for tensor in (*component.parameters(), *component.buffers()):
-                total += tensor.numel() * tensor.element_size()
-    return total
+            tensors = (*component.parameters(), *component.buffers())
+            sizes.append(sum(t.numel() * t.element_size() for t in tensors))
+    return max(sizes) if largest else sum(sizes)
 
 
 def check_source(path: Path) -> None:
