@@ -170,3 +170,32 @@ def fit_size(width: int, height: int, longest: int = 1024) -> tuple[int, int]:
     w = max(MIN_SIDE, int(width * scale) // 8 * 8)
     h = max(MIN_SIDE, int(height * scale) // 8 * 8)
     return w, h
+
+
+def with_field(request: ImageRequest, field: str, text: str) -> ImageRequest:
+    """`request` with one field set from what a person typed: size ("512x768" or "512"),
+    steps, guidance, seed (-1: random), variations, strength, or init (a path; "" = off).
+    Raises ImageRequestError saying what is wrong."""
+    text = text.strip()
+    try:
+        if field == "size":
+            w, _, h = text.lower().replace(" ", "").partition("x")
+            width, height = int(w), int(h or w)
+            check_size(width, height)
+            return request.replace(width=width, height=height)
+        if field == "init":
+            path = Path(text).expanduser() if text else None
+            changed = request.replace(init_image=path)
+        else:
+            kind = {"steps": int, "variations": int, "seed": int}.get(field, float)
+            value: Any = kind(text)
+            if field == "seed" and value < 0:
+                value = None
+            changed = request.replace(**{field: value})
+    except ValueError:
+        raise ImageRequestError(
+            f"'{text}' is not a valid {field}.", "Type a number (size: WxH, e.g. 512x768)."
+        ) from None
+    validate(changed.replace(prompt=changed.prompt or "x"))
+    return changed
+

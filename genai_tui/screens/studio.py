@@ -22,9 +22,9 @@ from textual.widgets import Footer, Input, OptionList, Static, TabbedContent, Ta
 from genai_tui.engine.diffusion_params import (
     SEED_MODES,
     ImageRequest,
-    check_size,
     sampler_name,
     validate,
+    with_field,
 )
 from genai_tui.engine.engine import Engine
 from genai_tui.engine.errors import GenaiError, ImageOutOfMemoryError
@@ -238,35 +238,14 @@ class StudioScreen(Screen[None]):
             if text is None:
                 return
             try:
-                self.request = self._parse(what, text)
-            except (ValueError, GenaiError) as exc:
-                self.say(str(exc) if isinstance(exc, GenaiError) else
-                         f"'{text}' is not a valid {what}.", error=True)  # fmt: skip
+                self.request = with_field(self.request, what, text)
+            except GenaiError as exc:
+                self.say(str(exc), error=True)
                 return
             self.say("")
             self._show_params()
 
         self.app.push_screen(TextDialog(title, value, hint), answered)
-
-    def _parse(self, what: str, text: str) -> ImageRequest:
-        r = self.request
-        if what == "size":
-            w, _, h = text.lower().replace(" ", "").partition("x")
-            width, height = int(w), int(h or w)
-            check_size(width, height)
-            return r.replace(width=width, height=height)
-        if what == "init":
-            if not text:
-                return r.replace(init_image=None)
-            path = Path(text).expanduser()
-            validate(r.replace(prompt="x", init_image=path))
-            return r.replace(init_image=path)
-        value: Any = {"steps": int, "variations": int, "seed": int}.get(what, float)(text)
-        if what == "seed":
-            value = None if value < 0 else value
-        changed = r.replace(**{what if what != "guidance" else "guidance": value})
-        validate(changed.replace(prompt="x"))
-        return changed
 
     # -- generating -----------------------------------------------------------
 

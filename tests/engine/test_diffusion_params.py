@@ -47,3 +47,24 @@ def test_fit_size_and_sampler_names() -> None:
     assert sampler_name("EulerAncestralDiscreteScheduler") == "Euler a"
     assert scheduler_class("DPM++ 2M") == "DPMSolverMultistepScheduler"
     assert scheduler_class("SomeNewScheduler") == "SomeNewScheduler"
+
+
+def test_with_field_reads_what_a_person_types(tmp_path: Path) -> None:
+    from genai_tui.engine.diffusion_params import with_field
+
+    r = ImageRequest("x")
+    assert (with_field(r, "size", "768 x 512").width, with_field(r, "size", "640").height) == (
+        768, 640)
+    assert with_field(r, "seed", "-1").seed is None and with_field(r, "seed", "42").seed == 42
+    assert with_field(r, "guidance", "6.5").guidance == 6.5
+    init = tmp_path / "i.png"
+    init.write_bytes(b"")
+    assert with_field(r, "init", str(init)).init_image == init
+    assert with_field(r.replace(init_image=init), "init", "").init_image is None
+    for field, text, message in (("steps", "many", "not a valid steps"),
+                                 ("size", "100x64", "not a multiple of 8"),
+                                 ("strength", "1.5", "outside 0..1"),
+                                 ("variations", "0", "outside 1..64")):  # fmt: skip
+        req = r.replace(init_image=init) if field == "strength" else r
+        with pytest.raises(ImageRequestError, match=message):
+            with_field(req, field, text)
