@@ -151,9 +151,7 @@ class ImageStudio:
                 await candidate.close()
 
             try:
-                estimate, device = await asyncio.to_thread(
-                    image_footprint, candidate, self.settings.image
-                )
+                estimate, device = await asyncio.to_thread(image_footprint, candidate)
                 async with self.residency.admitting(
                     model.name, "image", estimate, device, evicted
                 ) as admission:

@@ -26,7 +26,7 @@ from genai_tui.engine.events import GpuAcquired, GpuWaiting, ModelEvicted, Resid
 from genai_tui.engine.text import human_bytes
 
 if TYPE_CHECKING:
-    from genai_tui.config import GpuSettings, ImageSettings
+    from genai_tui.config import GpuSettings
     from genai_tui.engine.diffusion import DiffusionModel
 
 Unload = Callable[[], Awaitable[None]]
@@ -445,17 +445,13 @@ def _human_s(seconds: float) -> str:
 # -- image models: what they will hold, before loading --------------------------------
 
 
-def image_footprint(model: DiffusionModel, image_settings: ImageSettings) -> tuple[int, str]:
+def image_footprint(model: DiffusionModel) -> tuple[int, str]:
     """(bytes the model's weights will hold once loaded, its device), before loading it.
 
     Blocking, and imports torch (to see CUDA): call it on a thread when a load is about
     to need torch anyway.
     """
-    import torch
-
-    from genai_tui.engine.diffusion import pick_device
-
-    return model.estimate_bytes(), pick_device(image_settings.device, torch)
+    return model.estimate_bytes(), model.planned_device()
 
 
 def image_work_bytes(width: int, height: int, device: str) -> int:
