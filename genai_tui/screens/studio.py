@@ -42,6 +42,7 @@ from genai_tui.engine.text import human_bytes, printable
 from genai_tui.screens.dialogs import ConfirmDialog, TextDialog
 from genai_tui.widgets.downloads_line import DownloadsLine
 from genai_tui.widgets.gallery_list import GalleryList
+from genai_tui.widgets.gpu_line import GpuLine
 from genai_tui.widgets.image_model_picker import ImageModelPicker
 from genai_tui.widgets.image_view import ImageTile
 from genai_tui.widgets.image_viewer import ImageViewer
@@ -127,6 +128,7 @@ class StudioScreen(Screen[None]):
                     yield ImageTile(self.renderer, id="gallery-preview")
         yield Static(id="studio-status")
         yield DownloadsLine()
+        yield GpuLine()  # VRAM while generating, and "waiting for GPU" (hidden without one)
         yield Footer()
 
     def on_mount(self) -> None:
