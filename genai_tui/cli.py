@@ -10,6 +10,7 @@ import argparse
 import functools
 import json
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -180,6 +181,8 @@ def _fail(message: str, code: int = 1) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # The TUI: ask the terminal what images it can show while the rest starts up.
+    probe = _probe_terminal_graphics() if args.command is None else None
     from genai_tui.engine.errors import GenaiError
 
     try:
@@ -202,11 +205,30 @@ def main(argv: list[str] | None = None) -> int:
             return cli_gen.run(args, settings)
         from genai_tui.app import run_app
 
+        if probe is not None:
+            probe.join()
         return run_app(settings)
     except GenaiError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return 130
+
+
+def _probe_terminal_graphics() -> threading.Thread:
+    """Import textual-image on a thread: on import it asks the terminal for Sixel,
+    Kitty graphics and the cell size, waiting up to 0.1 s for each answer. That has
+    to end before Textual owns the terminal, but it need not hold up the other
+    start-up imports: the thread mostly waits, the main thread imports meanwhile."""
+
+    def probe() -> None:
+        try:
+            import textual_image.widget  # noqa: F401
+        except Exception:  # noqa: BLE001 - the studio reports it when it opens
+            pass
+
+    thread = threading.Thread(target=probe, name="terminal-graphics-probe", daemon=True)
+    thread.start()
+    return thread
 
 
 async def _chat(args: argparse.Namespace, settings: Settings) -> int:

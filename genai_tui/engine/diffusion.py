@@ -341,6 +341,26 @@ class DiffusionModel:
         """Free the pipeline's memory (RAM or VRAM); `load()` brings it back."""
         await self._run(self.unload_sync)
 
+    def offload_sync(self) -> None:
+        """Move the whole pipeline to the CPU (in float32, which every CPU kernel
+        supports): the GPU is freed and the model stays usable, slowly."""
+        if self._pipe is None or self.device == "cpu":
+            return
+        import torch
+
+        if self.memory_mode == "offload":
+            self._pipe.remove_all_hooks()  # accelerate's CPU-offload hooks
+        self._pipe.to("cpu", torch.float32)
+        self._img2img = None
+        self.device, self.dtype, self.memory_mode = "cpu", "float32", "none"
+        self.memory_bytes = module_bytes(self._pipe)
+        gc.collect()
+        torch.cuda.empty_cache()
+
+    async def offload(self) -> None:
+        """For residency's `on_full = "offload"`: make room on the GPU without unloading."""
+        await self._run(self.offload_sync)
+
     async def close(self) -> None:
         await self.unload()
         self._executor.shutdown(wait=False)

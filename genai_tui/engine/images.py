@@ -153,7 +153,7 @@ class ImageStudio:
             try:
                 estimate, device = await asyncio.to_thread(image_footprint, candidate)
                 async with self.residency.admitting(
-                    model.name, "image", estimate, device, evicted
+                    model.name, "image", estimate, device, evicted, candidate.offload
                 ) as admission:
                     loaded = await candidate.load()
                     admission.measured_bytes = candidate.memory_bytes or None

@@ -331,3 +331,24 @@ async def test_cuda_half_precision_memory_and_offload(settings, tiny_sd_dir) -> 
     assert model.memory_mode == "offload" and len(ready) == 1
     await model.unload()
     await eng.aclose()
+
+
+@pytest.mark.cuda
+async def test_cuda_offload_for_residency_moves_the_pipeline_to_the_cpu(
+    settings, tiny_sd_dir
+) -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    image = settings.image.model_copy(update={"device": "cuda", "memory": "none"})
+    eng = Engine(settings.model_copy(update={"image": image}))
+    await eng.images.load(str(tiny_sd_dir))
+    model = eng.images.model
+    assert model is not None
+    held = torch.cuda.memory_allocated()
+    await model.offload()  # what residency calls with gpu.on_full = "offload"
+    assert model.device == "cpu" and torch.cuda.memory_allocated() < held / 2
+    req = eng.images.request_defaults("c", width=64, height=64, steps=2, variations=1, seed=1)
+    assert [e for e in await run(eng, req) if isinstance(e, ImageReady)]
+    await eng.aclose()
