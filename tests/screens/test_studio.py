@@ -125,7 +125,7 @@ async def test_cancel_keeps_the_app_and_the_model(studio_app) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await open_studio(pilot)
         screen = app.screen
-        screen.request = screen.request.replace(steps=200, variations=2)
+        screen.request = screen.request.replace(steps=500, variations=2)  # the most allowed
         screen.query_one("#prompt", Input).value = "long"
         await pilot.press("ctrl+g")
         images = app.engine.images
