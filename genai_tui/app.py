@@ -9,6 +9,7 @@ from functools import partial
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.notifications import SeverityLevel
 from textual.signal import Signal
 
 from genai_tui.config import Settings
@@ -23,14 +24,14 @@ class GenaiApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "genai-tui"
     BINDINGS = [
-        Binding("f1", "show_chat", "Chat", show=False, tooltip="Chat screen"),
-        Binding("f2", "show_models", "Models", show=False,
+        Binding("f1", "show_chat", "Chat", show=False, priority=True, tooltip="Chat screen"),
+        Binding("f2", "show_models", "Models", show=False, priority=True,
                 tooltip="Models screen: Hub search, downloads, models on disk"),  # fmt: skip
-        Binding("f3", "show_studio", "Studio", show=False,
+        Binding("f3", "show_studio", "Studio", show=False, priority=True,
                 tooltip="Image studio: generate images, the gallery"),  # fmt: skip
-        Binding("f4", "show_gpu", "GPU", show=False,
+        Binding("f4", "show_gpu", "GPU", show=False, priority=True,
                 tooltip="GPU monitor: utilization, memory, processes, loaded models"),  # fmt: skip
-        Binding("f7", "show_settings", "Settings", show=False,
+        Binding("f7", "show_settings", "Settings", show=False, priority=True,
                 tooltip="Settings: remote providers, usage"),  # fmt: skip
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
@@ -46,6 +47,11 @@ class GenaiApp(App[int]):
         self.gpu_signal: Signal[object] = Signal(self, "gpu")
         self.gpu_waiting_signal: Signal[tuple] = Signal(self, "gpu_waiting")
         self.gpu_latest: object | None = None
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:  # fmt: skip
+        """Notifications carry text from models, servers and files: never markup."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def on_mount(self) -> None:
         if self.settings.theme in self.available_themes:

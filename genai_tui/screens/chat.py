@@ -101,9 +101,6 @@ class ChatScreen(Screen[None]):
                 tooltip="Delete this chat (asks first)"),  # fmt: skip
         Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False,
                 tooltip="Show or hide the chat list"),  # fmt: skip
-        # priority: the prompt box (TextArea) binds f7 to select-all.
-        Binding("f7", "app.show_settings", "Settings", show=False, priority=True,
-                tooltip="Settings: remote providers, usage"),  # fmt: skip
         Binding("f10", "compare", "Compare", show=False,
                 tooltip="Compare: one prompt to 2-4 models side by side"),  # fmt: skip
     ]
