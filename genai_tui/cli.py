@@ -52,12 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     chat = sub.add_parser(
         "chat",
         help="stream one reply to stdout",
-        description="Stream a reply from a local GGUF model to stdout. Reads the prompt "
-        "from stdin when none is given.",
+        description="Stream a reply to stdout from a local GGUF model or a remote "
+        "provider's model (PROVIDER/MODEL). Reads the prompt from stdin when none is given.",
     )
     chat.add_argument("prompt", nargs="?", help="the message (default: read stdin)")
     chat.add_argument("-m", "--model", dest="chat_model", metavar="MODEL",
-                      help="model name (see `genai-tui models`) or .gguf path")  # fmt: skip
+                      help="model name (see `genai-tui models`), .gguf path, or "
+                      "PROVIDER/MODEL for a provider in the settings")  # fmt: skip
     chat.add_argument("-s", "--system", metavar="TEXT", help="system prompt")
     chat.add_argument("--json", action="store_true", help="print one JSON object at the end")
     chat.add_argument("--thinking", action="store_true",

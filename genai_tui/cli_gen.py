@@ -44,7 +44,8 @@ def add_parser(sub: Any) -> None:
     gen.add_argument("prompt", help="what to draw")
     gen.add_argument("-m", "--model", dest="gen_model", metavar="MODEL",
                      help="name from `genai-tui models`, repo id, folder or .safetensors "
-                     "(default: image.default_model, else the first found)")  # fmt: skip
+                     "(default: image.default_model, else the newest image's model, "
+                     "else the first found)")  # fmt: skip
     gen.add_argument("-n", "--variations", type=int, metavar="N", help="images to make")
     gen.add_argument("--steps", dest="gen_steps", type=int, metavar="N", help="denoising steps")
     gen.add_argument("--guidance", type=float, metavar="G", help="CFG scale, e.g. 7")
