@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from genai_tui.engine.errors import GpuBudgetError
 from genai_tui.engine.events import GpuAcquired, GpuWaiting, ModelEvicted, ResidencyEvent
-from genai_tui.engine.text import human_bytes
+from genai_tui.engine.text import human_bytes, human_duration
 
 if TYPE_CHECKING:
     from genai_tui.config import GpuSettings
@@ -421,7 +421,7 @@ class Residency:
         async with cond:
             for resident in list(self._residents.values()):
                 if not resident.busy and not resident.loading and resident.idle_s >= limit:
-                    reason = f"idle for {_human_s(resident.idle_s)}"
+                    reason = f"idle for {human_duration(resident.idle_s)}"
                     await self._evict(resident, reason, evictions, allow_offload=False)
         return evictions
 
@@ -431,15 +431,6 @@ class Residency:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-
-
-def _human_s(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-    if seconds >= 60:
-        return f"{seconds // 60} min"
-    return f"{seconds} s"
 
 
 # -- image models: what they will hold, before loading --------------------------------

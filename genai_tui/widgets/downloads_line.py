@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from textual.content import Content
 from textual.widgets import Static
 
-from genai_tui.engine.text import human_bytes
+from genai_tui.engine.text import human_bytes, human_duration
 
 if TYPE_CHECKING:  # the queue module pulls in httpx: not needed for the first frame
     from genai_tui.engine.downloads import DownloadJob
@@ -16,14 +16,7 @@ ACTIVE = {"queued", "running", "verifying"}
 
 
 def human_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
+    return "" if seconds is None else human_duration(seconds)
 
 
 def summary(jobs: list[DownloadJob]) -> str:

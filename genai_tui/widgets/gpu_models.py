@@ -8,22 +8,13 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from genai_tui.engine.residency import label
-from genai_tui.engine.text import human_bytes
+from genai_tui.engine.text import human_bytes, human_duration
 
 if TYPE_CHECKING:
     from genai_tui.engine.residency import Resident
 
 COLUMNS = (("key", "Model"), ("kind", "Kind"), ("device", "Device"), ("memory", "Memory"),
            ("idle", "Idle"), ("state", "State"))  # fmt: skip
-
-
-def idle_text(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
 
 
 class LoadedModels(DataTable):
@@ -53,7 +44,7 @@ class LoadedModels(DataTable):
             cells = {
                 "key": Text(label(r.key)), "kind": Text(r.kind), "device": Text(r.device),
                 "memory": Text(size, justify="right"),
-                "idle": Text(idle_text(r.idle_s) if state == "idle" else "-", justify="right"),
+                "idle": Text(human_duration(r.idle_s) if state == "idle" else "-", justify="right"),
                 "state": Text(state),
             }  # fmt: skip
             if r.key in self.rows:

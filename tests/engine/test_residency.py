@@ -190,7 +190,7 @@ async def test_unload_by_request_and_idle_unload(make_settings) -> None:
     assert await res.unload("a") is None
     res.get("b").last_used = time.monotonic() - 5  # idle for 5 s (limit 1 s)
     assert [e.key for e in await res.unload_idle()] == ["b"]
-    assert "idle for 5 s" in heard[-1].reason and res.residents() == []
+    assert "idle for 5s" in heard[-1].reason and res.residents() == []
     await res.aclose()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from genai_tui.engine.text import last_code_block, printable
+from genai_tui.engine.text import human_duration, last_code_block, printable
 
 
 @pytest.mark.parametrize(
@@ -60,3 +60,11 @@ def test_last_code_block_unclosed_final_fence_counts() -> None:
 def test_last_code_block_none_without_fences() -> None:
     assert last_code_block("just `inline` code") is None
     assert last_code_block("") is None
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(0, "0s"), (9.9, "9s"), (60, "1m00s"), (75, "1m15s"), (3599, "59m59s"), (3725, "1h02m")],
+)
+def test_human_duration(seconds: float, shown: str) -> None:
+    assert human_duration(seconds) == shown
