@@ -24,6 +24,8 @@ from genai_tui.engine.errors import GenaiError
 from genai_tui.engine.events import ChatDone, ModelLoaded, ThinkingDelta, TokenDelta
 from genai_tui.engine.text import printable
 from genai_tui.engine.usage import format_cost
+from genai_tui.widgets.downloads_line import DownloadsLine
+from genai_tui.widgets.gpu_line import GpuLine
 from genai_tui.widgets.message_view import MessageView
 
 FLUSH_INTERVAL_S = 1 / 15
@@ -74,6 +76,8 @@ class CompareScreen(Screen[None]):
             yield SelectionList[int](id="compare-models")
             yield Input(self.initial_prompt, placeholder="The prompt for every model", id="compare-prompt")
         yield Horizontal(id="compare-columns")
+        yield DownloadsLine()
+        yield GpuLine()
         yield Footer()
 
     def on_mount(self) -> None:

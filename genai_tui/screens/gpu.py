@@ -94,7 +94,7 @@ class GpuScreen(Screen[None]):
     # -- rendering ------------------------------------------------------------------
 
     def show(self, snap: Snapshot) -> None:
-        if self.app.screen is not self:
+        if not self.is_current:  # (also false mid mode switch, with no screen stacked)
             return  # nothing to draw off screen; on_screen_resume catches up
         with self.app.batch_update():  # one frame per sample
             self._show(snap)
@@ -138,7 +138,7 @@ class GpuScreen(Screen[None]):
                 card.show(g, series)
 
     def show_loaded(self) -> None:
-        if self.app.screen is self:
+        if self.is_current:
             self.query_one(LoadedModels).show(self.engine.residency.residents())
 
     # -- actions --------------------------------------------------------------------

@@ -21,6 +21,8 @@ from genai_tui.engine.engine import Engine
 from genai_tui.engine.errors import GenaiError
 from genai_tui.engine.text import printable
 from genai_tui.screens.dialogs import ConfirmDialog
+from genai_tui.widgets.downloads_line import DownloadsLine
+from genai_tui.widgets.gpu_line import GpuLine
 from genai_tui.widgets.provider_form import ProviderForm
 from genai_tui.widgets.usage_view import UsageView, money
 
@@ -69,6 +71,8 @@ class SettingsScreen(Screen[None]):
                 yield Static("", id="provider-note")
             with TabPane("Usage", id="usage"):
                 yield UsageView(self.engine.store, id="usage-view")
+        yield DownloadsLine()
+        yield GpuLine()
         yield Footer()
 
     @property
