@@ -93,9 +93,10 @@ def check_size(width: int, height: int) -> None:
     for name, value in (("width", width), ("height", height)):
         if value % 8:
             lower, upper = value // 8 * 8, value // 8 * 8 + 8
+            choices = sorted({min(max(v, MIN_SIDE), MAX_SIDE) for v in (lower, upper)})
             raise ImageRequestError(
                 f"The {name} {value} is not a multiple of 8.",
-                f"Use {max(lower, MIN_SIDE)} or {upper}.",
+                f"Use {' or '.join(map(str, choices))}.",
             )
         if not MIN_SIDE <= value <= MAX_SIDE:
             raise ImageRequestError(

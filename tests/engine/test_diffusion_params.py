@@ -35,6 +35,9 @@ def test_size_errors_suggest_a_size() -> None:
     with pytest.raises(ImageRequestError, match="not a multiple of 8") as err:
         validate(ImageRequest("x", width=500))
     assert err.value.hint == "Use 496 or 504."
+    with pytest.raises(ImageRequestError) as err:  # below the smallest side: one choice
+        validate(ImageRequest("x", width=63))
+    assert err.value.hint == "Use 64."
     with pytest.raises(ImageRequestError, match="too many pixels"):
         validate(ImageRequest("x", width=4096, height=4096))
     with pytest.raises(ImageRequestError, match="leaves no step"):
