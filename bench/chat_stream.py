@@ -561,16 +561,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def console_log(quiet: bool) -> Callable[[str], None]:
+    """Progress lines for the person running a bench (none with --json)."""
 
     def log(line: str) -> None:
         # sys.__stdout__: while the app runs, Textual captures print() and sys.stdout.
-        if not args.json and sys.__stdout__ is not None:
+        if not quiet and sys.__stdout__ is not None:
             sys.__stdout__.write(line + "\n")
             sys.__stdout__.flush()
 
-    out = asyncio.run(bench(args, log))
+    return log
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    out = asyncio.run(bench(args, console_log(quiet=args.json)))
     if args.json:
         print(json.dumps(out["result"]))
     else:

@@ -48,6 +48,7 @@ for extra in (ROOT, ROOT / "tests", ROOT / "bench"):
 from chat_stream import (  # noqa: E402  (bench/ helpers shared with the chat benchmark)
     BackgroundLoad,
     LagMonitor,
+    console_log,
     isolate,
     null_terminal_driver,
     percentile,
@@ -127,10 +128,12 @@ async def run_tui(pilot: Any, args: argparse.Namespace, lag: LagMonitor | None,
     await pilot.pause()
     if lag is not None:
         lag.start()
+    saved = images.gallery.count()
     cpu = time.thread_time()  # this coroutine runs on the app's event-loop thread
     start = time.perf_counter()
     await pilot.press("ctrl+g")
-    while not images.generating:
+    # Started, or (a small request) already over before this loop looked.
+    while not images.generating and images.gallery.count() < saved + args.n:
         await asyncio.sleep(0.001)
     await pilot.app.workers.wait_for_complete()
     done = time.perf_counter()
@@ -283,12 +286,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
-    def log(line: str) -> None:
-        if not args.json and sys.__stdout__ is not None:
-            sys.__stdout__.write(line + "\n")
-            sys.__stdout__.flush()
-
-    out = asyncio.run(bench(args, log))
+    out = asyncio.run(bench(args, console_log(quiet=args.json)))
     if args.json:
         print(json.dumps(out["result"]))
     else:

