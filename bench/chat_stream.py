@@ -138,7 +138,7 @@ def user_messages() -> list[dict[str, str]]:
 def load_raw(settings: Any, model: Path) -> Any:
     import llama_cpp
 
-    from genai_tui.engine.threads import batch_threads, generation_threads
+    from genai_tui.engine.gpu.threads import batch_threads, generation_threads
 
     gen = settings.generation
     return llama_cpp.Llama(
@@ -183,7 +183,7 @@ def run_raw(llm: Any, settings: Any) -> Run:
 
 async def new_engine(settings: Any, db: Path, model: Path) -> Any:
     from genai_tui.engine.engine import Engine
-    from genai_tui.engine.store import Store
+    from genai_tui.engine.core.store import Store
 
     engine = Engine(settings, store=Store(db))
     await engine.load_model(str(model))
@@ -191,7 +191,7 @@ async def new_engine(settings: Any, db: Path, model: Path) -> Any:
 
 
 async def run_engine(engine: Any) -> Run:
-    from genai_tui.engine.events import ChatDone, TokenDelta
+    from genai_tui.engine.core.events import ChatDone, TokenDelta
 
     conv = engine.new_conversation(engine.model.name)
     start = time.perf_counter()
@@ -259,7 +259,7 @@ class StreamTimer:
         self.done = asyncio.Event()
 
     async def chat(self, conv_id: int, text: str) -> AsyncIterator[Any]:
-        from genai_tui.engine.events import ChatDone, TokenDelta
+        from genai_tui.engine.core.events import ChatDone, TokenDelta
 
         try:
             async for event in self._chat(conv_id, text):
@@ -409,7 +409,7 @@ async def _bench(args: argparse.Namespace, log: Callable[[str], None], tmp: Path
     settings = make_settings(tmp, model, args.tokens, args.ctx, args.seed)
 
     log(f"model   {model.name}  ({model.stat().st_size / 2**20:.0f} MiB)")
-    from genai_tui.engine.threads import batch_threads, generation_threads
+    from genai_tui.engine.gpu.threads import batch_threads, generation_threads
 
     gen = settings.generation
     log(
@@ -534,7 +534,7 @@ def report(out: dict[str, Any], args: argparse.Namespace) -> None:
 
 
 def default_model() -> str | None:
-    from genai_tui.engine.inventory import demo_model_path
+    from genai_tui.engine.models.inventory import demo_model_path
 
     path = demo_model_path()
     return str(path) if path else None

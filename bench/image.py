@@ -77,7 +77,7 @@ def load_raw(folder: Path, threads: int) -> Any:
     import torch
     from diffusers import AutoPipelineForText2Image
 
-    from genai_tui.engine.diffusion_load import quiet_libraries
+    from genai_tui.engine.images.diffusion_load import quiet_libraries
 
     quiet_libraries()
     torch.set_num_threads(threads)
@@ -107,7 +107,7 @@ def request_for(engine: Any, args: argparse.Namespace) -> Any:
 
 
 async def run_engine(engine: Any, args: argparse.Namespace) -> tuple[float, Any]:
-    from genai_tui.engine.events import ImageReady, ImagesDone
+    from genai_tui.engine.core.events import ImageReady, ImagesDone
 
     first = None
     start = time.perf_counter()
@@ -175,7 +175,7 @@ async def _bench(args: argparse.Namespace, log: Callable[[str], None], tmp: Path
 
     from genai_tui.app import GenaiApp
     from genai_tui.engine.engine import Engine
-    from genai_tui.engine.threads import generation_threads
+    from genai_tui.engine.gpu.threads import generation_threads
 
     isolate(tmp)
     # Frames are encoded for a 24-bit colour terminal (what COLORTERM says in most modern

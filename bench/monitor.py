@@ -63,7 +63,7 @@ def install_fake(count: int) -> str:
 
 
 def nvml_source() -> str:
-    from genai_tui.engine.gpu import NvmlReader
+    from genai_tui.engine.gpu.nvml import NvmlReader
 
     reader = NvmlReader()
     try:
@@ -77,7 +77,7 @@ def nvml_source() -> str:
 
 def measure_sampler(seconds: float, interval: float) -> dict[str, float]:
     from genai_tui.config import GpuSettings
-    from genai_tui.engine.gpu_history import GpuSampler
+    from genai_tui.engine.gpu.sampler import GpuSampler
 
     sampler = GpuSampler(GpuSettings(interval_s=interval))
     wall0, cpu0 = time.perf_counter(), time.process_time()

@@ -104,8 +104,8 @@ def make_settings(tmp: Path, url: str, tokens: int, seed: int) -> Any:
 def request_body(settings: Any) -> dict[str, Any]:
     """Exactly what the engine sends (RemoteProvider._body) for PROMPT."""
     from genai_tui.config import ProviderSettings
-    from genai_tui.engine.llm_local import SamplingParams
-    from genai_tui.engine.llm_remote import RemoteProvider
+    from genai_tui.engine.chat.local import SamplingParams
+    from genai_tui.engine.chat.remote import RemoteProvider
 
     params = SamplingParams.from_mapping(settings.generation.model_dump())
     provider = RemoteProvider(ProviderSettings(name=PROVIDER, base_url="http://unused/v1"))
@@ -134,7 +134,7 @@ async def run_raw(client: Any, url: str, body: dict[str, Any]) -> Run:
 
 
 async def run_engine(engine: Any) -> Run:
-    from genai_tui.engine.events import ChatDone, TokenDelta
+    from genai_tui.engine.core.events import ChatDone, TokenDelta
 
     conv = engine.new_conversation(MODEL, provider=PROVIDER)
     start = time.perf_counter()
@@ -157,7 +157,7 @@ async def bench(args: argparse.Namespace, log: Any) -> dict[str, Any]:
 
     from genai_tui.app import GenaiApp
     from genai_tui.engine.engine import Engine
-    from genai_tui.engine.store import Store
+    from genai_tui.engine.core.store import Store
 
     tmp = Path(tempfile.mkdtemp(prefix="genai-bench-remote-"))
     proc = None

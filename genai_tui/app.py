@@ -14,7 +14,7 @@ from textual.signal import Signal
 
 from genai_tui.config import Settings
 from genai_tui.engine.engine import Engine
-from genai_tui.engine.errors import GenaiError
+from genai_tui.engine.core.errors import GenaiError
 
 
 DOWNLOADS_POLL_S = 0.5
@@ -84,9 +84,9 @@ class GenaiApp(App[int]):
                 self.gpu_signal.publish(snap)
 
     def _on_residency(self, event: object) -> None:
-        from genai_tui.engine.events import ModelEvicted
-        from genai_tui.engine.residency import label
-        from genai_tui.engine.text import human_bytes
+        from genai_tui.engine.core.events import ModelEvicted
+        from genai_tui.engine.gpu.residency import label
+        from genai_tui.engine.core.text import human_bytes
 
         if isinstance(event, ModelEvicted):
             verb = "Moved to the CPU" if event.action == "offloaded" else "Unloaded"

@@ -18,7 +18,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from genai_tui.engine.errors import ConfigError
+from genai_tui.engine.core.errors import ConfigError
 
 APP_NAME = "genai-tui"
 ENV_PREFIX = "GENAI_TUI_"

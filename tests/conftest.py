@@ -42,7 +42,7 @@ def _smollm_from_wheel() -> Path:
 @pytest.fixture(scope="session")
 def smollm_path() -> Path:
     """The real SmolLM2-135M-Instruct Q4_1 GGUF (98 MB, ChatML template)."""
-    from genai_tui.engine.inventory import demo_model_path
+    from genai_tui.engine.models.inventory import demo_model_path
 
     return demo_model_path() or _smollm_from_wheel()
 

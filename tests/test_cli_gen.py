@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from genai_tui.cli import main
-from genai_tui.engine.png_params import read_params
+from genai_tui.engine.images.png_params import read_params
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def test_json_output_dir_and_the_history(gen, tmp_path: Path) -> None:
     assert read_params(Path(data["paths"][0])).sampler == "DDIM"
     # The run is in the history the studio lists.
     code, out, _ = gen("y", "-n", "1", "--size", "64", "--steps", "1", "--json")
-    from genai_tui.engine.store import Store
+    from genai_tui.engine.core.store import Store
 
     store = Store(tmp_path / "data" / "genai-tui.sqlite3")
     assert store._query("SELECT count(*) FROM images")[0][0] == 2

@@ -434,7 +434,7 @@ def test_rm_in_lm_studio_needs_the_store_named(
 
 
 def test_rm_refuses_the_demo_model(base: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    from genai_tui.engine.inventory import demo_model_path
+    from genai_tui.engine.models.inventory import demo_model_path
 
     if demo_model_path() is None:
         pytest.skip("the demo package is not installed")

@@ -9,7 +9,7 @@ import pytest
 from openai_faults import REPLY, FaultServer
 
 from genai_tui.cli import main
-from genai_tui.engine.store import Store
+from genai_tui.engine.core.store import Store
 
 
 def fill(db: Path) -> None:

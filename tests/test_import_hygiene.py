@@ -13,7 +13,10 @@ from pathlib import Path
 import genai_tui
 
 PACKAGE = Path(genai_tui.__file__).parent
-ENGINE_FILES = sorted((PACKAGE / "engine").glob("*.py"))
+ENGINE_FILES = sorted((PACKAGE / "engine").rglob("*.py"))
+CLI_FILES = sorted((PACKAGE / "cli").rglob("*.py"))
+# Engine sub-packages, lowest first: each may import only those before it.
+LAYERS = ("core", "gpu", "models", ("chat", "images"))
 UI = ("textual", "genai_tui.screens", "genai_tui.widgets", "genai_tui.app", "textual_image")
 HEAVY = ("torch", "diffusers", "transformers", "llama_cpp")
 
@@ -57,8 +60,57 @@ def run_python(code: str) -> dict:
 
 
 def test_there_are_engine_modules() -> None:
-    names = {f.stem for f in ENGINE_FILES}
-    assert {"engine", "llm_local", "store", "gguf_info"} <= names
+    names = {str(f.relative_to(PACKAGE / "engine")) for f in ENGINE_FILES}
+    assert {"engine.py", "chat/local.py", "core/store.py", "models/gguf_info.py"} <= names
+    assert "images/studio.py" in names and "gpu/residency.py" in names
+
+
+def _layer(name: str) -> int | None:
+    for rank, layer in enumerate(LAYERS):
+        if name in (layer if isinstance(layer, tuple) else (layer,)):
+            return rank
+    return None
+
+
+def test_engine_sub_packages_import_one_way() -> None:
+    """core <- gpu <- models <- chat, images; nothing imports the Engine facade itself.
+    Anywhere in the file, TYPE_CHECKING blocks included, so there is no cycle to hide."""
+    offenders = []
+    for path in ENGINE_FILES:
+        parts = path.relative_to(PACKAGE / "engine").parts
+        if len(parts) < 2:
+            continue
+        mine = _layer(parts[0])
+        assert mine is not None, f"{parts[0]} is not a known engine sub-package"
+        for name, line in _imports(ast.parse(path.read_text(), str(path))):
+            if not name.startswith("genai_tui.engine."):
+                continue
+            target = name.split(".")[2]
+            theirs = _layer(target)
+            if target != parts[0] and (theirs is None or theirs >= mine):
+                offenders.append(f"{'/'.join(parts)}:{line} imports {name}")
+    assert offenders == []
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                if node.module.startswith("genai_tui"):
+                    private = [a.name for a in node.names if a.name.startswith("_")]
+                    if private and private != ["__version__"]:
+                        offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {private}")
+    assert offenders == []
+
+
+def test_modules_stay_small() -> None:
+    big = {
+        str(p.relative_to(PACKAGE)): n
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 400
+    }
+    assert big == {}
 
 
 def test_engine_source_never_imports_the_ui() -> None:
@@ -67,17 +119,17 @@ def test_engine_source_never_imports_the_ui() -> None:
     for path in ENGINE_FILES:
         for name, line in _imports(ast.parse(path.read_text(), str(path))):
             if _is(name, UI):
-                offenders.append(f"{path.name}:{line} imports {name}")
+                offenders.append(f"{path.relative_to(PACKAGE)}:{line} imports {name}")
     assert offenders == []
 
 
 def test_engine_and_config_import_heavy_libraries_lazily() -> None:
     offenders = []
-    for path in [*ENGINE_FILES, PACKAGE / "config.py", PACKAGE / "cli.py"]:
+    for path in [*ENGINE_FILES, *CLI_FILES, PACKAGE / "config.py"]:
         tree = ast.parse(path.read_text(), str(path))
         for name, line in _module_level_imports(tree):
             if _is(name, HEAVY):
-                offenders.append(f"{path.name}:{line} imports {name} at module level")
+                offenders.append(f"{path.relative_to(PACKAGE)}:{line} imports {name} at module level")
     assert offenders == []
 
 
@@ -86,13 +138,13 @@ def test_importing_every_engine_module_loads_no_ui_and_nothing_heavy() -> None:
         """
         import importlib, json, pkgutil, sys
         import genai_tui.engine as engine
-        for info in pkgutil.iter_modules(engine.__path__):
-            importlib.import_module(f"genai_tui.engine.{info.name}")
+        for info in pkgutil.walk_packages(engine.__path__, "genai_tui.engine."):
+            importlib.import_module(info.name)
         import genai_tui.config
         print(json.dumps({"modules": sorted(sys.modules)}))
         """
     )["modules"]
-    assert "genai_tui.engine.engine" in loaded and "genai_tui.engine.llm_local" in loaded
+    assert "genai_tui.engine.engine" in loaded and "genai_tui.engine.chat.local" in loaded
     assert [m for m in loaded if _is(m, UI + HEAVY)] == []
 
 

@@ -9,9 +9,9 @@ import pytest
 
 from genai_tui.config import ProviderSettings
 from genai_tui.engine.engine import Engine
-from genai_tui.engine.events import ChatDone, ChatStats, TokenDelta
-from genai_tui.engine.llm_local import SamplingParams
-from genai_tui.engine.llm_remote import RemoteProvider
+from genai_tui.engine.core.events import ChatDone, ChatStats, TokenDelta
+from genai_tui.engine.chat.local import SamplingParams
+from genai_tui.engine.chat.remote import RemoteProvider
 
 
 @pytest.fixture

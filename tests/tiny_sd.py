@@ -39,7 +39,7 @@ def build_tiny_sd(folder: Path, *, seed: int = 0, scale: int = 1) -> Path:
     )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    from genai_tui.engine.diffusion_load import quiet_libraries
+    from genai_tui.engine.images.diffusion_load import quiet_libraries
 
     quiet_libraries()
     torch.manual_seed(seed)

@@ -10,9 +10,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genai_tui.engine.context import fit_messages, reply_reserve
-from genai_tui.engine.errors import GenaiError, GenerationError, NoModelError
-from genai_tui.engine.events import (
+from genai_tui.engine.chat.context import fit_messages, reply_reserve
+from genai_tui.engine.core.errors import GenaiError, GenerationError, NoModelError
+from genai_tui.engine.core.events import (
     ChatDone,
     ChatEvent,
     ChatStats,
@@ -22,22 +22,22 @@ from genai_tui.engine.events import (
     ThinkingDelta,
     TokenDelta,
 )
-from genai_tui.engine.export import export_conversation
-from genai_tui.engine.gguf_info import read_gguf
-from genai_tui.engine.inventory import LocalModel, find_chat_models, resolve_model
-from genai_tui.engine.llm_local import LocalChatModel, SamplingParams, memory_needed
-from genai_tui.engine.residency import Residency
-from genai_tui.engine.store import Conversation, Store
-from genai_tui.engine.thinking import ThinkSplitter
-from genai_tui.engine.threads import limit_library_threads
+from genai_tui.engine.core.export import export_conversation
+from genai_tui.engine.models.gguf_info import read_gguf
+from genai_tui.engine.models.inventory import LocalModel, find_chat_models, resolve_model
+from genai_tui.engine.chat.local import LocalChatModel, SamplingParams, memory_needed
+from genai_tui.engine.gpu.residency import Residency
+from genai_tui.engine.core.store import Conversation, Store
+from genai_tui.engine.chat.thinking import ThinkSplitter
+from genai_tui.engine.gpu.threads import limit_library_threads
 
 if TYPE_CHECKING:
     from genai_tui.config import Settings
-    from genai_tui.engine.gpu_history import GpuSampler
-    from genai_tui.engine.images import ImageStudio
-    from genai_tui.engine.library import ModelLibrary
-    from genai_tui.engine.llm_remote import RemoteChatModel
-    from genai_tui.engine.providers import ProviderRegistry
+    from genai_tui.engine.gpu.sampler import GpuSampler
+    from genai_tui.engine.images.studio import ImageStudio
+    from genai_tui.engine.models.library import ModelLibrary
+    from genai_tui.engine.chat.remote import RemoteChatModel
+    from genai_tui.engine.chat.providers import ProviderRegistry
 
 DEFAULT_TITLE = "New chat"
 
@@ -62,28 +62,28 @@ class Engine:
     @cached_property
     def library(self) -> ModelLibrary:
         """Hub search, downloads and every model on disk (imported on first use)."""
-        from genai_tui.engine.library import ModelLibrary
+        from genai_tui.engine.models.library import ModelLibrary
 
         return ModelLibrary(self.settings, self.store)
 
     @cached_property
     def images(self) -> ImageStudio:
         """The image studio: diffusers models, generation, the gallery (torch loads on use)."""
-        from genai_tui.engine.images import ImageStudio
+        from genai_tui.engine.images.studio import ImageStudio
 
         return ImageStudio(self.settings, self.store, self.residency)
 
     @cached_property
     def providers(self) -> ProviderRegistry:
         """Remote OpenAI-compatible servers (httpx is imported on first use)."""
-        from genai_tui.engine.providers import ProviderRegistry
+        from genai_tui.engine.chat.providers import ProviderRegistry
 
         return ProviderRegistry(self.settings)
 
     @cached_property
     def gpu(self) -> GpuSampler:
         """The GPU/host sampler (not started: `start()` it; pynvml loads on its thread)."""
-        from genai_tui.engine.gpu_history import GpuSampler
+        from genai_tui.engine.gpu.sampler import GpuSampler
 
         return GpuSampler(self.settings.gpu)
 
@@ -392,6 +392,6 @@ class Engine:
 
 def _chat_device(gpu_layers: int) -> str:
     """Where llama.cpp puts a chat model: the GPU when its build offloads, else the CPU."""
-    from genai_tui.engine.llm_local import gpu_offload_supported
+    from genai_tui.engine.chat.local import gpu_offload_supported
 
     return "cuda:0" if gpu_layers != 0 and gpu_offload_supported() else "cpu"

@@ -19,8 +19,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from genai_tui.engine.engine import Engine
-from genai_tui.engine.errors import GenaiError
-from genai_tui.engine.events import (
+from genai_tui.engine.core.errors import GenaiError
+from genai_tui.engine.core.events import (
     ChatDone,
     ChatEvent,
     ContextTrimmed,
@@ -29,9 +29,9 @@ from genai_tui.engine.events import (
     ThinkingDelta,
     TokenDelta,
 )
-from genai_tui.engine.inventory import LocalModel
-from genai_tui.engine.store import Message
-from genai_tui.engine.text import last_code_block, printable
+from genai_tui.engine.models.inventory import LocalModel
+from genai_tui.engine.core.store import Message
+from genai_tui.engine.core.text import last_code_block, printable
 from genai_tui.screens.dialogs import (
     ConfirmDialog,
     ModelPicker,
@@ -46,7 +46,7 @@ from genai_tui.widgets.gpu_line import GpuLine
 from genai_tui.widgets.prompt_input import PromptInput
 
 if TYPE_CHECKING:
-    from genai_tui.engine.llm_remote import RemoteModel
+    from genai_tui.engine.chat.remote import RemoteModel
     from genai_tui.widgets.message_view import MessageView
 
 
@@ -70,7 +70,7 @@ def message_meta(msg: Message) -> str:
     if msg.ttft_s is not None:
         parts.append(f"TTFT {msg.ttft_s:.2f} s")
     if msg.cost is not None:
-        from genai_tui.engine.usage import format_cost
+        from genai_tui.engine.chat.usage import format_cost
 
         parts.append(format_cost(msg.cost))
     if msg.stopped:
@@ -285,7 +285,7 @@ class ChatScreen(Screen[None]):
                     cost = self.engine.store.message(event.message_id).cost if (
                         event.message_id is not None) else None  # fmt: skip
                     if cost is not None:
-                        from genai_tui.engine.usage import format_cost
+                        from genai_tui.engine.chat.usage import format_cost
 
                         meta = f"{meta} · {format_cost(cost)}"
                     await view.finish(meta, stopped=stats.stopped)

@@ -18,12 +18,12 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
-from genai_tui.engine.compare import MAX_MODELS, CompareTarget, compare
+from genai_tui.engine.chat.compare import MAX_MODELS, CompareTarget, compare
 from genai_tui.engine.engine import Engine
-from genai_tui.engine.errors import GenaiError
-from genai_tui.engine.events import ChatDone, ModelLoaded, ThinkingDelta, TokenDelta
-from genai_tui.engine.text import printable
-from genai_tui.engine.usage import format_cost
+from genai_tui.engine.core.errors import GenaiError
+from genai_tui.engine.core.events import ChatDone, ModelLoaded, ThinkingDelta, TokenDelta
+from genai_tui.engine.core.text import printable
+from genai_tui.engine.chat.usage import format_cost
 from genai_tui.widgets.downloads_line import DownloadsLine
 from genai_tui.widgets.gpu_line import GpuLine
 from genai_tui.widgets.message_view import MessageView

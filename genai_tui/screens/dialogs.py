@@ -16,13 +16,13 @@ from textual.screen import ModalScreen, ScreenResultType
 from textual.widgets import Button, Input, Label, OptionList, TextArea
 from textual.widgets.option_list import Option
 
-from genai_tui.engine.inventory import LocalModel
-from genai_tui.engine.store import SystemPrompt
-from genai_tui.engine.text import printable
+from genai_tui.engine.models.inventory import LocalModel
+from genai_tui.engine.core.store import SystemPrompt
+from genai_tui.engine.core.text import printable
 
 if TYPE_CHECKING:
-    from genai_tui.engine.llm_remote import RemoteModel
-    from genai_tui.engine.providers import ProviderListing
+    from genai_tui.engine.chat.remote import RemoteModel
+    from genai_tui.engine.chat.providers import ProviderListing
 
 class Dialog(ModalScreen[ScreenResultType]):
     """A centred box over the dimmed screen."""

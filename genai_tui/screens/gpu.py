@@ -16,7 +16,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
-from genai_tui.engine.errors import GenaiError
+from genai_tui.engine.core.errors import GenaiError
 from genai_tui.widgets.downloads_line import DownloadsLine
 from genai_tui.widgets.gpu_card import GpuCard
 from genai_tui.widgets.gpu_host import HostPanel
@@ -26,7 +26,7 @@ from genai_tui.widgets.gpu_processes import ProcessTable
 
 if TYPE_CHECKING:
     from genai_tui.engine.engine import Engine
-    from genai_tui.engine.gpu import Snapshot
+    from genai_tui.engine.gpu.nvml import Snapshot
 
 WIDE = 120  # columns from which GPU cards sit two abreast
 

@@ -18,8 +18,8 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from genai_tui.config import ProviderSettings
 from genai_tui.engine.engine import Engine
-from genai_tui.engine.errors import GenaiError
-from genai_tui.engine.text import printable
+from genai_tui.engine.core.errors import GenaiError
+from genai_tui.engine.core.text import printable
 from genai_tui.screens.dialogs import ConfirmDialog
 from genai_tui.widgets.downloads_line import DownloadsLine
 from genai_tui.widgets.gpu_line import GpuLine
@@ -89,7 +89,7 @@ class SettingsScreen(Screen[None]):
     @work(exclusive=True, group="discover", exit_on_error=False)
     async def suggest_local_servers(self) -> None:
         """With no provider yet, say which local servers answer (adding them is the user's call)."""
-        from genai_tui.engine.providers import KNOWN_PORTS, discover
+        from genai_tui.engine.chat.providers import KNOWN_PORTS, discover
 
         found = await discover(self.discovery_ports or KNOWN_PORTS, timeout_s=0.5)
         if found and not self.engine.settings.providers:
@@ -136,7 +136,7 @@ class SettingsScreen(Screen[None]):
         self.query_one(UsageView).refresh_usage()
 
     def _save(self, provider: ProviderSettings, replacing: str | None = None) -> bool:
-        from genai_tui.engine.providers import save_provider
+        from genai_tui.engine.chat.providers import save_provider
 
         try:
             path = save_provider(self.engine.settings, provider, replacing)
@@ -193,7 +193,7 @@ class SettingsScreen(Screen[None]):
         current = self._selected()
         if current is None:
             return
-        from genai_tui.engine.providers import remove_provider
+        from genai_tui.engine.chat.providers import remove_provider
 
         def confirmed(yes: bool | None) -> None:
             if not yes:
@@ -213,7 +213,7 @@ class SettingsScreen(Screen[None]):
 
     @work(exclusive=True, group="discover", exit_on_error=False)
     async def action_discover(self) -> None:
-        from genai_tui.engine.providers import KNOWN_PORTS, discover
+        from genai_tui.engine.chat.providers import KNOWN_PORTS, discover
 
         ports = self.discovery_ports or KNOWN_PORTS
         self.query_one("#provider-note", Static).update(Content("Looking for local servers…"))

@@ -19,7 +19,7 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input, OptionList, Static, TabbedContent, TabPane
 
-from genai_tui.engine.diffusion_params import (
+from genai_tui.engine.images.diffusion_params import (
     SEED_MODES,
     ImageRequest,
     sampler_name,
@@ -27,18 +27,18 @@ from genai_tui.engine.diffusion_params import (
     with_field,
 )
 from genai_tui.engine.engine import Engine
-from genai_tui.engine.errors import GenaiError, ImageOutOfMemoryError
-from genai_tui.engine.events import (
+from genai_tui.engine.core.errors import GenaiError, ImageOutOfMemoryError
+from genai_tui.engine.core.events import (
     ImageReady,
     ImagesDone,
     PipelineLoaded,
     PreviewImage,
     StepProgress,
 )
-from genai_tui.engine.gallery import GalleryImage
-from genai_tui.engine.images import ImageModel
-from genai_tui.engine.png_params import read_parameters
-from genai_tui.engine.text import human_bytes, printable
+from genai_tui.engine.images.gallery import GalleryImage
+from genai_tui.engine.images.studio import ImageModel
+from genai_tui.engine.images.png_params import read_parameters
+from genai_tui.engine.core.text import human_bytes, printable
 from genai_tui.screens.dialogs import ConfirmDialog, TextDialog
 from genai_tui.widgets.downloads_line import DownloadsLine
 from genai_tui.widgets.gallery_list import GalleryList

@@ -5,8 +5,8 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widgets import Static
 
-from genai_tui.engine.events import ChatStats
-from genai_tui.engine.text import printable
+from genai_tui.engine.core.events import ChatStats
+from genai_tui.engine.core.text import printable
 
 
 def stats_line(stats: ChatStats) -> str:

@@ -13,8 +13,8 @@ from textual.message import Message
 from textual.widgets import Input, OptionList
 from textual.widgets.option_list import Option
 
-from genai_tui.engine.store import Conversation
-from genai_tui.engine.text import printable
+from genai_tui.engine.core.store import Conversation
+from genai_tui.engine.core.text import printable
 
 
 class ConversationList(Vertical):

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 from textual.content import Content
 from textual.widgets import Static
 
-from genai_tui.engine.text import human_bytes, human_duration
+from genai_tui.engine.core.text import human_bytes, human_duration
 
 if TYPE_CHECKING:  # the queue module pulls in httpx: not needed for the first frame
-    from genai_tui.engine.downloads import DownloadJob
+    from genai_tui.engine.models.downloads import DownloadJob
 
 ACTIVE = {"queued", "running", "verifying"}
 

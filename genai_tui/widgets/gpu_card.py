@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widgets import Static
 
-from genai_tui.engine.gpu import na
+from genai_tui.engine.gpu.nvml import na
 
 if TYPE_CHECKING:
-    from genai_tui.engine.gpu import GpuSample
+    from genai_tui.engine.gpu.nvml import GpuSample
 
 GAUGE_CELLS = 10
 

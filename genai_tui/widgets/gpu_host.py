@@ -9,11 +9,11 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
-from genai_tui.engine.text import human_bytes
+from genai_tui.engine.core.text import human_bytes
 from genai_tui.widgets.gpu_card import Line, gauge
 
 if TYPE_CHECKING:
-    from genai_tui.engine.gpu import HostSample
+    from genai_tui.engine.gpu.nvml import HostSample
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
 

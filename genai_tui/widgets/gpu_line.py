@@ -13,7 +13,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 if TYPE_CHECKING:
-    from genai_tui.engine.gpu import GpuSample, Snapshot
+    from genai_tui.engine.gpu.nvml import GpuSample, Snapshot
 
 
 def _one(g: GpuSample, label: str) -> str:

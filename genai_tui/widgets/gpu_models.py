@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widgets import DataTable
 
-from genai_tui.engine.residency import label
-from genai_tui.engine.text import human_bytes, human_duration
+from genai_tui.engine.gpu.residency import label
+from genai_tui.engine.core.text import human_bytes, human_duration
 
 if TYPE_CHECKING:
-    from genai_tui.engine.residency import Resident
+    from genai_tui.engine.gpu.residency import Resident
 
 COLUMNS = (("key", "Model"), ("kind", "Kind"), ("device", "Device"), ("memory", "Memory"),
            ("idle", "Idle"), ("state", "State"))  # fmt: skip

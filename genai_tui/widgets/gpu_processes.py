@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widgets import DataTable
 
-from genai_tui.engine.text import human_bytes
+from genai_tui.engine.core.text import human_bytes
 
 if TYPE_CHECKING:
-    from genai_tui.engine.gpu import ProcessSample
+    from genai_tui.engine.gpu.nvml import ProcessSample
 
 COLUMNS = (("gpu", "GPU"), ("pid", "PID"), ("user", "User"), ("name", "Process"),
            ("memory", "GPU memory"), ("mark", ""))  # fmt: skip

@@ -11,8 +11,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
-from genai_tui.engine.images import ImageModel
-from genai_tui.engine.text import human_bytes, printable
+from genai_tui.engine.images.studio import ImageModel
+from genai_tui.engine.core.text import human_bytes, printable
 
 
 class ImageModelPicker(ModalScreen[ImageModel | None]):

@@ -11,7 +11,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from genai_tui.engine.text import printable
+from genai_tui.engine.core.text import printable
 from genai_tui.widgets.image_view import PictureBox
 
 

@@ -13,7 +13,7 @@ from textual.content import Content
 from textual.widgets import Collapsible, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
-from genai_tui.engine.text import printable
+from genai_tui.engine.core.text import printable
 
 
 class MessageView(Vertical):

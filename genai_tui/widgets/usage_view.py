@@ -8,9 +8,9 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import DataTable, Label, Sparkline, Static
 
-from genai_tui.engine.store import Store
-from genai_tui.engine.text import printable
-from genai_tui.engine.usage import (
+from genai_tui.engine.core.store import Store
+from genai_tui.engine.core.text import printable
+from genai_tui.engine.chat.usage import (
     UsageRow,
     format_cost,
     tokens_per_day,

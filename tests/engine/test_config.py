@@ -8,7 +8,7 @@ import pytest
 
 from genai_tui.cli import build_parser, settings_from_args
 from genai_tui.config import Settings, default_config_file, load_settings
-from genai_tui.engine.errors import ConfigError
+from genai_tui.engine.core.errors import ConfigError
 
 
 @pytest.fixture

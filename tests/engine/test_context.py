@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from genai_tui.engine.context import fit_messages, reply_reserve
-from genai_tui.engine.errors import ContextOverflowError
-from genai_tui.engine.llm_local import LocalChatModel
+from genai_tui.engine.chat.context import fit_messages, reply_reserve
+from genai_tui.engine.core.errors import ContextOverflowError
+from genai_tui.engine.chat.local import LocalChatModel
 
 SYSTEM = {"role": "system", "content": "You are a terse assistant."}
 

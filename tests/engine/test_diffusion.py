@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from genai_tui.engine.engine import Engine
-from genai_tui.engine.errors import (
+from genai_tui.engine.core.errors import (
     GenaiError,
     ImageOutOfMemoryError,
     ImageRequestError,
     NoModelError,
     PipelineError,
 )
-from genai_tui.engine.events import (
+from genai_tui.engine.core.events import (
     ImageReady,
     ImagesDone,
     PipelineLoaded,
@@ -150,7 +150,7 @@ async def test_scheduler_choice(engine: Engine) -> None:
     req = images.request_defaults("s", width=64, height=64, steps=2, variations=1, seed=1,
                                   scheduler="DDIMScheduler")  # fmt: skip
     ready = next(e for e in await run(engine, req) if isinstance(e, ImageReady))
-    from genai_tui.engine.png_params import read_params
+    from genai_tui.engine.images.png_params import read_params
 
     params = read_params(ready.path)
     assert params is not None and params.sampler == "DDIM"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from genai_tui.engine.diffusion_params import (
+from genai_tui.engine.images.diffusion_params import (
     MAX_SEED,
     ImageRequest,
     fit_size,
@@ -16,7 +16,7 @@ from genai_tui.engine.diffusion_params import (
     seed_plan,
     validate,
 )
-from genai_tui.engine.errors import ImageRequestError
+from genai_tui.engine.core.errors import ImageRequestError
 
 
 def test_seed_modes() -> None:
@@ -53,7 +53,7 @@ def test_fit_size_and_sampler_names() -> None:
 
 
 def test_with_field_reads_what_a_person_types(tmp_path: Path) -> None:
-    from genai_tui.engine.diffusion_params import with_field
+    from genai_tui.engine.images.diffusion_params import with_field
 
     r = ImageRequest("x")
     assert (with_field(r, "size", "768 x 512").width, with_field(r, "size", "640").height) == (

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from genai_tui.engine.downloads import CHUNK, DownloadQueue, JobFile
-from genai_tui.engine.events import DownloadFailed, DownloadFinished, DownloadProgress
-from genai_tui.engine.hf_cache import UnsafeNameError, safe_relpath
-from genai_tui.engine.store import Store
+from genai_tui.engine.models.downloads import CHUNK, DownloadQueue, JobFile
+from genai_tui.engine.core.events import DownloadFailed, DownloadFinished, DownloadProgress
+from genai_tui.engine.models.hf_cache import UnsafeNameError, safe_relpath
+from genai_tui.engine.core.store import Store
 
 REPO = "acme/tiny-model"
 MB = 1_000_000
@@ -258,8 +258,8 @@ async def test_killed_process_resumes_at_next_start(
     script = textwrap.dedent(f"""
         import asyncio, sys
         from pathlib import Path
-        from genai_tui.engine.downloads import DownloadQueue, JobFile
-        from genai_tui.engine.store import Store
+        from genai_tui.engine.models.downloads import DownloadQueue, JobFile
+        from genai_tui.engine.core.store import Store
 
         async def main():
             q = DownloadQueue(Store(Path({str(store.path)!r})), cache_dir=Path({str(cache)!r}),
@@ -620,7 +620,7 @@ async def test_from_settings_and_a_one_off_queue(
 def test_schema_1_database_is_upgraded_with_the_downloads_table(tmp_path: Path) -> None:
     import sqlite3
 
-    from genai_tui.engine.store import MIGRATIONS
+    from genai_tui.engine.core.store import MIGRATIONS
 
     path = tmp_path / "old.sqlite3"
     with sqlite3.connect(path) as db:  # a database written before downloads existed

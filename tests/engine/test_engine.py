@@ -13,7 +13,7 @@ import pytest
 
 from genai_tui.config import Settings, load_settings
 from genai_tui.engine.engine import DEFAULT_TITLE, Engine, title_from
-from genai_tui.engine.errors import (
+from genai_tui.engine.core.errors import (
     ContextOverflowError,
     GenaiError,
     ModelNotFoundError,
@@ -22,7 +22,7 @@ from genai_tui.engine.errors import (
     TruncatedModelError,
     UnsupportedArchitectureError,
 )
-from genai_tui.engine.events import (
+from genai_tui.engine.core.events import (
     ChatDone,
     ChatEvent,
     ContextTrimmed,

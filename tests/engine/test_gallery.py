@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from genai_tui.engine.diffusion_params import ImageRequest
-from genai_tui.engine.errors import GenaiError
-from genai_tui.engine.gallery import Gallery
-from genai_tui.engine.png_params import read_parameters
-from genai_tui.engine.store import Store
+from genai_tui.engine.images.diffusion_params import ImageRequest
+from genai_tui.engine.core.errors import GenaiError
+from genai_tui.engine.images.gallery import Gallery
+from genai_tui.engine.images.png_params import read_parameters
+from genai_tui.engine.core.store import Store
 
 
 @pytest.fixture

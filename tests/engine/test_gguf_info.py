@@ -9,13 +9,13 @@ import gguf
 import numpy as np
 import pytest
 
-from genai_tui.engine.errors import (
+from genai_tui.engine.core.errors import (
     ModelError,
     ModelNotFoundError,
     NotGGUFError,
     TruncatedModelError,
 )
-from genai_tui.engine.gguf_info import FILE_TYPES, GGML_BLOCKS, read_gguf
+from genai_tui.engine.models.gguf_info import FILE_TYPES, GGML_BLOCKS, read_gguf
 
 
 def test_reads_the_real_model(smollm_path: Path) -> None:

@@ -9,9 +9,9 @@ import pynvml
 import pytest
 from fake_nvml import GIB, FakeGpu, FakeNvml, four_gpus, no_driver, one_gpu
 
-from genai_tui.engine import gpu as gpumod
-from genai_tui.engine.gpu import HostReader, NvmlReader, na, read_once, snapshot
-from genai_tui.engine.gpu_history import GpuSampler
+from genai_tui.engine.gpu import nvml as gpumod
+from genai_tui.engine.gpu.nvml import HostReader, NvmlReader, na, read_once, snapshot
+from genai_tui.engine.gpu.sampler import GpuSampler
 
 
 def test_one_gpu_every_field(monkeypatch) -> None:
@@ -89,7 +89,7 @@ def test_free_and_total_memory_for_fit_and_budget(monkeypatch) -> None:
     four_gpus().install(monkeypatch.setattr)
     assert gpumod.free_vram() == 72 * GIB  # GPU 1: 80 - 8
     assert gpumod.gpu_memory(2, free=False) == 24 * GIB
-    from genai_tui.engine import hub
+    from genai_tui.engine.models import hub
 
     assert hub.free_vram() == 72 * GIB  # the Models screen's fit estimate reads the same
 

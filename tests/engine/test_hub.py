@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from genai_tui.engine.errors import HubAuthError, HubNotFoundError, HubUnavailableError
-from genai_tui.engine.hub import (
+from genai_tui.engine.core.errors import HubAuthError, HubNotFoundError, HubUnavailableError
+from genai_tui.engine.models.hub import (
     HubClient,
     HubFile,
     QuantGroup,

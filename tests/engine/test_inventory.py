@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from genai_tui.engine.errors import ModelNotFoundError, NoModelError
-from genai_tui.engine.inventory import (
+from genai_tui.engine.core.errors import ModelNotFoundError, NoModelError
+from genai_tui.engine.models.inventory import (
     LocalModel,
     demo_model_path,
     find_chat_models,

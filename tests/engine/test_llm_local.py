@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from genai_tui.engine.errors import (
+from genai_tui.engine.core.errors import (
     GenerationError,
     ModelError,
     ModelNotFoundError,
@@ -18,9 +18,9 @@ from genai_tui.engine.errors import (
     TruncatedModelError,
     UnsupportedArchitectureError,
 )
-from genai_tui.engine.events import ChatStats, TokenDelta
-from genai_tui.engine.gguf_info import read_gguf
-from genai_tui.engine.llm_local import LocalChatModel, SamplingParams, memory_needed
+from genai_tui.engine.core.events import ChatStats, TokenDelta
+from genai_tui.engine.models.gguf_info import read_gguf
+from genai_tui.engine.chat.local import LocalChatModel, SamplingParams, memory_needed
 
 GREEDY = SamplingParams(temperature=0.0, max_tokens=24, seed=1)
 ASK = [{"role": "user", "content": "Write a short poem about the sea."}]

@@ -12,7 +12,7 @@ from openai_faults import REPLY, USAGE, FaultServer
 
 from genai_tui.config import ProviderSettings
 from genai_tui.engine.engine import Engine
-from genai_tui.engine.errors import (
+from genai_tui.engine.core.errors import (
     GenaiError,
     ProviderAuthError,
     ProviderError,
@@ -20,11 +20,11 @@ from genai_tui.engine.errors import (
     ProviderStreamError,
     ProviderUnavailableError,
 )
-from genai_tui.engine.events import ChatDone, ChatStats, ThinkingDelta, TokenDelta
-from genai_tui.engine.llm_local import SamplingParams
-from genai_tui.engine.circuit import CircuitBreaker
-from genai_tui.engine.llm_remote import RemoteProvider
-from genai_tui.engine.sse import sse_data
+from genai_tui.engine.core.events import ChatDone, ChatStats, ThinkingDelta, TokenDelta
+from genai_tui.engine.chat.local import SamplingParams
+from genai_tui.engine.chat.circuit import CircuitBreaker
+from genai_tui.engine.chat.remote import RemoteProvider
+from genai_tui.engine.chat.sse import sse_data
 
 KEY = "sk-test-SECRET-4242-do-not-leak"
 PARAMS = SamplingParams(temperature=0.0, max_tokens=32)

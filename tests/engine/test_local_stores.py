@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from huggingface_hub import scan_cache_dir
 
-from genai_tui.engine.errors import GenaiError
-from genai_tui.engine.inventory import (
+from genai_tui.engine.core.errors import GenaiError
+from genai_tui.engine.models.inventory import (
     DeleteRefusedError,
     InventoryEntry,
     default_lmstudio_dirs,

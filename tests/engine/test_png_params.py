@@ -7,7 +7,7 @@ from pathlib import Path
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from genai_tui.engine.png_params import (
+from genai_tui.engine.images.png_params import (
     ImageParams,
     format_parameters,
     parse_parameters,

@@ -8,9 +8,9 @@ import pytest
 from openai_faults import FaultServer
 
 from genai_tui.config import ProviderSettings, load_settings
-from genai_tui.engine.errors import ConfigError
-from genai_tui.engine.llm_remote import provider_key
-from genai_tui.engine.providers import (
+from genai_tui.engine.core.errors import ConfigError
+from genai_tui.engine.chat.remote import provider_key
+from genai_tui.engine.chat.providers import (
     ProviderRegistry,
     discover,
     remove_provider,

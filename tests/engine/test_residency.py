@@ -8,10 +8,10 @@ import time
 import pytest
 
 from genai_tui.engine.engine import Engine
-from genai_tui.engine.errors import GpuBudgetError
-from genai_tui.engine.events import GpuAcquired, GpuWaiting, ModelEvicted, TokenDelta
-from genai_tui.engine.residency import Residency
-from genai_tui.engine.text import human_bytes
+from genai_tui.engine.core.errors import GpuBudgetError
+from genai_tui.engine.core.events import GpuAcquired, GpuWaiting, ModelEvicted, TokenDelta
+from genai_tui.engine.gpu.residency import Residency
+from genai_tui.engine.core.text import human_bytes
 
 MB = 1024**2
 
@@ -304,8 +304,8 @@ async def test_a_job_that_leaves_no_room_waits_for_the_real_reply(
 def _shared_engine(make_settings, smollm_path, tiny_sd_dir, spare_mb: int) -> Engine:
     """An engine whose budget holds SmolLM2 plus `spare_mb`: too little for the image model
     (its weights, about 3 MB, or a job's working memory) beside it."""
-    from genai_tui.engine.gguf_info import read_gguf
-    from genai_tui.engine.llm_local import memory_needed
+    from genai_tui.engine.models.gguf_info import read_gguf
+    from genai_tui.engine.chat.local import memory_needed
 
     chat_mb = -(-memory_needed(read_gguf(smollm_path), 2048) // MB)
     settings = make_settings(
@@ -394,7 +394,7 @@ async def test_real_image_job_waits_for_a_reply_instead_of_colliding(
 
 
 def test_labels_show_a_path_as_its_file_name() -> None:
-    from genai_tui.engine.residency import label
+    from genai_tui.engine.gpu.residency import label
 
     assert label("/models/x/SmolLM2.Q4_1.gguf") == "SmolLM2.Q4_1.gguf"
     assert label("acme/SmolLM2-GGUF") == "acme/SmolLM2-GGUF" and label("tiny-sd") == "tiny-sd"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from genai_tui.engine.errors import StoreError
-from genai_tui.engine.store import MIGRATIONS, Store
+from genai_tui.engine.core.errors import StoreError
+from genai_tui.engine.core.store import MIGRATIONS, Store
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from genai_tui.engine.text import human_duration, last_code_block, printable
+from genai_tui.engine.core.text import human_duration, last_code_block, printable
 
 
 @pytest.mark.parametrize(

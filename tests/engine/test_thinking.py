@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from genai_tui.engine.thinking import ThinkSplitter, split_thinking
+from genai_tui.engine.chat.thinking import ThinkSplitter, split_thinking
 
 
 def run(pieces: list[str], start_thinking: bool = False) -> tuple[str, str]:

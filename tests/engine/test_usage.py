@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from genai_tui.engine.store import Store
-from genai_tui.engine.usage import (
+from genai_tui.engine.core.store import Store
+from genai_tui.engine.chat.usage import (
     tokens_per_day,
     usage_by_day,
     usage_by_model,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import Collapsible, Input, OptionList, TextArea
 
-from genai_tui.engine import inventory
+from genai_tui.engine.models import inventory
 from genai_tui.screens.dialogs import ConfirmDialog, ModelPicker, SystemPromptPicker, TextDialog
 from genai_tui.widgets.message_view import MessageView
 

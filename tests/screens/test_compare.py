@@ -9,10 +9,10 @@ from openai_faults import REPLY, FaultServer
 from textual.widgets import Input, SelectionList
 
 from genai_tui.config import ProviderSettings
-from genai_tui.engine.compare import CompareTarget, compare
+from genai_tui.engine.chat.compare import CompareTarget, compare
 from genai_tui.engine.engine import Engine
-from genai_tui.engine.errors import GenaiError
-from genai_tui.engine.events import ChatDone, TokenDelta
+from genai_tui.engine.core.errors import GenaiError
+from genai_tui.engine.core.events import ChatDone, TokenDelta
 from genai_tui.screens.compare import CompareScreen
 from genai_tui.screens.chat import ChatScreen
 from genai_tui.widgets.message_view import MessageView

@@ -173,7 +173,7 @@ async def test_markup_in_server_errors_is_shown_as_text(remote_app, servers):
 
 async def test_without_any_local_model_a_remote_one_is_enough(make_settings, servers, monkeypatch):
     from genai_tui.app import GenaiApp
-    from genai_tui.engine import inventory
+    from genai_tui.engine.models import inventory
 
     monkeypatch.setattr(inventory, "DEMO_PACKAGE", "no_such_demo_package")
     good, _ = servers

@@ -9,7 +9,7 @@ from textual.widgets import Input, TabbedContent
 
 from genai_tui.app import GenaiApp
 from genai_tui.engine.engine import Engine
-from genai_tui.engine.png_params import read_params
+from genai_tui.engine.images.png_params import read_params
 from genai_tui.widgets.gallery_list import GalleryList
 from genai_tui.widgets.image_view import ImageTile
 from genai_tui.widgets.image_viewer import ImageViewer

@@ -1,0 +1,1 @@
+"""Chat: the chat turn, local (llama.cpp) and remote (OpenAI-compatible) models, compare, usage."""

@@ -1,0 +1,371 @@
+"""Local GGUF chat through llama-cpp-python, on the model's own worker thread.
+
+llama_cpp is imported when a model is first loaded. One `Llama` is not safe
+for concurrent calls, so every call on it runs on this model's single thread;
+results cross into asyncio with `loop.call_soon_threadsafe`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import ctypes
+import dataclasses
+import io
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from genai_tui.engine.core.errors import (
+    GenerationError,
+    ModelError,
+    ModelTooLargeError,
+    UnsupportedArchitectureError,
+)
+from genai_tui.engine.core.events import ChatStats, ModelLoaded, TokenDelta
+from genai_tui.engine.models.gguf_info import GGUFInfo, read_gguf
+from genai_tui.engine.gpu.threads import batch_threads, generation_threads
+
+# Memory a loaded model needs beyond weights and KV cache (compute buffers, runtime).
+_OVERHEAD_BYTES = 256 * 1024**2
+_END = object()
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingParams:
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    repeat_penalty: float = 1.1
+    max_tokens: int = 1024
+    seed: int = -1
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> SamplingParams:
+        return cls(**{k: values[k] for k in cls.__dataclass_fields__ if k in values})
+
+
+class _LlamaLog:
+    """Keeps llama.cpp's recent log lines (instead of printing them on the terminal)."""
+
+    def __init__(self) -> None:
+        self.lines: collections.deque[str] = collections.deque(maxlen=200)
+        self._callback: Any = None
+
+    def install(self, llama_cpp: Any) -> None:
+        if self._callback is not None:
+            return
+
+        @llama_cpp.llama_log_callback
+        def callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+            self.lines.append(text.decode("utf-8", errors="replace"))
+
+        self._callback = callback  # keep a reference: C holds only a pointer
+        llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+
+    def text(self) -> str:
+        return "".join(self.lines)
+
+
+LLAMA_LOG = _LlamaLog()
+
+
+def memory_needed(info: GGUFInfo, n_ctx: int) -> int:
+    """Bytes of memory the model needs at context `n_ctx`: weights + KV cache + overhead."""
+    kv = (info.kv_bytes_per_token() or 0) * n_ctx
+    return info.tensor_bytes + kv + _OVERHEAD_BYTES
+
+
+def gpu_offload_supported() -> bool:
+    import llama_cpp
+
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
+class LocalChatModel:
+    """A GGUF model loaded by llama.cpp, driven from its own thread."""
+
+    def __init__(
+        self,
+        path: Path,
+        name: str | None = None,
+        *,
+        context_length: int = 4096,
+        gpu_layers: int = -1,
+        threads: int = 0,
+    ) -> None:
+        self.path = Path(path).expanduser()
+        self.name = name or self.path.stem
+        self.requested_context = context_length
+        self.gpu_layers = gpu_layers
+        self.threads = generation_threads(threads)
+        self.batch_threads = batch_threads(threads)
+        self.info: GGUFInfo | None = None
+        self.context_size = 0
+        self.on_gpu = False
+        self._llm: Any = None
+        self._formatter: Any = None
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="genai-llm")
+
+    @property
+    def loaded(self) -> bool:
+        return self._llm is not None
+
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    # -- loading ------------------------------------------------------------
+
+    async def load(self) -> ModelLoaded:
+        return await self._run(self.load_sync)
+
+    def load_sync(self) -> ModelLoaded:
+        started = time.perf_counter()
+        info = read_gguf(self.path)
+        n_ctx = self.requested_context or info.context_length or 4096
+        import llama_cpp
+
+        LLAMA_LOG.install(llama_cpp)
+        on_gpu = bool(llama_cpp.llama_supports_gpu_offload()) and self.gpu_layers != 0
+        if not on_gpu:
+            self._check_memory(info, n_ctx)
+        LLAMA_LOG.lines.clear()
+        try:
+            # verbose=True: with verbose=False llama-cpp-python points fds 1 and 2 at
+            # /dev/null while it loads, which would blank the TUI. Its Python-level
+            # chatter goes to a buffer here; llama.cpp's own log to LLAMA_LOG.
+            with contextlib.redirect_stderr(io.StringIO()):
+                llm = llama_cpp.Llama(
+                    model_path=str(self.path),
+                    n_ctx=n_ctx,
+                    n_gpu_layers=self.gpu_layers,
+                    n_threads=self.threads,
+                    n_threads_batch=self.batch_threads,
+                    verbose=True,
+                )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise self._explain_load_failure(info, n_ctx, on_gpu) from exc
+        llm.verbose = False  # from here on, no prints to stderr during generation
+        self._llm = llm
+        self._formatter = _make_formatter(llama_cpp, llm)
+        self.info = info
+        self.context_size = int(llm.n_ctx())
+        self.on_gpu = on_gpu
+        return ModelLoaded(
+            name=self.name,
+            path=self.path,
+            context_size=self.context_size,
+            gpu_layers=self.gpu_layers if on_gpu else 0,
+            on_gpu=on_gpu,
+            load_s=time.perf_counter() - started,
+        )
+
+    def _check_memory(self, info: GGUFInfo, n_ctx: int) -> None:
+        import psutil
+
+        need = memory_needed(info, n_ctx)
+        available = psutil.virtual_memory().available
+        if need > available:
+            raise ModelTooLargeError(
+                f"{self.path.name} needs about {need / 2**30:.1f} GiB of memory at a "
+                f"{n_ctx:,}-token context; {available / 2**30:.1f} GiB is free.",
+                "Use a smaller quantization (e.g. Q4_K_M) or a smaller context_length, "
+                "or close other programs.",
+            )
+
+    def _explain_load_failure(self, info: GGUFInfo, n_ctx: int, on_gpu: bool) -> ModelError:
+        log = LLAMA_LOG.text()
+        import llama_cpp
+
+        version = getattr(llama_cpp, "__version__", "?")
+        if "unknown model architecture" in log or "unknown architecture" in log:
+            return UnsupportedArchitectureError(
+                f"{self.path.name} uses the architecture '{info.architecture}', which this "
+                f"llama.cpp (llama-cpp-python {version}) does not support.",
+                "Upgrade llama-cpp-python (`pip install -U llama-cpp-python`), or pick a "
+                "model of a supported architecture (llama, qwen2, gemma, mistral, phi3, ...).",
+            )
+        if any(s in log for s in ("out of memory", "failed to allocate", "cudaMalloc failed")):
+            where = "GPU memory" if on_gpu else "memory"
+            return ModelTooLargeError(
+                f"Not enough {where} to load {self.path.name} with a {n_ctx:,}-token context.",
+                "Lower gpu_layers to keep part of it on the CPU, use a smaller context_length "
+                "or a smaller quantization.",
+            )
+        last = next((ln.strip() for ln in reversed(LLAMA_LOG.lines) if ln.strip()), "")
+        detail = f" llama.cpp said: {last}" if last else ""
+        return ModelError(
+            f"llama.cpp could not load {self.path.name} (architecture "
+            f"'{info.architecture}').{detail}",
+            f"If the file is fine, upgrade llama-cpp-python (now {version}); "
+            "otherwise download it again.",
+        )
+
+    # -- tokens ---------------------------------------------------------------
+
+    def _count_sync(self, messages: list[dict[str, str]]) -> tuple[int, str]:
+        """Tokens the formatted prompt takes, and the prompt's text (when known)."""
+        llm = self._llm
+        if self._formatter is not None:
+            try:
+                prompt = self._formatter(messages=messages).prompt
+                tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
+                return len(tokens), prompt
+            except Exception:  # a template that rejects these roles: estimate instead
+                pass
+        total = sum(
+            len(llm.tokenize(m["content"].encode(), add_bos=False, special=False)) + 4
+            for m in messages
+        )
+        return total, ""
+
+    def _count_text(self, text: str) -> int:
+        if not text or self._llm is None:
+            return 0
+        return len(self._llm.tokenize(text.encode(), add_bos=False, special=True))
+
+    async def count_prompt(self, messages: list[dict[str, str]]) -> tuple[int, str]:
+        return await self._run(self._count_sync, messages)
+
+    # -- generation -----------------------------------------------------------
+
+    async def stream(
+        self,
+        messages: list[dict[str, str]],
+        params: SamplingParams,
+        cancel: threading.Event,
+        stats_out: list[ChatStats],
+        prompt_tokens: int = 0,
+    ) -> AsyncIterator[TokenDelta]:
+        """Yield the reply as TokenDeltas; append its ChatStats to `stats_out` at the end.
+
+        Setting `cancel` stops generation at the next token; what was produced is
+        kept and the stats say finish_reason="cancelled".
+        """
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+
+        def emit(item: Any) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        future = loop.run_in_executor(
+            self._executor, self._generate, messages, params, cancel, emit, prompt_tokens
+        )
+        delivered: list[str] = []
+        try:
+            while True:
+                item = await queue.get()
+                if item is _END:
+                    break
+                if cancel.is_set():
+                    # Stopped: drop what the worker queued meanwhile (it runs ahead of a
+                    # slow consumer), so the reply ends where the user stopped it.
+                    continue
+                delivered.append(item)
+                yield TokenDelta(item)
+            stats = await future
+            if stats.stopped:
+                kept = await self._run(self._count_text, "".join(delivered))
+                stats = dataclasses.replace(stats, completion_tokens=kept)
+            stats_out.append(stats)
+        finally:
+            if not future.done():
+                cancel.set()
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(future)
+
+    def _generate(
+        self,
+        messages: list[dict[str, str]],
+        params: SamplingParams,
+        cancel: threading.Event,
+        emit: Callable[[Any], None],
+        prompt_tokens: int,
+    ) -> ChatStats:
+        llm = self._llm
+        if llm is None:
+            emit(_END)
+            raise GenerationError("No model is loaded.", "Pick a model first (ctrl+o).")
+        started = time.perf_counter()
+        first: float | None = None
+        parts: list[str] = []
+        finish = "stop"
+        try:
+            budget = max(1, min(params.max_tokens, self.context_size - prompt_tokens))
+            chunks = llm.create_chat_completion(
+                messages=messages,
+                stream=True,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                top_k=params.top_k,
+                repeat_penalty=params.repeat_penalty,
+                max_tokens=budget,
+                seed=None if params.seed < 0 else params.seed,
+            )
+            try:
+                for chunk in chunks:
+                    if cancel.is_set():
+                        finish = "cancelled"
+                        break
+                    choice = chunk["choices"][0]
+                    text = choice.get("delta", {}).get("content")
+                    if text:
+                        if first is None:
+                            first = time.perf_counter()
+                        parts.append(text)
+                        emit(text)
+                    if choice.get("finish_reason"):
+                        finish = choice["finish_reason"]
+            finally:
+                chunks.close()
+            if cancel.is_set():
+                finish = "cancelled"
+        except Exception as exc:
+            raise GenerationError(
+                f"Generation failed in llama.cpp: {exc}.",
+                "The partial reply was kept. Try again, or reload the model (ctrl+o).",
+            ) from exc
+        finally:
+            emit(_END)
+        ended = time.perf_counter()
+        text = "".join(parts)
+        completion = self._count_text(text)
+        decode_s = ended - first if first is not None else 0.0
+        return ChatStats(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion,
+            ttft_s=(first - started) if first is not None else None,
+            tokens_per_s=(completion - 1) / decode_s if completion > 1 and decode_s > 0 else None,
+            duration_s=ended - started,
+            finish_reason=finish,
+            context_size=self.context_size,
+        )
+
+    # -- lifetime -------------------------------------------------------------
+
+    def _close_sync(self) -> None:
+        if self._llm is not None:
+            self._llm.close()
+            self._llm = None
+
+    async def close(self) -> None:
+        await self._run(self._close_sync)
+        self._executor.shutdown(wait=False)
+
+
+def _make_formatter(llama_cpp: Any, llm: Any) -> Any:
+    """A formatter for the GGUF's chat template, used to count prompt tokens."""
+    template = llm.metadata.get("tokenizer.chat_template")
+    if not template:
+        return None
+    from llama_cpp import llama_chat_format
+
+    eos_id, bos_id = llm.token_eos(), llm.token_bos()
+    eos = llm._model.token_get_text(eos_id) if eos_id != -1 else ""
+    bos = llm._model.token_get_text(bos_id) if bos_id != -1 else ""
+    return llama_chat_format.Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)

@@ -1,0 +1,74 @@
+"""What an OpenAI-compatible server streams: chat chunks (SSE data) and whole completions.
+
+Each is turned into items for RemoteProvider's queue: ("delta", is_thinking, text),
+("usage", dict), ("finish", reason). Anything else is a ProviderStreamError quoting a
+short, printable, key-free sample.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from genai_tui.engine.core.errors import ProviderError, ProviderStreamError
+from genai_tui.engine.chat.remote_errors import redact, server_message
+
+Item = tuple[Any, ...]
+
+
+def malformed(name: str, payload: str, secrets: Iterable[str | None]) -> ProviderStreamError:
+    sample = server_message(redact(payload[:80], secrets))
+    return ProviderStreamError(
+        f"{name} sent a chunk that is not an OpenAI-style chat chunk: {sample!r}",
+        "The partial reply was kept. Check that the server speaks the OpenAI API "
+        "(base URL ending in /v1).",
+    )
+
+
+def parse_chunk(name: str, payload: str, secrets: list[str | None]) -> list[Item]:
+    """One `chat.completion.chunk`; reasoning (`reasoning_content`/`reasoning`) is thinking."""
+    try:
+        chunk = json.loads(payload)
+    except ValueError:
+        chunk = None
+    if not isinstance(chunk, dict):
+        raise malformed(name, payload, secrets)
+    if "error" in chunk:
+        raise ProviderError(
+            f"{name} stopped the reply with an error: {server_message(json.dumps(chunk), secrets)}",
+            "The partial reply was kept. Try again, or pick another model.",
+        )
+    items: list[Item] = []
+    if isinstance(chunk.get("usage"), dict):
+        items.append(("usage", chunk["usage"]))
+    choices = chunk.get("choices")
+    if not isinstance(choices, list):
+        raise malformed(name, payload, secrets)
+    for choice in choices[:1]:
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if not isinstance(delta, dict):
+            raise malformed(name, payload, secrets)
+        thinking = delta.get("reasoning_content") or delta.get("reasoning")
+        if isinstance(thinking, str) and thinking:
+            items.append(("delta", True, thinking))
+        if isinstance(delta.get("content"), str) and delta["content"]:
+            items.append(("delta", False, delta["content"]))
+        if choice.get("finish_reason"):
+            items.append(("finish", str(choice["finish_reason"])))
+    return items
+
+
+def parse_completion(name: str, body: bytes, secrets: list[str | None]) -> list[Item]:
+    """A server that ignored stream=true and sent one JSON completion."""
+    try:
+        data = json.loads(body)
+        choice = data["choices"][0]
+        text = choice["message"].get("content") or ""
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        raise malformed(name, body.decode("utf-8", "replace"), secrets) from None
+    items: list[Item] = [("delta", False, text)] if text else []
+    if isinstance(data.get("usage"), dict):
+        items.append(("usage", data["usage"]))
+    items.append(("finish", str(choice.get("finish_reason") or "stop")))
+    return items

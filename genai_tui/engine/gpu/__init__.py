@@ -1,0 +1,1 @@
+"""The GPU: NVML readings, the sampler, residency (budget, eviction, scheduler), thread budgets."""

@@ -1,0 +1,432 @@
+"""Which models are loaded where, and who may use the GPU now.
+
+Every loaded model (chat or image) is registered with its device and memory
+(estimated before loading, measured after). Before a load, least recently used
+idle models are unloaded (or, with `gpu.on_full = "offload"`, moved to the CPU)
+until the new one fits the budget: `gpu.vram_budget_mb`, else the GPU's total
+memory, else the host's RAM. GPU work goes through one scheduler, `gpu_slot`: a
+job that would not fit beside the jobs running waits (listeners hear `GpuWaiting`)
+instead of colliding; jobs that fit together run together.
+
+Runs on the event loop; only the memory probes (NVML, psutil) go to a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from genai_tui.engine.core.errors import GpuBudgetError
+from genai_tui.engine.core.events import GpuAcquired, GpuWaiting, ModelEvicted, ResidencyEvent
+from genai_tui.engine.core.text import human_bytes, human_duration
+
+if TYPE_CHECKING:
+    from genai_tui.config import GpuSettings
+
+Unload = Callable[[], Awaitable[None]]
+Offload = Callable[[], Awaitable[None]]
+Listener = Callable[[ResidencyEvent], None]
+MIB = 1024**2
+
+
+def label(key: str) -> str:
+    """A key as people read it: a model loaded by path shows its file name."""
+    path = Path(key)
+    return path.name if path.is_absolute() else key
+
+
+def pool_of(device: str) -> str:
+    """The memory a device draws on: "cpu", or one GPU ("cuda" means "cuda:0")."""
+    device = (device or "cpu").lower()
+    if device == "cuda":
+        return "cuda:0"
+    return device
+
+
+@dataclass
+class Resident:
+    """A loaded (or loading) model and what it holds."""
+
+    key: str
+    kind: str  # "chat" or "image"
+    device: str
+    estimate_bytes: int
+    unload: Unload = field(repr=False)
+    offload: Offload | None = field(default=None, repr=False)
+    measured_bytes: int | None = None
+    loading: bool = True
+    busy: int = 0  # GPU jobs running on it
+    loaded_at: float = field(default_factory=time.monotonic)
+    last_used: float = field(default_factory=time.monotonic)
+
+    @property
+    def bytes(self) -> int:
+        return self.measured_bytes if self.measured_bytes is not None else self.estimate_bytes
+
+    @property
+    def pool(self) -> str:
+        return pool_of(self.device)
+
+    @property
+    def idle_s(self) -> float:
+        return 0.0 if self.busy or self.loading else time.monotonic() - self.last_used
+
+
+@dataclass
+class _Job:
+    key: str
+    bytes: int
+    pool: str
+
+
+@dataclass
+class Admission:
+    """What `admitting` made room with; set `measured_bytes` if the loader knows better."""
+
+    evictions: list[ModelEvicted]
+    measured_bytes: int | None = None
+
+
+def _probe(pool: str) -> tuple[int | None, int | None]:
+    """(total memory of the pool, what this process holds there now); blocking."""
+    import psutil
+
+    if pool.startswith("cuda"):
+        from genai_tui.engine.gpu.nvml import NvmlReader, own_gpu_memory
+
+        index = int(pool.partition(":")[2] or 0)
+        nvml = NvmlReader()
+        try:
+            total = nvml.memory(free=False).get(index)
+            held = own_gpu_memory(nvml)
+        finally:
+            nvml.close()
+        return total, held
+    return int(psutil.virtual_memory().total), int(psutil.Process().memory_info().rss)
+
+
+class Residency:
+    """The loaded models and the GPU scheduler. One per Engine."""
+
+    def __init__(
+        self, settings: GpuSettings, probe: Callable[[str], tuple[int | None, int | None]] = _probe
+    ) -> None:
+        self.settings = settings
+        self._probe = probe
+        self._residents: dict[str, Resident] = {}
+        self._jobs: list[_Job] = []
+        self._waiting: list[_Job] = []
+        self._budgets: dict[str, int | None] = {}
+        self._listeners: list[Listener] = []
+        self._cond: asyncio.Condition | None = None
+        self._load_lock: asyncio.Lock | None = None
+        self._idle_task: asyncio.Task[None] | None = None
+
+    # -- listeners ------------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Listener) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
+    def _emit(self, event: ResidencyEvent) -> None:
+        for listener in list(self._listeners):
+            listener(event)
+
+    # -- what is loaded -------------------------------------------------------------
+
+    def residents(self) -> list[Resident]:
+        """Loaded models, most recently used first."""
+        return sorted(self._residents.values(), key=lambda r: r.last_used, reverse=True)
+
+    def get(self, key: str) -> Resident | None:
+        return self._residents.get(key)
+
+    @property
+    def waiting(self) -> list[str]:
+        """Keys of the GPU jobs waiting now, first come first."""
+        return [j.key for j in self._waiting]
+
+    def used(self, pool: str) -> int:
+        """Bytes the loaded models and the running jobs take in `pool`."""
+        models = sum(r.bytes for r in self._residents.values() if r.pool == pool)
+        return models + sum(j.bytes for j in self._jobs if j.pool == pool)
+
+    async def budget(self, device: str) -> int | None:
+        """Memory the models in `device`'s pool may use together; None if unknown."""
+        pool = pool_of(device)
+        if self.settings.vram_budget_mb is not None:
+            return self.settings.vram_budget_mb * MIB
+        if pool not in self._budgets:
+            total, _ = await asyncio.to_thread(self._probe, pool)
+            self._budgets[pool] = total
+        return self._budgets[pool]
+
+    def _state(self) -> asyncio.Condition:
+        if self._cond is None:
+            self._cond = asyncio.Condition()
+            self._load_lock = asyncio.Lock()
+        return self._cond
+
+    # -- loading --------------------------------------------------------------------
+
+    async def admit(
+        self,
+        key: str,
+        kind: str,
+        estimate_bytes: int,
+        device: str,
+        unload: Unload,
+        offload: Offload | None = None,
+    ) -> list[ModelEvicted]:
+        """Make room for `key` and register it as loading; returns what was evicted.
+
+        Unloads (or offloads) least recently used idle models until the estimate fits.
+        Waits while models that would have to go are busy. Raises GpuBudgetError when
+        the model alone exceeds a budget the user set.
+        """
+        pool = pool_of(device)
+        budget = await self.budget(device)
+        if self.settings.vram_budget_mb is not None and budget is not None and estimate_bytes > budget:
+            raise GpuBudgetError(
+                f"{key} needs about {human_bytes(estimate_bytes)}, more than the "
+                f"{human_bytes(budget)} set for loaded models (gpu.vram_budget_mb).",
+                "Raise gpu.vram_budget_mb in the settings, or pick a smaller model or quantization.",
+            )
+        cond = self._state()
+        evictions: list[ModelEvicted] = []
+        async with cond:
+            if key in self._residents:  # loaded again (e.g. reloaded with other settings)
+                await self._evict(self._residents[key], "reloading it", evictions)
+            reason = f"to make room for {label(key)} (needs {human_bytes(estimate_bytes)}" + (
+                f"; budget {human_bytes(budget)})" if budget is not None else ")"
+            )
+            waited = False
+            while budget is not None and self.used(pool) + estimate_bytes > budget:
+                victims = self._idle_in(pool)
+                if victims:
+                    await self._evict(victims[0], reason, evictions)
+                    continue
+                if not self._held_in(pool):
+                    break  # nothing else is there: let the loader try (and explain)
+                if not waited:
+                    waited = True
+                    self._emit(GpuWaiting(key, estimate_bytes, tuple(self._held_in(pool))))
+                await cond.wait()
+            self._residents[key] = Resident(key, kind, device, estimate_bytes, unload, offload)
+        return evictions
+
+    @contextlib.asynccontextmanager
+    async def admitting(
+        self,
+        key: str,
+        kind: str,
+        estimate_bytes: int,
+        device: str,
+        unload: Unload,
+        offload: Offload | None = None,
+    ) -> AsyncIterator[Admission]:
+        """`admit`, then the caller loads inside the block; its memory is measured.
+
+        On a GPU the measure is what NVML says this process gained; on the CPU it is
+        left to the caller (`admission.measured_bytes`): mmapped weights and untouched
+        buffers make a resident-memory difference far smaller than what the model will
+        use. Loads go one at a time so each measurement sees only its own model. A
+        failed load is forgotten.
+        """
+        self._state()
+        assert self._load_lock is not None
+        async with self._load_lock:
+            evictions = await self.admit(key, kind, estimate_bytes, device, unload, offload)
+            pool = pool_of(device)
+            before = None
+            if pool != "cpu":
+                _, before = await asyncio.to_thread(self._probe, pool)
+            admission = Admission(evictions)
+            try:
+                yield admission
+            except BaseException:
+                self.forget(key)
+                raise
+            measured = admission.measured_bytes
+            if measured is None and before is not None:
+                _, after = await asyncio.to_thread(self._probe, pool)
+                if after is not None and after > before:
+                    measured = after - before
+            self.loaded(key, measured)
+
+    def loaded(self, key: str, measured_bytes: int | None = None) -> None:
+        resident = self._residents.get(key)
+        if resident is None:
+            return
+        resident.loading = False
+        if measured_bytes:
+            resident.measured_bytes = int(measured_bytes)
+        resident.last_used = time.monotonic()
+        self._start_idle_timer()
+        self._notify()
+
+    def touch(self, key: str) -> None:
+        resident = self._residents.get(key)
+        if resident is not None:
+            resident.last_used = time.monotonic()
+
+    def forget(self, key: str) -> None:
+        """`key` was unloaded by its owner (or failed to load)."""
+        if self._residents.pop(key, None) is not None:
+            self._notify()
+
+    async def unload(self, key: str, reason: str = "unloaded by request") -> ModelEvicted | None:
+        """Unload `key` now (the Loaded models panel's key); waits while it is busy."""
+        cond = self._state()
+        evictions: list[ModelEvicted] = []
+        async with cond:
+            while (resident := self._residents.get(key)) is not None and (
+                resident.busy or resident.loading
+            ):
+                await cond.wait()
+            if resident is None:
+                return None
+            await self._evict(resident, reason, evictions, allow_offload=False)
+        return evictions[0] if evictions else None
+
+    def _idle_in(self, pool: str, spare: str = "") -> list[Resident]:
+        found = [
+            r for r in self._residents.values()
+            if r.pool == pool and not r.busy and not r.loading and r.key != spare
+        ]  # fmt: skip
+        return sorted(found, key=lambda r: r.last_used)
+
+    def _held_in(self, pool: str) -> list[str]:
+        keys = [r.key for r in self._residents.values() if r.pool == pool and (r.busy or r.loading)]
+        return keys + [j.key for j in self._jobs if j.pool == pool and j.key not in keys]
+
+    async def _evict(
+        self, resident: Resident, reason: str, out: list[ModelEvicted], allow_offload: bool = True
+    ) -> None:
+        size = resident.bytes
+        offload = (
+            allow_offload
+            and self.settings.on_full == "offload"
+            and resident.offload is not None
+            and resident.pool != "cpu"
+        )
+        if offload:
+            assert resident.offload is not None
+            await resident.offload()
+            resident.device = "cpu"
+            event = ModelEvicted(resident.key, resident.kind, size, reason, "offloaded")
+        else:
+            self._residents.pop(resident.key, None)
+            await resident.unload()
+            event = ModelEvicted(resident.key, resident.kind, size, reason, "unloaded")
+        out.append(event)
+        self._emit(event)
+
+    def _notify(self) -> None:
+        cond = self._cond
+        if cond is None:
+            return
+
+        async def wake() -> None:
+            async with cond:
+                cond.notify_all()
+
+        with contextlib.suppress(RuntimeError):  # no running loop: nobody can be waiting
+            asyncio.get_running_loop().create_task(wake())
+
+    # -- the GPU scheduler ------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def gpu_slot(self, key: str, work_bytes: int = 0) -> AsyncIterator[None]:
+        """Run one GPU job on model `key`, needing `work_bytes` beyond the model itself.
+
+        Waits (first come, first served) while the job would not fit beside the ones
+        running; idle models other than `key` are evicted first if that makes room.
+        A job alone always runs. The model is busy (never evicted) meanwhile.
+        """
+        cond = self._state()
+        resident = self._residents.get(key)
+        pool = resident.pool if resident is not None else "cpu"
+        job = _Job(key, work_bytes, pool)
+        started = time.monotonic()
+        announced = False
+        async with cond:
+            self._waiting.append(job)
+            try:
+                budget = await self.budget(pool)
+                while True:
+                    first = next(j for j in self._waiting if j.pool == pool) is job
+                    fits = budget is None or self.used(pool) + work_bytes <= budget
+                    alone = not any(j.pool == pool for j in self._jobs)
+                    if first and not fits:
+                        victims = self._idle_in(pool, spare=key)
+                        if victims:
+                            reason = f"to make room for a job on {label(key)}"
+                            await self._evict(victims[0], reason, [])
+                            continue
+                    if first and (fits or alone):
+                        break
+                    if not announced:
+                        announced = True
+                        self._emit(GpuWaiting(key, work_bytes, tuple(self._held_in(pool))))
+                    await cond.wait()
+            finally:
+                self._waiting.remove(job)
+                cond.notify_all()
+            self._jobs.append(job)
+            if resident is not None:
+                resident.busy += 1
+        if announced:
+            self._emit(GpuAcquired(key, time.monotonic() - started))
+        try:
+            yield
+        finally:
+            async with cond:
+                self._jobs.remove(job)
+                if resident is not None:
+                    resident.busy -= 1
+                    resident.last_used = time.monotonic()
+                cond.notify_all()
+
+    # -- idle unload ------------------------------------------------------------------
+
+    def _start_idle_timer(self) -> None:
+        if self.settings.idle_unload_s <= 0 or self._idle_task is not None:
+            return
+        with contextlib.suppress(RuntimeError):
+            self._idle_task = asyncio.get_running_loop().create_task(self._idle_loop())
+
+    async def _idle_loop(self) -> None:
+        limit = self.settings.idle_unload_s
+        while True:
+            await asyncio.sleep(min(max(limit / 4, 0.05), 30.0))
+            await self.unload_idle()
+
+    async def unload_idle(self) -> list[ModelEvicted]:
+        """Unload every model idle for `gpu.idle_unload_s` or more."""
+        limit = self.settings.idle_unload_s
+        evictions: list[ModelEvicted] = []
+        if limit <= 0:
+            return evictions
+        cond = self._state()
+        async with cond:
+            for resident in list(self._residents.values()):
+                if not resident.busy and not resident.loading and resident.idle_s >= limit:
+                    reason = f"idle for {human_duration(resident.idle_s)}"
+                    await self._evict(resident, reason, evictions, allow_offload=False)
+        return evictions
+
+    async def aclose(self) -> None:
+        task, self._idle_task = self._idle_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,1 @@
+"""Image generation: the studio, the diffusers pipeline and its parameters, the gallery."""

@@ -1,0 +1,255 @@
+"""Loading a diffusers pipeline: checks of the files, offline loading (folder or single
+file), the memory savers, the device and dtype, and the model hash A1111 records.
+
+Helpers of engine/diffusion.py; torch and diffusers are imported inside functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+from genai_tui.engine.core.errors import PipelineError
+
+SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
+
+
+def quiet_libraries() -> None:
+    """No progress bars or warnings on stderr: they would scribble over the TUI."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_hash(path: Path) -> str:
+    """A1111's short model hash: the first 10 hex digits of the file's sha256.
+
+    For a diffusers folder: the same of its UNet (or transformer) weights file,
+    the first in name order when sharded; in the HF cache the blob's name is
+    that sha256 already, so nothing is read.
+    """
+    if path.is_file():
+        return file_sha256(path)[:10]
+    for sub in ("unet", "transformer"):
+        files = sorted((path / sub).glob("*.safetensors")) or sorted((path / sub).glob("*.bin"))
+        if files:
+            real = files[0].resolve()
+            if real.parent.name == "blobs" and len(real.name) == 64:
+                return real.name[:10]
+            return file_sha256(real)[:10]
+    return ""
+
+
+def pick_device(setting: str, torch: Any) -> str:
+    has_cuda = bool(torch.cuda.is_available())
+    if setting == "cuda" and not has_cuda:
+        raise PipelineError(
+            f"image.device is 'cuda', but this torch ({torch.__version__}) sees no CUDA GPU.",
+            "Set image.device = \"auto\" to use the CPU, or install a CUDA build of torch.",
+        )
+    return "cuda" if has_cuda and setting != "cpu" else "cpu"
+
+
+def pick_dtype(setting: str, device: str, torch: Any) -> Any:
+    if setting != "auto":
+        return getattr(torch, setting)
+    if device == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def module_bytes(pipe: Any, largest: bool = False) -> int:
+    """Bytes of the weights and buffers of every torch module in the pipeline (or of
+    the largest one: what a GPU holds at a time under model CPU offload)."""
+    import torch
+
+    sizes = [0]
+    for component in pipe.components.values():
+        if isinstance(component, torch.nn.Module):
+            tensors = (*component.parameters(), *component.buffers())
+            sizes.append(sum(t.numel() * t.element_size() for t in tensors))
+    return max(sizes) if largest else sum(sizes)
+
+
+def check_source(path: Path) -> None:
+    """Raise PipelineError (with what to do) unless `path` looks like a loadable model."""
+    if not path.exists():
+        raise PipelineError(
+            f"No image model at {path}.",
+            "Pick one from the list (ctrl+o in the studio), or download one from the "
+            "Models screen (F2, kind: diffusers).",
+        )
+    if path.is_file():
+        if path.suffix.lower() not in SINGLE_FILE_SUFFIXES:
+            raise PipelineError(
+                f"{path.name} is not a diffusers model or a .safetensors checkpoint.",
+                "Pick a folder with model_index.json or a .safetensors file.",
+            )
+        return
+    index = path / "model_index.json"
+    if not index.is_file():
+        raise PipelineError(
+            f"{path} has no model_index.json: it is not a diffusers pipeline folder.",
+            "Pick the folder that holds model_index.json (with unet/, vae/, ...).",
+        )
+    try:
+        components = json.loads(index.read_text())
+    except (OSError, ValueError) as exc:
+        raise PipelineError(
+            f"{index} cannot be read: {exc}.", "Download the model again."
+        ) from exc
+    missing = [
+        name for name, value in components.items()
+        if not name.startswith("_") and isinstance(value, list) and value[0] is not None
+        and not (path / name).is_dir()
+    ]  # fmt: skip
+    if missing:
+        raise PipelineError(
+            f"{path.name} lacks the folders {', '.join(missing)} that model_index.json names.",
+            "The download is incomplete: download the model again.",
+        )
+
+def from_disk(path: Path, name: str, dtype: Any) -> Any:
+    """The text-to-image pipeline at `path` (a diffusers folder or a single file), offline."""
+    from diffusers import AutoPipelineForText2Image
+
+    # `torch_dtype` works on every diffusers we accept; newer ones warn it is renamed.
+    warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
+    try:
+        if path.is_file():
+            return _from_single_file(path, dtype)
+        return AutoPipelineForText2Image.from_pretrained(
+            path, torch_dtype=dtype, local_files_only=True, safety_checker=None
+        )
+    except PipelineError:
+        raise
+    except ValueError as exc:
+        if "AutoPipeline can't find a pipeline" in str(exc) or "not supported" in str(exc):
+            kind = json.loads((path / "model_index.json").read_text())["_class_name"]
+            raise PipelineError(
+                f"{name} is a {kind}, which is not a text-to-image pipeline we can run.",
+                "Pick a Stable Diffusion, SDXL, SD3, Flux or similar text-to-image model.",
+            ) from exc
+        raise _damaged(name, exc) from exc
+    except (OSError, RuntimeError, KeyError, TypeError) as exc:
+        raise _damaged(name, exc) from exc
+
+def _damaged(name: str, exc: Exception) -> PipelineError:
+    detail = " ".join(str(exc).split())[:300]
+    return PipelineError(
+        f"{name} could not be loaded: {detail}",
+        "Its files are missing or damaged: download the model again.",
+    )
+
+def _from_single_file(path: Path, dtype: Any) -> Any:
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    xl = "xl" in path.name.lower()
+    cls = StableDiffusionXLPipeline if xl else StableDiffusionPipeline
+    sibling = path.with_suffix("")
+    config = str(sibling) if (sibling / "model_index.json").is_file() else None
+    try:
+        return cls.from_single_file(
+            str(path), config=config, torch_dtype=dtype, local_files_only=True
+        )
+    except Exception as exc:
+        detail = " ".join(str(exc).split())[:200]
+        base = (
+            "stabilityai/stable-diffusion-xl-base-1.0"
+            if cls is StableDiffusionXLPipeline
+            else "stable-diffusion-v1-5/stable-diffusion-v1-5"
+        )
+        raise PipelineError(
+            f"The checkpoint {path.name} could not be loaded as a "
+            f"{cls.__name__} offline: {detail}",
+            "A single-file checkpoint needs its pipeline's config files: fetch them once "
+            f"with `genai-tui pull {base} --include '*.json' '*.txt'`, or put a diffusers "
+            f"folder named {sibling.name} beside the file. A damaged file must be "
+            "downloaded again.",
+        ) from exc
+
+
+def apply_memory(pipe: Any, device: str, mode: str, torch: Any) -> str:
+    """Turn on the memory savers asked for (auto: chosen from free VRAM)."""
+    if mode == "auto":
+        mode = "none"
+        if device == "cuda":
+            free, _total = torch.cuda.mem_get_info()
+            need = module_bytes(pipe) * 1.5  # weights + activations at 512-1024 px
+            mode = "offload" if need > free else "slicing" if need * 1.5 > free else "none"
+    if mode in ("slicing", "tiling") or mode == "offload" and device != "cuda":
+        pipe.enable_attention_slicing()
+        if hasattr(pipe, "vae") and hasattr(pipe.vae, "enable_tiling"):
+            pipe.vae.enable_tiling()
+        return "slicing+tiling" if mode != "slicing" else "slicing"
+    if mode == "offload":
+        pipe.enable_model_cpu_offload()
+    return mode
+
+
+_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2,
+                "I8": 1, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}  # fmt: skip
+
+
+def _safetensors_elements(path: Path) -> int | None:
+    """Number of tensor elements in a .safetensors file, from its header alone."""
+    try:
+        with open(path, "rb") as f:
+            size = int.from_bytes(f.read(8), "little")
+            if not 0 < size < 100_000_000:
+                return None
+            header = json.loads(f.read(size))
+    except (OSError, ValueError):
+        return None
+    total = 0
+    for name, info in header.items():
+        if name == "__metadata__" or not isinstance(info, dict):
+            continue
+        count = 1
+        for dim in info.get("shape", []):
+            count *= int(dim)
+        total += count
+    return total
+
+
+def _weight_files(folder: Path) -> list[Path]:
+    """What `from_pretrained` loads from a diffusers folder: per component, the
+    .safetensors without a variant (else with one, else .bin)."""
+    chosen: list[Path] = []
+    for component in sorted(p for p in folder.iterdir() if p.is_dir()):
+        files = sorted(component.glob("*.safetensors")) or sorted(component.glob("*.bin"))
+        plain = [f for f in files if len(f.name.split(".")) == 2]  # no ".fp16." variant
+        chosen += plain or files[:1]
+    return chosen
+
+
+def estimate_bytes(path: Path, dtype_bytes: int) -> int:
+    """Memory the pipeline's weights will take once loaded at `dtype_bytes` per element
+    (2 for float16/bfloat16, 4 for float32); read from file headers, nothing loaded."""
+    path = Path(path)
+    files = [path] if path.is_file() else _weight_files(path) if path.is_dir() else []
+    total = 0
+    for f in files:
+        elements = _safetensors_elements(f) if f.suffix == ".safetensors" else None
+        if elements is None:  # .bin / .ckpt: assume float32 on disk
+            try:
+                elements = f.stat().st_size // 4
+            except OSError:
+                elements = 0
+        total += elements * dtype_bytes
+    return total

@@ -1,0 +1,594 @@
+"""Hugging Face Hub search, model details and fit estimates, through huggingface_hub.
+
+Synchronous and blocking: the engine calls these with `asyncio.to_thread`.
+huggingface_hub is imported inside the methods, so start-up does not pay for it.
+GGUF files are grouped by quantization (split files count as one choice),
+diffusers repos are described by component and variant, and a GGUF header can
+be read over HTTP Range without downloading the weights.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import islice
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any, Literal
+
+from genai_tui.engine.core.errors import (
+    HubAuthError,
+    HubError,
+    HubNotFoundError,
+    HubUnavailableError,
+    NotGGUFError,
+    TruncatedModelError,
+)
+from genai_tui.engine.models.gguf_info import GGUFInfo, parse_gguf_header
+
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi
+
+Kind = Literal["gguf", "diffusers", "all"]
+Sort = Literal["downloads", "likes", "trending", "updated"]
+_SORTS = {
+    "downloads": "downloads",
+    "likes": "likes",
+    "trending": "trending_score",
+    "updated": "last_modified",
+}
+_EXPAND = [
+    "author",
+    "downloads",
+    "likes",
+    "lastModified",
+    "gated",
+    "pipeline_tag",
+    "library_name",
+    "tags",
+]
+GIB = 1024**3
+MIB = 1024**2
+
+
+# -- what the UI shows ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HubModel:
+    repo_id: str
+    author: str | None
+    downloads: int
+    likes: int
+    last_modified: datetime | None
+    gated: bool | str  # False, "auto" or "manual"
+    license: str | None
+    pipeline_tag: str | None
+    library: str | None
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    items: list[HubModel]
+    page: int
+    has_more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HubFile:
+    path: str
+    size: int
+    sha256: str | None  # LFS files only; None for small files kept in git
+
+
+@dataclass(frozen=True, slots=True)
+class QuantGroup:
+    """One download choice: a quantization, possibly split over several files."""
+
+    quant: str
+    files: tuple[HubFile, ...]
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class DiffusersComponent:
+    name: str  # the folder: unet, vae, text_encoder, tokenizer, scheduler, ...
+    files: tuple[HubFile, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DiffusersLayout:
+    components: tuple[DiffusersComponent, ...]
+    variants: tuple[str, ...]  # "" is the default (no variant), e.g. ("", "fp16")
+    root_files: tuple[HubFile, ...]  # model_index.json
+
+    def fetch_files(self, variant: str = "", prefer_safetensors: bool = True) -> list[HubFile]:
+        """What diffusers would fetch for `variant`: one weight format per component."""
+        files = list(self.root_files)
+        formats = ["safetensors", "bin"] if prefer_safetensors else ["bin", "safetensors"]
+        order = [(v, ext) for ext in formats for v in dict.fromkeys([variant, ""])]
+        for comp in self.components:
+            weights: dict[tuple[str, str], list[HubFile]] = {}
+            for f in comp.files:
+                key = _weight_key(f.path)
+                if key is None:
+                    if not f.path.endswith(_OTHER_FORMATS):
+                        files.append(f)  # configs, tokenizer files
+                else:
+                    weights.setdefault(key, []).append(f)
+            chosen = next((weights[k] for k in order if k in weights), [])
+            files += chosen
+        return files
+
+    def fetch_size(self, variant: str = "", prefer_safetensors: bool = True) -> int:
+        return sum(f.size for f in self.fetch_files(variant, prefer_safetensors))
+
+    @staticmethod
+    def file_dtype(variant: str) -> str:
+        """The dtype the files of `variant` hold (default files are taken as fp32)."""
+        return variant if variant in _DTYPE_BYTES else "fp32"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelDetail:
+    model: HubModel
+    sha: str | None  # the commit
+    summary: str  # plain text from the model card, <= 600 chars
+    files: tuple[HubFile, ...]
+    gguf: tuple[QuantGroup, ...]
+    diffusers: DiffusersLayout | None
+
+
+@dataclass(frozen=True, slots=True)
+class FitEstimate:
+    verdict: Literal["fits", "partly offloaded", "does not fit"]
+    need_bytes: int
+    vram_free: int | None
+    ram_free: int
+    text: str
+
+
+# -- file names ------------------------------------------------------------------------
+
+_QUANT_RE = re.compile(
+    r"(?<![A-Za-z0-9])(IQ[1-4]_(?:XXS|XS|NL|S|M)|Q[2-8]_K(?:_(?:XL|S|M|L))?|Q[4-8]_[01]"
+    r"|TQ[12]_0|MXFP4|BF16|FP16|F16|FP32|F32)(?![A-Za-z0-9])",
+    re.IGNORECASE,
+)
+_SPLIT_RE = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.IGNORECASE)
+
+
+def quant_of(path: str) -> str | None:
+    """The quantization named in a GGUF file's name (or, failing that, its folders)."""
+    parts = PurePosixPath(path).parts
+    for part in reversed(parts):
+        matches = _QUANT_RE.findall(part)
+        if matches:
+            quant = matches[-1].upper()
+            return {"FP16": "F16", "FP32": "F32"}.get(quant, quant)
+    return None
+
+
+def group_gguf(files: list[HubFile] | tuple[HubFile, ...]) -> tuple[QuantGroup, ...]:
+    """GGUF files grouped by quantization, smallest first; split parts form one group.
+
+    Vision projectors (mmproj*) are left out: they are companions, not a choice.
+    """
+    groups: dict[str, list[HubFile]] = {}
+    for f in files:
+        name = PurePosixPath(f.path).name
+        if not name.lower().endswith(".gguf") or name.lower().startswith("mmproj"):
+            continue
+        label = quant_of(f.path) or _SPLIT_RE.sub("", name).removesuffix(".gguf")
+        groups.setdefault(label, []).append(f)
+    result = [
+        QuantGroup(q, tuple(sorted(fs, key=lambda f: f.path)), sum(f.size for f in fs))
+        for q, fs in groups.items()
+    ]
+    return tuple(sorted(result, key=lambda g: (g.size, g.quant)))
+
+
+_WEIGHT_RE = re.compile(
+    r"^[^.]+?(?:\.(?P<v>[A-Za-z0-9_]+))?(?:-\d{5}-of-\d{5})?\.(?P<ext>safetensors|bin)$"
+)
+_INDEX_RE = re.compile(r"^[^.]+\.(?P<ext>safetensors|bin)\.index(?:\.(?P<v>[A-Za-z0-9_]+))?\.json$")
+_OTHER_FORMATS = (".onnx", ".onnx_data", ".msgpack", ".ckpt", ".pb", ".h5", ".pt", ".pth", ".gguf")
+_DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1}
+
+
+def _weight_key(path: str) -> tuple[str, str] | None:
+    """(variant, format) of a diffusers weight or shard-index file; None for other files."""
+    name = PurePosixPath(path).name
+    m = _WEIGHT_RE.match(name) or _INDEX_RE.match(name)
+    return (m.group("v") or "", m.group("ext")) if m else None
+
+
+def diffusers_layout(
+    files: list[HubFile] | tuple[HubFile, ...], component_names: list[str] | None = None
+) -> DiffusersLayout | None:
+    """The layout of a diffusers repo (model_index.json at the top), else None."""
+    by_path = {f.path: f for f in files}
+    if "model_index.json" not in by_path:
+        return None
+    folders: dict[str, list[HubFile]] = {}
+    for f in files:
+        top, _, rest = f.path.partition("/")
+        if rest and not top.startswith("."):
+            folders.setdefault(top, []).append(f)
+    names = [n for n in component_names if n in folders] if component_names else sorted(folders)
+    components = tuple(DiffusersComponent(n, tuple(folders[n])) for n in names)
+    variants = {key[0] for c in components for f in c.files if (key := _weight_key(f.path))}
+    ordered = tuple(sorted(variants, key=lambda v: (v != "", v)))
+    return DiffusersLayout(components, ordered, (by_path["model_index.json"],))
+
+
+# -- model cards -----------------------------------------------------------------------
+
+_CTRL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def card_summary(text: str, limit: int = 600) -> str:
+    """The first paragraph(s) of a model card as plain text (no front matter or markdown)."""
+    text = re.sub(r"\A\ufeff?---\s*\n.*?\n---\s*(\n|\Z)", "", text, flags=re.S)
+    text = re.sub(r"<!--.*?-->|```.*?```|~~~.*?~~~", "", text, flags=re.S)
+    text = re.sub(r"<[^>\n]+>", "", text)
+    out: list[str] = []
+    for para in re.split(r"\n\s*\n", text):
+        lines = [ln.strip() for ln in para.strip().splitlines()]
+        lines = [ln for ln in lines if ln and not re.match(r"^(#|\||[-*_=]{3,}$|!\[|\[!\[)", ln)]
+        if not lines:
+            continue
+        plain = " ".join(re.sub(r"^([-*+]|\d+[.)])\s+|^>\s*", "", ln) for ln in lines)
+        plain = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", plain)
+        plain = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", plain)
+        plain = re.sub(r"(\*\*|__|\*|`)(.+?)\1", r"\2", plain)
+        plain = " ".join(_CTRL_RE.sub(" ", plain).split())
+        if plain:
+            out.append(plain)
+        if sum(len(p) for p in out) >= 200:
+            break
+    summary = "\n\n".join(out)
+    if len(summary) > limit:
+        summary = summary[: limit - 1].rsplit(" ", 1)[0] + "…"
+    return summary
+
+
+# -- fit estimates ---------------------------------------------------------------------
+
+
+def free_vram() -> int | None:
+    """Free memory of the emptiest NVIDIA GPU, from NVML; None without a GPU or driver."""
+    from genai_tui.engine.gpu.nvml import free_vram as nvml_free_vram
+
+    return nvml_free_vram()
+
+
+def free_ram() -> int:
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
+def estimate_gguf_need(group: QuantGroup, header: GGUFInfo | None, context_length: int) -> int:
+    """Bytes to run a GGUF choice: weights + f16 KV cache at `context_length` + overhead.
+
+    Without a readable header the KV cache is unknown and only weights + overhead count.
+    `context_length` 0 means the model's own context (from the header).
+    """
+    need = group.size + 256 * MIB + group.size // 20  # compute buffers, scratch
+    per_token = header.kv_bytes_per_token() if header else None
+    ctx = context_length or (header.context_length if header else None) or 0
+    if per_token:
+        need += per_token * ctx
+    return need
+
+
+def estimate_diffusers_need(size_bytes: int, dtype: str = "fp16", file_dtype: str = "fp32") -> int:
+    """Bytes to run a diffusers pipeline whose files hold `size_bytes` at `file_dtype`,
+    loaded at `dtype` ("fp32", "fp16", "bf16"): weights plus room for activations."""
+    weights = size_bytes * _DTYPE_BYTES.get(dtype, 4) // _DTYPE_BYTES.get(file_dtype, 4)
+    return weights + max(512 * MIB, weights // 5)
+
+
+def _gb(n: int) -> str:
+    return f"{n / GIB:.1f} GB"
+
+
+def fit(need_bytes: int, *, vram_free: int | None, ram_free: int) -> FitEstimate:
+    """Does `need_bytes` fit in free VRAM, VRAM + RAM (partly offloaded), or not at all?"""
+    need = f"needs {_gb(need_bytes)}"
+    if vram_free is not None and need_bytes <= vram_free:
+        verdict, text = "fits", f"Fits: {need}, {_gb(vram_free)} free on the GPU."
+    elif vram_free is not None and need_bytes <= vram_free + ram_free:
+        verdict = "partly offloaded"
+        text = (
+            f"Partly offloaded: {need}, {_gb(vram_free)} free on the GPU "
+            f"+ {_gb(ram_free)} free RAM; expect slower generation."
+        )
+    elif vram_free is None and need_bytes <= ram_free:
+        verdict, text = "fits", f"Fits in RAM (no GPU seen): {need}, {_gb(ram_free)} free."
+    else:
+        where = f"{_gb(vram_free)} free on the GPU + " if vram_free is not None else ""
+        verdict = "does not fit"
+        text = (
+            f"Does not fit: {need}, only {where}{_gb(ram_free)} free RAM. "
+            "Pick a smaller quantization or a shorter context."
+        )
+    return FitEstimate(verdict, need_bytes, vram_free, ram_free, text)  # type: ignore[arg-type]
+
+
+# -- the client ------------------------------------------------------------------------
+
+
+class HubClient:
+    """Search and inspect models on the Hub (or the `endpoint` given, e.g. a mirror).
+
+    The token is the one passed, else $HF_TOKEN, else the file `hf auth login` writes.
+    It is sent to the endpoint only and never appears in a message.
+    """
+
+    def __init__(self, endpoint: str | None = None, token: str | None = None) -> None:
+        self._endpoint = endpoint
+        self._token = token
+        self._api: HfApi | None = None
+        self._reachable = False
+
+    @property
+    def endpoint(self) -> str:
+        if self._endpoint:
+            return self._endpoint.rstrip("/")
+        from huggingface_hub import constants
+
+        return os.environ.get("HF_ENDPOINT", "").rstrip("/") or constants.ENDPOINT
+
+    @property
+    def token(self) -> str | None:
+        if self._token is None:
+            from huggingface_hub import get_token
+
+            self._token = get_token() or ""
+        return self._token or None
+
+    @property
+    def api(self) -> HfApi:
+        if self._api is None:
+            from huggingface_hub import HfApi
+
+            self._api = HfApi(endpoint=self.endpoint, token=self.token or False)
+        return self._api
+
+    # -- search and detail -------------------------------------------------------------
+
+    def search(
+        self,
+        query: str = "",
+        kind: Kind = "all",
+        sort: Sort = "downloads",
+        author: str | None = None,
+        page: int = 0,
+        page_size: int = 20,
+    ) -> SearchPage:
+        """One page of models matching `query`, most downloaded (or liked, ...) first."""
+        start = page * page_size
+        with self._errors("Searching models"):
+            self._probe()
+            models = self.api.list_models(
+                search=query or None,
+                filter=None if kind == "all" else kind,
+                author=author or None,
+                sort=_SORTS[sort],
+                limit=start + page_size + 1,
+                expand=_EXPAND,  # type: ignore[arg-type]
+            )
+            items = [_model(m) for m in islice(models, start, start + page_size + 1)]
+        return SearchPage(items[:page_size], page, len(items) > page_size)
+
+    def detail(self, repo_id: str, revision: str = "main", *, card: bool = True) -> ModelDetail:
+        """The model, its files with sizes, GGUF quant choices or diffusers layout, card summary.
+
+        `card=False` skips fetching README.md (the summary is then empty).
+        """
+        with self._errors(f"Reading {repo_id}", repo_id):
+            info = self.api.model_info(repo_id, revision=revision, files_metadata=True)
+        files = tuple(
+            HubFile(s.rfilename, s.size or 0, s.lfs.sha256 if s.lfs else None)
+            for s in info.siblings or []
+        )
+        names = {f.path for f in files}
+        sha = info.sha or revision
+        summary = ""
+        if card and "README.md" in names:
+            text = self._fetch_text(repo_id, "README.md", sha, 64 * 1024)
+            summary = card_summary(text) if text else ""
+        layout = None
+        if "model_index.json" in names:
+            raw = self._fetch_text(repo_id, "model_index.json", sha, 256 * 1024)
+            layout = diffusers_layout(files, _component_names(raw))
+        return ModelDetail(_model(info), info.sha, summary, files, group_gguf(files), layout)
+
+    def read_gguf_header(
+        self, repo_id: str, filename: str, revision: str = "main", max_bytes: int = 8 * MIB
+    ) -> GGUFInfo | None:
+        """Parse a remote GGUF's header from its first bytes (HTTP Range, growing as needed).
+
+        None when the file is not GGUF or its header is larger than `max_bytes`.
+        """
+        data = b""
+        want = 256 * 1024
+        total: int | None = None
+        while True:
+            chunk, total = self._get_range(repo_id, filename, revision, len(data), want - 1)
+            data += chunk
+            try:
+                return parse_gguf_header(data, total or len(data), PurePosixPath(filename).name)
+            except NotGGUFError:
+                return None
+            except TruncatedModelError:
+                if (
+                    len(chunk) == 0
+                    or (total is not None and len(data) >= total)
+                    or want >= max_bytes
+                ):
+                    return None
+            want = min(want * 4, max_bytes)
+
+    # -- HTTP helpers --------------------------------------------------------------------
+
+    def _probe(self) -> None:
+        """One quick request without retries until the endpoint has answered once.
+
+        list_models retries connection errors for ~23 s; this makes "offline" show at once.
+        """
+        if self._reachable:
+            return
+        from huggingface_hub.utils import get_session
+
+        get_session().head(f"{self.endpoint}/api/models", timeout=10)
+        self._reachable = True
+
+    def _get_range(
+        self, repo_id: str, filename: str, revision: str, start: int, end: int
+    ) -> tuple[bytes, int | None]:
+        """Bytes start..end of a file and the file's full size (from Content-Range)."""
+        from huggingface_hub import hf_hub_url
+        from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+        url = hf_hub_url(repo_id, filename, revision=revision, endpoint=self.endpoint)
+        headers = build_hf_headers(token=self.token or False)
+        headers["Range"] = f"bytes={start}-{end}"
+        with self._errors(f"Reading {filename} from {repo_id}", repo_id):
+            r = get_session().get(url, headers=headers, follow_redirects=True)
+            if r.status_code == 416:
+                return b"", start
+            hf_raise_for_status(r)
+        m = re.search(r"/(\d+)\s*$", r.headers.get("Content-Range", ""))
+        if r.status_code == 200:  # the server ignored Range: we got it all
+            return r.content[start : end + 1], len(r.content)
+        return r.content, int(m.group(1)) if m else None
+
+    def _fetch_text(self, repo_id: str, filename: str, revision: str, limit: int) -> str:
+        """The first `limit` bytes of a small text file; "" if it cannot be read."""
+        try:
+            data, _ = self._get_range(repo_id, filename, revision, 0, limit - 1)
+        except HubError:
+            return ""
+        return data.decode("utf-8", errors="replace")
+
+    @contextmanager
+    def _errors(self, doing: str, repo_id: str | None = None) -> Iterator[None]:
+        """Turn huggingface_hub / HTTP failures into HubError values with a next step."""
+        import httpx2
+        from huggingface_hub.errors import (
+            EntryNotFoundError,
+            GatedRepoError,
+            HfHubHTTPError,
+            OfflineModeIsEnabled,
+            RepositoryNotFoundError,
+            RevisionNotFoundError,
+        )
+
+        where = self.endpoint
+        login = "Set HF_TOKEN (or hf_token in the settings) or run `hf auth login`."
+        try:
+            yield
+        except GatedRepoError as exc:
+            status = exc.response.status_code if exc.response is not None else 401
+            page = f"{where}/{repo_id}"
+            if status == 403:
+                raise HubAuthError(
+                    f"{repo_id} is gated: this token has not been granted access (403).",
+                    f"Accept the license on the model page ({page}), then try again.",
+                ) from None
+            raise HubAuthError(
+                f"{repo_id} is gated: you must be logged in to download it (401).",
+                f"{login} Then accept the license on the model page ({page}).",
+            ) from None
+        except RevisionNotFoundError:
+            raise HubNotFoundError(
+                f"{doing}: that revision of {repo_id} does not exist.",
+                "Check the branch, tag or commit name.",
+            ) from None
+        except EntryNotFoundError:
+            raise HubNotFoundError(
+                f"{doing}: the file does not exist in {repo_id}.",
+                "Refresh the file list and pick another file.",
+            ) from None
+        except RepositoryNotFoundError as exc:
+            private = exc.response is not None and exc.response.status_code == 401
+            hint = "Check the name (owner/model)."
+            if private:
+                hint += " If it is private, it needs a token with access: " + login
+            raise HubNotFoundError(f"{repo_id} was not found on {where}.", hint) from None
+        except HfHubHTTPError as exc:
+            status = exc.response.status_code if exc.response is not None else 0
+            if status == 401 and self.token:
+                raise HubAuthError(
+                    f"{doing}: {where} rejected the token (401: invalid or expired).",
+                    f"Create a new token at {where}/settings/tokens, then {login[0].lower()}"
+                    f"{login[1:]}",
+                ) from None
+            if status == 401:
+                raise HubAuthError(f"{doing}: {where} asks for a token (401).", login) from None
+            if status == 403:
+                raise HubAuthError(
+                    f"{doing}: access denied (403).",
+                    "Check that your token has read access to this repo.",
+                ) from None
+            if status == 429:
+                wait = exc.response.headers.get("Retry-After") if exc.response is not None else None
+                raise HubUnavailableError(
+                    f"{doing}: {where} is rate limiting requests (429).",
+                    f"Try again in {wait or 'a few'} seconds.",
+                ) from None
+            raise HubUnavailableError(
+                f"{doing}: {where} answered HTTP {status}.",
+                "The Hub may be having trouble; try again shortly.",
+            ) from None
+        except (httpx2.TransportError, OfflineModeIsEnabled, OSError) as exc:
+            self._reachable = False
+            raise HubUnavailableError(
+                f"{doing}: cannot reach {where} ({type(exc).__name__}).",
+                "Check the network, or HF_ENDPOINT if you use a mirror; HF_HUB_OFFLINE=1 "
+                "turns Hub access off.",
+            ) from None
+
+
+def _model(info: Any) -> HubModel:
+    tags = tuple(info.tags or ())
+    license_ = getattr(info.card_data, "license", None) if info.card_data else None
+    if not license_:
+        license_ = next(
+            (t.removeprefix("license:") for t in tags if t.startswith("license:")), None
+        )
+    return HubModel(
+        repo_id=info.id,
+        author=info.author or (info.id.split("/")[0] if "/" in info.id else None),
+        downloads=info.downloads or 0,
+        likes=info.likes or 0,
+        last_modified=info.last_modified,
+        gated=info.gated or False,
+        license=license_ if isinstance(license_, str) else None,
+        pipeline_tag=info.pipeline_tag,
+        library=info.library_name,
+        tags=tags,
+    )
+
+
+def _component_names(raw: str) -> list[str] | None:
+    """Components listed in model_index.json (keys whose value names a library and class)."""
+    try:
+        index = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(index, dict):
+        return None
+    return [
+        k
+        for k, v in index.items()
+        if not k.startswith("_") and isinstance(v, list) and len(v) == 2 and v[0]
+    ]
