@@ -52,13 +52,16 @@ async def test_cancel_mid_stream_keeps_the_partial_reply(llama_server):
     pieces = []
     params = SamplingParams(temperature=0.0, max_tokens=400)
     messages = [{"role": "user", "content": "Write a long story about a dragon."}]
-    async for delta in p.stream_chat("smollm2", messages, params, cancel, stats):
+    async for delta in p.stream_chat("smollm2", messages, params, cancel):
+        if isinstance(delta, ChatStats):
+            stats.append(delta)
+            continue
         pieces.append(delta.text)
         if len(pieces) == 4:
             cancel.set()
     # The server is free again at once: a short request answers quickly.
     quick = [d async for d in p.stream_chat("smollm2", messages,
-             SamplingParams(temperature=0.0, max_tokens=3), threading.Event(), [])]  # fmt: skip
+             SamplingParams(temperature=0.0, max_tokens=3), threading.Event())]  # fmt: skip
     await p.aclose()
     assert len(pieces) == 4 and stats[0].finish_reason == "cancelled"
     assert stats[0].completion_tokens == 4 and stats[0].duration_s < 30

@@ -4,47 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
-from contextlib import aclosing, asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genai_tui.engine.chat.context import fit_messages, reply_reserve
-from genai_tui.engine.core.errors import GenaiError, GenerationError, NoModelError
-from genai_tui.engine.core.events import (
-    ChatDone,
-    ChatEvent,
-    ChatStats,
-    ContextTrimmed,
-    ModelLoaded,
-    ModelLoading,
-    ThinkingDelta,
-    TokenDelta,
-)
+from genai_tui.engine.chat.local import LocalChatModel, SamplingParams
+from genai_tui.engine.chat.service import DEFAULT_TITLE, ChatModel, chat_turn, title_from
+from genai_tui.engine.core.errors import GenaiError, NoModelError
+from genai_tui.engine.core.events import ChatEvent, ModelLoaded, ModelLoading
 from genai_tui.engine.core.export import export_conversation
-from genai_tui.engine.models.gguf_info import read_gguf
-from genai_tui.engine.models.inventory import LocalModel, find_chat_models, resolve_model
-from genai_tui.engine.chat.local import LocalChatModel, SamplingParams, memory_needed
-from genai_tui.engine.gpu.residency import Residency
 from genai_tui.engine.core.store import Conversation, Store
-from genai_tui.engine.chat.thinking import ThinkSplitter
+from genai_tui.engine.gpu.residency import Residency
 from genai_tui.engine.gpu.threads import limit_library_threads
+from genai_tui.engine.models.inventory import LocalModel, find_chat_models, resolve_model
 
 if TYPE_CHECKING:
     from genai_tui.config import Settings
+    from genai_tui.engine.chat.compare import CompareTarget
+    from genai_tui.engine.chat.providers import ProviderRegistry
     from genai_tui.engine.gpu.sampler import GpuSampler
     from genai_tui.engine.images.studio import ImageStudio
     from genai_tui.engine.models.library import ModelLibrary
-    from genai_tui.engine.chat.remote import RemoteChatModel
-    from genai_tui.engine.chat.providers import ProviderRegistry
 
-DEFAULT_TITLE = "New chat"
-
-
-def title_from(text: str, limit: int = 60) -> str:
-    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), DEFAULT_TITLE)
-    return first if len(first) <= limit else first[: limit - 1].rstrip() + "…"
+__all__ = ["DEFAULT_TITLE", "Engine", "title_from"]
 
 
 class Engine:
@@ -117,6 +101,11 @@ class Engine:
                 continue
         return models[0] if models else None
 
+    def _local_chat_model(self, model: LocalModel) -> LocalChatModel:
+        gen = self.settings.generation
+        return LocalChatModel(model.path, model.name, context_length=gen.context_length,
+                              gpu_layers=gen.gpu_layers, threads=gen.threads)  # fmt: skip
+
     async def load_model(self, model: LocalModel | str) -> ModelLoaded:
         """Load `model` (unloading the current one). Raises ModelError with a fix."""
         if isinstance(model, str):
@@ -125,34 +114,22 @@ class Engine:
         if current is not None and current.path == model.path and current.loaded:
             assert self.last_loaded is not None
             return self.last_loaded
+        candidate = self._local_chat_model(model)
         # Check the file first: a missing, non-GGUF or damaged file must not cost
         # the user the model that is loaded and working.
-        info = await asyncio.to_thread(read_gguf, model.path)
+        footprint = await candidate.footprint()
         if current is not None:
             await self.unload_model()
-        gen = self.settings.generation
-        candidate = LocalChatModel(
-            model.path,
-            model.name,
-            context_length=gen.context_length,
-            gpu_layers=gen.gpu_layers,
-            threads=gen.threads,
-        )
-        # Residency makes room first (unloading idle image models, LRU) and measures it.
-        estimate = memory_needed(info, gen.context_length or info.context_length or 4096)
-        device = await asyncio.to_thread(_chat_device, gen.gpu_layers)
 
         async def evicted() -> None:
             if self.model is candidate:
                 self.model, self.last_loaded = None, None
             await candidate.close()
 
-        try:
-            async with self.residency.admitting(model.name, "chat", estimate, device, evicted):
-                loaded = await candidate.load()
-        except BaseException:
-            await candidate.close()
-            raise
+        # Residency makes room first (unloading idle image models, LRU) and measures it.
+        loaded = await self.residency.load(
+            model.name, "chat", candidate, evicted, footprint=footprint
+        )
         self.model = candidate
         self.last_loaded = loaded
         return loaded
@@ -267,7 +244,7 @@ class Engine:
         self._cancel.clear()
         try:
             conv = self.store.conversation(conv_id)
-            model: LocalChatModel | RemoteChatModel | None
+            model: ChatModel | None
             if conv.provider:  # a remote provider's model: nothing to load here
                 model = await self.providers.chat_model(conv.provider, conv.model)
             else:
@@ -278,101 +255,47 @@ class Engine:
                 assert model is not None
                 if conv.model != model.name:
                     conv = self.store.update_conversation(conv_id, model=model.name)
-            async with self._gpu_turn(model), aclosing(self._stream(conv, model)) as events:
+            turn = chat_turn(
+                self.store, conv, model, self.params_for(conv), self._cancel, self.residency
+            )
+            async with aclosing(turn) as events:
                 async for event in events:
                     yield event
         finally:
             self._generating = False
 
-    @asynccontextmanager
-    async def _gpu_turn(self, model: object) -> AsyncIterator[None]:
-        """A local reply takes its turn on the GPU: it waits rather than collide."""
-        if not isinstance(model, LocalChatModel):
-            yield
-            return
-        async with self.residency.gpu_slot(model.name):
-            if not model.loaded:  # unloaded for another model between load and turn
-                raise GenerationError(
-                    f"{model.name} was unloaded to make room for another model.",
-                    "Send the message again to load it back.",
-                )
-            yield
+    # -- compare --------------------------------------------------------------
 
-    async def _stream(
-        self, conv: Conversation, model: LocalChatModel | RemoteChatModel
-    ) -> AsyncIterator[ChatEvent]:
-        params = self.params_for(conv)
-        history = [{"role": m.role, "content": m.content} for m in self.store.messages(conv.id)]
-        if conv.system_prompt:
-            history.insert(0, {"role": "system", "content": conv.system_prompt})
-        prompt_text = ""
+    def compare(
+        self, targets: list[CompareTarget], prompt: str, cancel: threading.Event
+    ) -> AsyncIterator[tuple[int, ChatEvent | GenaiError]]:
+        """One prompt to 2-4 models at once; (index, event) and (index, error) as they come."""
+        from genai_tui.engine.chat.compare import compare
 
-        async def count(msgs: list[dict[str, str]]) -> int:
-            nonlocal prompt_text
-            tokens, prompt_text = await model.count_prompt(msgs)
-            return tokens
+        params = SamplingParams.from_mapping(self.settings.generation.model_dump())
+        return compare(self.store, self.residency, self._open_for_compare, targets, prompt,
+                       params, cancel, self.settings.system_prompt)  # fmt: skip
 
-        reserve = reply_reserve(params.max_tokens, model.context_size)
-        fitted, dropped, prompt_tokens = await fit_messages(
-            history, count, model.context_size, reserve
-        )
-        if dropped:
-            yield ContextTrimmed(dropped, prompt_tokens, model.context_size)
-        splitter = ThinkSplitter(start_thinking=prompt_text.rstrip().endswith("<think>"))
-        answer: list[str] = []
-        thinking: list[str] = []
-        stats: list[ChatStats] = []
-        saved = False
+    async def _open_for_compare(
+        self, target: CompareTarget, index: int
+    ) -> tuple[ChatModel, Callable[[], Awaitable[None]] | None]:
+        """A remote model, the chat's loaded model, or a local one loaded for this run
+        through residency like any other (it may make room by unloading idle models)."""
+        if target.provider:
+            return await self.providers.chat_model(target.provider, target.model), None
+        local = target.local or self.resolve_model(target.model)
+        current = self.model
+        if current is not None and current.loaded and current.path == local.path:
+            return current, None
+        model = self._local_chat_model(local)
+        model.residency_key = key = f"{local.name} (compare {index + 1})"
+        await self.residency.load(key, "chat", model, model.close)
 
-        def save(stats: ChatStats | None, finish: str | None = None) -> int | None:
-            nonlocal saved
-            saved = True
-            text = "".join(answer)
-            if not text and not thinking and (stats is None or stats.stopped):
-                return None  # stopped before the first token: nothing to keep
-            fields: dict[str, Any] = {
-                "thinking": "".join(thinking).strip(),
-                "model": model.name,
-                "provider": conv.provider,
-            }
-            if stats is not None:
-                fields.update(
-                    prompt_tokens=stats.prompt_tokens,
-                    completion_tokens=stats.completion_tokens,
-                    ttft_s=stats.ttft_s,
-                    tokens_per_s=stats.tokens_per_s,
-                    duration_s=stats.duration_s,
-                    finish_reason=stats.finish_reason,
-                    stopped=int(stats.stopped),
-                    cost=model.cost(stats) if conv.provider else None,  # type: ignore[union-attr]
-                )
-            else:
-                fields.update(finish_reason=finish, stopped=1)
-            return self.store.add_message(conv.id, "assistant", text, **fields).id
+        async def release() -> None:
+            self.residency.forget(key)
+            await model.close()
 
-        def route(pieces: list[tuple[bool, str]]) -> list[ChatEvent]:
-            events: list[ChatEvent] = []
-            for is_thinking, piece in pieces:
-                (thinking if is_thinking else answer).append(piece)
-                events.append(ThinkingDelta(piece) if is_thinking else TokenDelta(piece))
-            return events
-
-        try:
-            deltas = model.stream(fitted, params, self._cancel, stats, prompt_tokens)
-            async with aclosing(deltas):
-                async for delta in deltas:
-                    # A server may send reasoning apart from the answer (reasoning_content).
-                    pieces = [(True, delta.text)] if isinstance(delta, ThinkingDelta) else None
-                    for event in route(pieces or splitter.feed(delta.text)):
-                        yield event
-            for event in route(splitter.flush()):
-                yield event
-            message_id = save(stats[0])
-            yield ChatDone("".join(answer), "".join(thinking).strip(), stats[0], message_id)
-        finally:
-            if not saved:
-                # Failed or abandoned mid-reply: keep what was produced, marked stopped.
-                save(None, "error")
+        return model, release
 
     async def aclose(self) -> None:
         self.stop()
@@ -389,9 +312,3 @@ class Engine:
             await asyncio.to_thread(self.gpu.stop)
         self.store.close()
 
-
-def _chat_device(gpu_layers: int) -> str:
-    """Where llama.cpp puts a chat model: the GPU when its build offloads, else the CPU."""
-    from genai_tui.engine.chat.local import gpu_offload_supported
-
-    return "cuda:0" if gpu_layers != 0 and gpu_offload_supported() else "cpu"

@@ -282,12 +282,10 @@ class ChatScreen(Screen[None]):
                     view.message_id = event.message_id
                     stats = event.stats
                     meta = stats_line(stats)
-                    cost = self.engine.store.message(event.message_id).cost if (
-                        event.message_id is not None) else None  # fmt: skip
-                    if cost is not None:
+                    if event.cost is not None:
                         from genai_tui.engine.chat.usage import format_cost
 
-                        meta = f"{meta} · {format_cost(cost)}"
+                        meta = f"{meta} · {format_cost(event.cost)}"
                     await view.finish(meta, stopped=stats.stopped)
                     status.set(
                         stats=stats,

@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
-from genai_tui.engine.chat.compare import MAX_MODELS, CompareTarget, compare
+from genai_tui.engine.chat.compare import MAX_MODELS, CompareTarget
 from genai_tui.engine.engine import Engine
 from genai_tui.engine.core.errors import GenaiError
 from genai_tui.engine.core.events import ChatDone, ModelLoaded, ThinkingDelta, TokenDelta
@@ -146,7 +146,7 @@ class CompareScreen(Screen[None]):
 
         flusher = self.set_interval(FLUSH_INTERVAL_S, flush_all)
         try:
-            async for index, event in compare(self.engine, chosen, prompt, self.cancel):
+            async for index, event in self.engine.compare(chosen, prompt, self.cancel):
                 view = views[index]
                 if isinstance(event, TokenDelta):
                     view.buffer(event.text)
@@ -155,11 +155,8 @@ class CompareScreen(Screen[None]):
                 elif isinstance(event, ModelLoaded):
                     stats[index].update("loaded; waiting for first token…")
                 elif isinstance(event, ChatDone):
-                    cost = None
-                    if event.message_id is not None:
-                        cost = self.engine.store.message(event.message_id).cost
                     await view.finish(stopped=event.stats.stopped)
-                    stats[index].update(Content(compare_stats(event, cost)))
+                    stats[index].update(Content(compare_stats(event, event.cost)))
                 elif isinstance(event, GenaiError):
                     await view.finish("interrupted" if view.text else "", stopped=bool(view.text))
                     stats[index].update(Content(f"✗ {event.message}"))

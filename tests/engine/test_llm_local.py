@@ -51,7 +51,11 @@ async def collect(
     stats: list[ChatStats] = []
     before: list[str] = []
     after: list[str] = []
-    async for delta in model.stream(messages, params, cancel, stats):
+    async for delta in model.stream(messages, params, cancel):
+        if isinstance(delta, ChatStats):  # the last item: the reply's stats
+            stats.append(delta)
+            continue
+        assert not stats, "nothing comes after the stats"
         assert isinstance(delta, TokenDelta) and delta.text
         (after if cancel.is_set() else before).append(delta.text)
         if stop_after is not None and len(before) == stop_after and not cancel.is_set():
@@ -154,8 +158,7 @@ async def test_cancel_before_the_first_token(model: LocalChatModel) -> None:
 
 async def test_abandoning_the_stream_stops_the_worker(model: LocalChatModel) -> None:
     cancel = threading.Event()
-    stats: list[ChatStats] = []
-    agen = model.stream(ASK, SamplingParams(temperature=0, max_tokens=200), cancel, stats)
+    agen = model.stream(ASK, SamplingParams(temperature=0, max_tokens=200), cancel)
     await agen.__anext__()
     await agen.aclose()  # e.g. the UI worker was cancelled
     assert cancel.is_set()

@@ -48,7 +48,10 @@ async def collect(p: RemoteProvider, model: str = "fault-model", cancel=None, af
     stats: list[ChatStats] = []
     pieces = []
     try:
-        async for delta in p.stream_chat(model, MESSAGES, PARAMS, cancel, stats, prompt_tokens=3):
+        async for delta in p.stream_chat(model, MESSAGES, PARAMS, cancel, prompt_tokens=3):
+            if isinstance(delta, ChatStats):  # the last item
+                stats.append(delta)
+                continue
             pieces.append(delta)
             if after is not None and len(pieces) == after:
                 cancel.set()
@@ -174,7 +177,7 @@ async def test_stream_breaking_mid_reply_keeps_the_partial_text(server):
     pieces = []
     p = provider(server.url)
     with pytest.raises(ProviderStreamError) as info:
-        async for delta in p.stream_chat("fault-model", MESSAGES, PARAMS, threading.Event(), []):
+        async for delta in p.stream_chat("fault-model", MESSAGES, PARAMS, threading.Event()):
             pieces.append(delta.text)
     await p.aclose()
     assert "".join(pieces) == "Partial reply " and "broke off" in str(info.value)
@@ -266,6 +269,7 @@ async def test_engine_chat_with_a_provider_saves_provider_usage_and_cost(remote_
     assert saved.provider == "faulty" and saved.model == "fault-model"
     assert saved.prompt_tokens == 11 and saved.completion_tokens == 6
     assert saved.cost == pytest.approx((11 * 2.0 + 6 * 10.0) / 1e6)
+    assert done.cost == saved.cost  # the screen shows it without reading the store back
     assert saved.ttft_s is not None and saved.duration_s > 0
     assert engine.model is None  # no local model was loaded
     await engine.aclose()

@@ -9,7 +9,7 @@ from openai_faults import REPLY, FaultServer
 from textual.widgets import Input, SelectionList
 
 from genai_tui.config import ProviderSettings
-from genai_tui.engine.chat.compare import CompareTarget, compare
+from genai_tui.engine.chat.compare import CompareTarget
 from genai_tui.engine.engine import Engine
 from genai_tui.engine.core.errors import GenaiError
 from genai_tui.engine.core.events import ChatDone, TokenDelta
@@ -37,7 +37,7 @@ async def test_engine_compare_streams_all_and_saves_each_reply(make_settings, mo
                CompareTarget("no-such-model", "faulty")]  # fmt: skip
     engine.providers.get("faulty").retries = 0
     results: dict[int, list] = {0: [], 1: [], 2: []}
-    async for index, event in compare(engine, targets, "Say hi.", threading.Event()):
+    async for index, event in engine.compare(targets, "Say hi.", threading.Event()):
         results[index].append(event)
     assert isinstance(results[0][-1], ChatDone) and results[0][-1].text.strip()
     assert isinstance(results[1][-1], ChatDone) and results[1][-1].text == REPLY

@@ -17,10 +17,12 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from genai_tui.engine.core.bridge import ThreadStream
 from genai_tui.engine.core.errors import (
     GenerationError,
     ModelError,
@@ -28,12 +30,11 @@ from genai_tui.engine.core.errors import (
     UnsupportedArchitectureError,
 )
 from genai_tui.engine.core.events import ChatStats, ModelLoaded, TokenDelta
-from genai_tui.engine.models.gguf_info import GGUFInfo, read_gguf
 from genai_tui.engine.gpu.threads import batch_threads, generation_threads
+from genai_tui.engine.models.gguf_info import GGUFInfo, read_gguf
 
 # Memory a loaded model needs beyond weights and KV cache (compute buffers, runtime).
 _OVERHEAD_BYTES = 256 * 1024**2
-_END = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,11 @@ def gpu_offload_supported() -> bool:
     return bool(llama_cpp.llama_supports_gpu_offload())
 
 
+def chat_device(gpu_layers: int) -> str:
+    """Where llama.cpp puts a chat model: the GPU when its build offloads, else the CPU."""
+    return "cuda:0" if gpu_layers != 0 and gpu_offload_supported() else "cpu"
+
+
 class LocalChatModel:
     """A GGUF model loaded by llama.cpp, driven from its own thread."""
 
@@ -101,6 +107,7 @@ class LocalChatModel:
     ) -> None:
         self.path = Path(path).expanduser()
         self.name = name or self.path.stem
+        self.residency_key: str | None = self.name  # who holds the GPU while it generates
         self.requested_context = context_length
         self.gpu_layers = gpu_layers
         self.threads = generation_threads(threads)
@@ -120,6 +127,22 @@ class LocalChatModel:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     # -- loading ------------------------------------------------------------
+
+    async def footprint(self) -> tuple[int, str]:
+        """(bytes it will hold, device) before loading: checks the file is a whole GGUF."""
+
+        def measure() -> tuple[int, str]:
+            info = read_gguf(self.path)
+            n_ctx = self.requested_context or info.context_length or 4096
+            return memory_needed(info, n_ctx), chat_device(self.gpu_layers)
+
+        return await asyncio.to_thread(measure)
+
+    def measured_bytes(self) -> int | None:
+        # llama.cpp mmaps the weights: resident memory undercounts, keep the estimate.
+        return None
+
+    offload = None  # llama.cpp cannot move a loaded model to the CPU
 
     async def load(self) -> ModelLoaded:
         return await self._run(self.load_sync)
@@ -239,45 +262,35 @@ class LocalChatModel:
         messages: list[dict[str, str]],
         params: SamplingParams,
         cancel: threading.Event,
-        stats_out: list[ChatStats],
         prompt_tokens: int = 0,
-    ) -> AsyncIterator[TokenDelta]:
-        """Yield the reply as TokenDeltas; append its ChatStats to `stats_out` at the end.
+    ) -> AsyncIterator[TokenDelta | ChatStats]:
+        """Yield the reply as TokenDeltas, then its ChatStats.
 
         Setting `cancel` stops generation at the next token; what was produced is
         kept and the stats say finish_reason="cancelled".
         """
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-
-        def emit(item: Any) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-
-        future = loop.run_in_executor(
-            self._executor, self._generate, messages, params, cancel, emit, prompt_tokens
+        work = ThreadStream[str, ChatStats](
+            self._executor,
+            lambda emit: self._generate(messages, params, cancel, emit, prompt_tokens),
+            cancel,
         )
         delivered: list[str] = []
-        try:
-            while True:
-                item = await queue.get()
-                if item is _END:
-                    break
+        async with aclosing(work.items()) as items:
+            async for text in items:
                 if cancel.is_set():
                     # Stopped: drop what the worker queued meanwhile (it runs ahead of a
                     # slow consumer), so the reply ends where the user stopped it.
                     continue
-                delivered.append(item)
-                yield TokenDelta(item)
-            stats = await future
-            if stats.stopped:
-                kept = await self._run(self._count_text, "".join(delivered))
-                stats = dataclasses.replace(stats, completion_tokens=kept)
-            stats_out.append(stats)
-        finally:
-            if not future.done():
-                cancel.set()
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(future)
+                delivered.append(text)
+                yield TokenDelta(text)
+        stats = await work.result()
+        if stats.stopped:
+            kept = await self._run(self._count_text, "".join(delivered))
+            stats = dataclasses.replace(stats, completion_tokens=kept)
+        yield stats
+
+    def cost(self, stats: ChatStats) -> float | None:
+        return None  # a local model costs nothing per token
 
     def _generate(
         self,
@@ -289,7 +302,6 @@ class LocalChatModel:
     ) -> ChatStats:
         llm = self._llm
         if llm is None:
-            emit(_END)
             raise GenerationError("No model is loaded.", "Pick a model first (ctrl+o).")
         started = time.perf_counter()
         first: float | None = None
@@ -330,8 +342,6 @@ class LocalChatModel:
                 f"Generation failed in llama.cpp: {exc}.",
                 "The partial reply was kept. Try again, or reload the model (ctrl+o).",
             ) from exc
-        finally:
-            emit(_END)
         ended = time.perf_counter()
         text = "".join(parts)
         completion = self._count_text(text)

@@ -11,8 +11,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from genai_tui.engine.core.errors import ProviderError, ProviderStreamError
 from genai_tui.engine.chat.remote_errors import redact, server_message
+from genai_tui.engine.core.errors import ProviderError, ProviderStreamError
 
 Item = tuple[Any, ...]
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genai_tui.engine.core.errors import ConfigError, GenaiError, ProviderError
 from genai_tui.engine.chat.remote import RemoteChatModel, RemoteModel, RemoteProvider
+from genai_tui.engine.core.errors import ConfigError, GenaiError, ProviderError
 
 if TYPE_CHECKING:
     from genai_tui.config import ProviderSettings, Settings

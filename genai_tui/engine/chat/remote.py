@@ -21,13 +21,6 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from genai_tui.engine.chat.circuit import CircuitBreaker
-from genai_tui.engine.core.errors import (
-    GenaiError,
-    ProviderError,
-    ProviderStreamError,
-    ProviderUnavailableError,
-)
-from genai_tui.engine.core.events import ChatStats, ThinkingDelta, TokenDelta
 from genai_tui.engine.chat.openai_chunks import parse_chunk, parse_completion
 from genai_tui.engine.chat.remote_errors import (
     connect_failure,
@@ -36,6 +29,13 @@ from genai_tui.engine.chat.remote_errors import (
     status_failure,
 )
 from genai_tui.engine.chat.sse import sse_data
+from genai_tui.engine.core.errors import (
+    GenaiError,
+    ProviderError,
+    ProviderStreamError,
+    ProviderUnavailableError,
+)
+from genai_tui.engine.core.events import ChatStats, ThinkingDelta, TokenDelta
 from genai_tui.engine.core.text import printable
 
 if TYPE_CHECKING:
@@ -285,11 +285,10 @@ class RemoteProvider:
         messages: list[dict[str, str]],
         params: SamplingParams,
         cancel: threading.Event,
-        stats_out: list[ChatStats],
         prompt_tokens: int = 0,
         context_size: int = 0,
-    ) -> AsyncIterator[TokenDelta | ThinkingDelta]:
-        """Yield the reply's deltas; append its ChatStats to `stats_out` at the end.
+    ) -> AsyncIterator[TokenDelta | ThinkingDelta | ChatStats]:
+        """Yield the reply's deltas, then its ChatStats.
 
         Setting `cancel` stops at once (the connection is closed); what arrived is kept.
         """
@@ -336,16 +335,14 @@ class RemoteProvider:
             completion = int(usage.get("completion_tokens") or deltas)
             prompt_tokens = int(usage.get("prompt_tokens") or prompt_tokens)
         decode_s = ended - first if first is not None else 0.0
-        stats_out.append(
-            ChatStats(
-                prompt_tokens=prompt_tokens,
-                completion_tokens=completion,
-                ttft_s=(first - started) if first is not None else None,
-                tokens_per_s=(completion - 1) / decode_s if completion > 1 and decode_s > 0 else None,
-                duration_s=ended - started,
-                finish_reason=finish,
-                context_size=context_size,
-            )
+        yield ChatStats(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion,
+            ttft_s=(first - started) if first is not None else None,
+            tokens_per_s=(completion - 1) / decode_s if completion > 1 and decode_s > 0 else None,
+            duration_s=ended - started,
+            finish_reason=finish,
+            context_size=context_size,
         )
 
 
@@ -358,15 +355,16 @@ class RemoteChatModel:
         self.known_context = context_size or 0  # 0: the server did not say
         self.context_size = context_size or DEFAULT_CONTEXT  # for fitting the history
         self.loaded = True
+        self.residency_key: str | None = None  # the GPU it uses is the server's, not ours
 
     async def count_prompt(self, messages: list[dict[str, str]]) -> tuple[int, str]:
         """An estimate (about 4 characters a token); the server's usage replaces it."""
         return sum(len(m["content"]) // 4 + 4 for m in messages), ""
 
     def stream(self, messages: list[dict[str, str]], params: SamplingParams,
-               cancel: threading.Event, stats_out: list[ChatStats],
-               prompt_tokens: int = 0) -> AsyncIterator[TokenDelta | ThinkingDelta]:  # fmt: skip
-        return self.provider.stream_chat(self.name, messages, params, cancel, stats_out,
+               cancel: threading.Event,
+               prompt_tokens: int = 0) -> AsyncIterator[TokenDelta | ThinkingDelta | ChatStats]:  # fmt: skip
+        return self.provider.stream_chat(self.name, messages, params, cancel,
                                          prompt_tokens, self.known_context)  # fmt: skip
 
     def cost(self, stats: ChatStats) -> float | None:

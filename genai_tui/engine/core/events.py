@@ -72,6 +72,7 @@ class ChatDone:
     thinking: str
     stats: ChatStats
     message_id: int | None = None
+    cost: float | None = None  # a provider's price for the reply, when it has one
 
 
 ChatEvent = ModelLoading | ModelLoaded | ContextTrimmed | ThinkingDelta | TokenDelta | ChatDone

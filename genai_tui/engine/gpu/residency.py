@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from genai_tui.engine.core.errors import GpuBudgetError
 from genai_tui.engine.core.events import GpuAcquired, GpuWaiting, ModelEvicted, ResidencyEvent
@@ -27,6 +27,21 @@ from genai_tui.engine.core.text import human_bytes, human_duration
 
 if TYPE_CHECKING:
     from genai_tui.config import GpuSettings
+
+L = TypeVar("L", covariant=True)
+
+
+class Loadable(Protocol[L]):
+    """A model residency can admit: a chat model (llama.cpp) or an image pipeline."""
+
+    async def footprint(self) -> tuple[int, str]: ...  # (bytes it will hold, device)
+
+    async def load(self) -> L: ...
+
+    def measured_bytes(self) -> int | None: ...  # once loaded; None: keep the estimate
+
+    async def close(self) -> None: ...
+
 
 Unload = Callable[[], Awaitable[None]]
 Offload = Callable[[], Awaitable[None]]
@@ -261,6 +276,32 @@ class Residency:
                 if after is not None and after > before:
                     measured = after - before
             self.loaded(key, measured)
+
+    async def load(
+        self,
+        key: str,
+        kind: str,
+        model: Loadable[L],
+        evicted: Unload,
+        offload: Offload | None = None,
+        footprint: tuple[int, str] | None = None,
+    ) -> L:
+        """The one model admission: estimate, make room, load, measure.
+
+        `footprint` is (bytes, device) when the caller already has it (it may check the
+        file before unloading anything); else it is asked of the model. A load that
+        fails closes the model and is forgotten; `evicted` runs if residency later
+        unloads the model to make room for another.
+        """
+        try:
+            estimate, device = footprint or await model.footprint()
+            async with self.admitting(key, kind, estimate, device, evicted, offload) as admission:
+                loaded = await model.load()
+                admission.measured_bytes = model.measured_bytes()
+        except BaseException:
+            await model.close()
+            raise
+        return loaded
 
     def loaded(self, key: str, measured_bytes: int | None = None) -> None:
         resident = self._residents.get(key)

@@ -15,9 +15,20 @@ import gc
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from genai_tui.engine.core.bridge import ThreadStream
+from genai_tui.engine.core.errors import ImageOutOfMemoryError, PipelineError
+from genai_tui.engine.core.events import (
+    ImageReady,
+    ImagesDone,
+    PipelineLoaded,
+    PreviewImage,
+    StepProgress,
+)
+from genai_tui.engine.gpu.threads import generation_threads
 from genai_tui.engine.images.diffusion_load import (
     apply_memory,
     check_source,
@@ -30,22 +41,12 @@ from genai_tui.engine.images.diffusion_load import (
     quiet_libraries,
 )
 from genai_tui.engine.images.diffusion_params import ImageRequest
-from genai_tui.engine.core.errors import ImageOutOfMemoryError, PipelineError
-from genai_tui.engine.core.events import (
-    ImageReady,
-    ImagesDone,
-    PipelineLoaded,
-    PreviewImage,
-    StepProgress,
-)
-from genai_tui.engine.gpu.threads import generation_threads
 
 if TYPE_CHECKING:
     import threading
 
     from genai_tui.config import ImageSettings
 
-_END = object()
 # Called on the worker thread with (image, seed, duration_s); returns (path, image_id).
 SaveImage = Callable[[Any, int, float], tuple[Path, int]]
 
@@ -89,6 +90,13 @@ class DiffusionModel:
         setting = self.settings.dtype
         wide = setting == "float32" or setting == "auto" and self.planned_device() == "cpu"
         return estimate_bytes(self.path, 4 if wide else 2)
+
+    async def footprint(self) -> tuple[int, str]:
+        """(bytes the weights will hold, device) before loading; torch loads on a thread."""
+        return await asyncio.to_thread(lambda: (self.estimate_bytes(), self.planned_device()))
+
+    def measured_bytes(self) -> int | None:
+        return self.memory_bytes or None
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -150,24 +158,15 @@ class DiffusionModel:
         save: SaveImage,
     ) -> AsyncIterator[Any]:
         """Yield StepProgress, PreviewImage, ImageReady per variation, then ImagesDone."""
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-
-        def emit(item: Any) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-
-        future = loop.run_in_executor(
-            self._executor, self._generate, request, seeds, cancel, save, emit
+        work = ThreadStream[Any, None](
+            self._executor,
+            lambda emit: self._generate(request, seeds, cancel, save, emit),
+            cancel,
         )
-        try:
-            while (item := await queue.get()) is not _END:
+        async with aclosing(work.items()) as items:
+            async for item in items:
                 yield item
-            await future
-        finally:
-            if not future.done():
-                cancel.set()
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(future)
+        await work.result()
 
     def _pipe_for(self, request: ImageRequest, torch: Any) -> Any:
         pipe = self._pipe
@@ -217,19 +216,6 @@ class DiffusionModel:
         return image.resize((request.width, request.height), Image.Resampling.LANCZOS)
 
     def _generate(
-        self,
-        request: ImageRequest,
-        seeds: list[int],
-        cancel: threading.Event,
-        save: SaveImage,
-        emit: Callable[[Any], None],
-    ) -> None:
-        try:
-            self._generate_all(request, seeds, cancel, save, emit)
-        finally:
-            emit(_END)
-
-    def _generate_all(
         self,
         request: ImageRequest,
         seeds: list[int],

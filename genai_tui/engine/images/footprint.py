@@ -1,20 +1,6 @@
-"""What an image model and one image will hold in memory, before loading: residency's input."""
+"""What one image needs in memory beyond the weights: residency's input for a GPU turn."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from genai_tui.engine.images.diffusion import DiffusionModel
-
-
-def image_footprint(model: DiffusionModel) -> tuple[int, str]:
-    """(bytes the model's weights will hold once loaded, its device), before loading it.
-
-    Blocking, and imports torch (to see CUDA): call it on a thread when a load is about
-    to need torch anyway.
-    """
-    return model.estimate_bytes(), model.planned_device()
 
 
 def image_work_bytes(width: int, height: int, device: str) -> int:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genai_tui.engine.images.diffusion_params import ImageRequest, sampler_name, scheduler_class
 from genai_tui.engine.core.errors import GenaiError, StoreError
+from genai_tui.engine.images.diffusion_params import ImageRequest, sampler_name, scheduler_class
 from genai_tui.engine.images.png_params import ImageParams, format_parameters, png_info, read_params
 
 if TYPE_CHECKING:

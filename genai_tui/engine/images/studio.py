@@ -13,17 +13,17 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genai_tui.engine.images.diffusion_params import ImageRequest, seed_plan, validate
 from genai_tui.engine.core.errors import GenaiError, ModelNotFoundError, NoModelError, PipelineError
 from genai_tui.engine.core.events import PipelineLoaded
-from genai_tui.engine.images.gallery import Gallery
 from genai_tui.engine.gpu.residency import Residency
-from genai_tui.engine.images.footprint import image_footprint, image_work_bytes
+from genai_tui.engine.images.diffusion_params import ImageRequest, seed_plan, validate
+from genai_tui.engine.images.footprint import image_work_bytes
+from genai_tui.engine.images.gallery import Gallery
 
 if TYPE_CHECKING:
     from genai_tui.config import Settings
-    from genai_tui.engine.images.diffusion import DiffusionModel
     from genai_tui.engine.core.store import Store
+    from genai_tui.engine.images.diffusion import DiffusionModel
 
 IMAGE_KINDS = ("diffusers", "checkpoint")
 
@@ -151,16 +151,9 @@ class ImageStudio:
                     self.model, self.last_loaded = None, None
                 await candidate.close()
 
-            try:
-                estimate, device = await asyncio.to_thread(image_footprint, candidate)
-                async with self.residency.admitting(
-                    model.name, "image", estimate, device, evicted, candidate.offload
-                ) as admission:
-                    loaded = await candidate.load()
-                    admission.measured_bytes = candidate.memory_bytes or None
-            except BaseException:
-                await candidate.close()
-                raise
+            loaded = await self.residency.load(
+                model.name, "image", candidate, evicted, candidate.offload
+            )
             self.model, self.last_loaded = candidate, loaded
             return loaded
 

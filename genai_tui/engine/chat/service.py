@@ -1,0 +1,187 @@
+"""The chat turn: one reply from any chat model, the one copy used by the chat screen,
+the CLI and compare.
+
+A turn fits the history into the model's context, streams the reply while splitting
+`<think>` reasoning from the answer, saves the reply with its stats and cost (a
+failed or abandoned reply is kept, marked), and ends with a `ChatDone` that carries
+the stats and the cost.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, aclosing
+from typing import TYPE_CHECKING, Any, Protocol
+
+from genai_tui.engine.chat.context import fit_messages, reply_reserve
+from genai_tui.engine.chat.thinking import ThinkSplitter
+from genai_tui.engine.core.errors import GenerationError
+from genai_tui.engine.core.events import (
+    ChatDone,
+    ChatEvent,
+    ChatStats,
+    ContextTrimmed,
+    ThinkingDelta,
+    TokenDelta,
+)
+
+if TYPE_CHECKING:
+    from genai_tui.engine.chat.local import SamplingParams
+    from genai_tui.engine.core.store import Conversation, Store
+    from genai_tui.engine.gpu.residency import Residency
+
+DEFAULT_TITLE = "New chat"
+
+Messages = list[dict[str, str]]
+StreamItem = TokenDelta | ThinkingDelta | ChatStats
+
+
+class ChatModel(Protocol):
+    """What a turn needs of a model, local (llama.cpp) or remote (OpenAI-compatible).
+
+    `stream` yields the reply's deltas and, last, its `ChatStats`. `residency_key` is
+    the key a local model holds the GPU under (None for a remote model: no GPU turn).
+    """
+
+    name: str
+    context_size: int
+    residency_key: str | None
+
+    @property
+    def loaded(self) -> bool: ...
+
+    async def count_prompt(self, messages: Messages) -> tuple[int, str]: ...
+
+    def stream(
+        self,
+        messages: Messages,
+        params: SamplingParams,
+        cancel: threading.Event,
+        prompt_tokens: int = 0,
+    ) -> AsyncIterator[StreamItem]: ...
+
+    def cost(self, stats: ChatStats) -> float | None: ...
+
+
+def title_from(text: str, limit: int = 60) -> str:
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), DEFAULT_TITLE)
+    return first if len(first) <= limit else first[: limit - 1].rstrip() + "…"
+
+
+def history(store: Store, conv: Conversation) -> Messages:
+    """The conversation as chat messages, its system prompt first."""
+    messages = [{"role": m.role, "content": m.content} for m in store.messages(conv.id)]
+    if conv.system_prompt:
+        messages.insert(0, {"role": "system", "content": conv.system_prompt})
+    return messages
+
+
+async def chat_turn(
+    store: Store,
+    conv: Conversation,
+    model: ChatModel,
+    params: SamplingParams,
+    cancel: threading.Event,
+    residency: Residency | None = None,
+    retry_hint: str = "Send the message again to load it back.",
+) -> AsyncIterator[ChatEvent]:
+    """Stream `model`'s reply to `conv`'s history and save it.
+
+    A local model takes its turn on the GPU through `residency` (it waits rather than
+    collide with an image job); if it was unloaded meanwhile, the turn fails with
+    `retry_hint`.
+    """
+    async with AsyncExitStack() as stack:
+        if residency is not None and model.residency_key is not None:
+            await stack.enter_async_context(residency.gpu_slot(model.residency_key))
+        if not model.loaded:
+            raise GenerationError(
+                f"{model.name} was unloaded to make room for another model.", retry_hint
+            )
+        async with aclosing(_stream(store, conv, model, params, cancel)) as events:
+            async for event in events:
+                yield event
+
+
+async def _stream(
+    store: Store,
+    conv: Conversation,
+    model: ChatModel,
+    params: SamplingParams,
+    cancel: threading.Event,
+) -> AsyncIterator[ChatEvent]:
+    prompt_text = ""
+
+    async def count(msgs: Messages) -> int:
+        nonlocal prompt_text
+        tokens, prompt_text = await model.count_prompt(msgs)
+        return tokens
+
+    reserve = reply_reserve(params.max_tokens, model.context_size)
+    fitted, dropped, prompt_tokens = await fit_messages(
+        history(store, conv), count, model.context_size, reserve
+    )
+    if dropped:
+        yield ContextTrimmed(dropped, prompt_tokens, model.context_size)
+    splitter = ThinkSplitter(start_thinking=prompt_text.rstrip().endswith("<think>"))
+    answer: list[str] = []
+    thinking: list[str] = []
+    saved = False
+
+    def save(stats: ChatStats | None, cost: float | None = None) -> int | None:
+        nonlocal saved
+        saved = True
+        text = "".join(answer)
+        if not text and not thinking and (stats is None or stats.stopped):
+            return None  # stopped before the first token: nothing to keep
+        fields: dict[str, Any] = {
+            "thinking": "".join(thinking).strip(),
+            "model": model.name,
+            "provider": conv.provider,
+        }
+        if stats is not None:
+            fields.update(
+                prompt_tokens=stats.prompt_tokens,
+                completion_tokens=stats.completion_tokens,
+                ttft_s=stats.ttft_s,
+                tokens_per_s=stats.tokens_per_s,
+                duration_s=stats.duration_s,
+                finish_reason=stats.finish_reason,
+                stopped=int(stats.stopped),
+                cost=cost,
+            )
+        else:
+            fields.update(finish_reason="error", stopped=1)
+        return store.add_message(conv.id, "assistant", text, **fields).id
+
+    def route(pieces: list[tuple[bool, str]]) -> list[ChatEvent]:
+        events: list[ChatEvent] = []
+        for is_thinking, piece in pieces:
+            (thinking if is_thinking else answer).append(piece)
+            events.append(ThinkingDelta(piece) if is_thinking else TokenDelta(piece))
+        return events
+
+    stats: ChatStats | None = None
+    try:
+        async with aclosing(model.stream(fitted, params, cancel, prompt_tokens)) as items:
+            async for item in items:
+                if isinstance(item, ChatStats):
+                    stats = item
+                    continue
+                # A server may send reasoning apart from the answer (reasoning_content).
+                is_reasoning = isinstance(item, ThinkingDelta)
+                for event in route([(True, item.text)] if is_reasoning else splitter.feed(item.text)):
+                    yield event
+        for event in route(splitter.flush()):
+            yield event
+        if stats is None:
+            raise GenerationError(f"{model.name} ended its reply without a summary.",
+                                  "The partial reply was kept. Try again.")  # fmt: skip
+        cost = model.cost(stats)
+        message_id = save(stats, cost)
+        yield ChatDone("".join(answer), "".join(thinking).strip(), stats, message_id, cost)
+    finally:
+        if not saved:
+            # Failed or abandoned mid-reply: keep what was produced, marked stopped.
+            save(None)
