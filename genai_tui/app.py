@@ -5,16 +5,22 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.notifications import SeverityLevel
 from textual.signal import Signal
+from textual.worker import Worker
 
 from genai_tui.config import Settings
 from genai_tui.engine.engine import Engine
 from genai_tui.engine.core.errors import GenaiError
+
+if TYPE_CHECKING:
+    from genai_tui.engine.gpu.nvml import Snapshot
 
 
 DOWNLOADS_POLL_S = 0.5
@@ -44,14 +50,32 @@ class GenaiApp(App[int]):
         self.downloads_signal: Signal[list] = Signal(self, "downloads")
         self._job_states: dict[int, str] = {}
         # App-wide: GPU samples and jobs waiting for the GPU, for every screen's GPU line.
-        self.gpu_signal: Signal[object] = Signal(self, "gpu")
-        self.gpu_waiting_signal: Signal[tuple] = Signal(self, "gpu_waiting")
-        self.gpu_latest: object | None = None
+        self.gpu_signal: Signal[Snapshot] = Signal(self, "gpu")
+        self.gpu_waiting_signal: Signal[tuple[str, ...]] = Signal(self, "gpu_waiting")
+        self.gpu_latest: Snapshot | None = None
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = False) -> None:  # fmt: skip
         """Notifications carry text from models, servers and files: never markup."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
+    def worker_failed(self, worker: Worker[Any]) -> None:
+        """The one handler for a worker that ended in error (screens report it here).
+
+        An error the engine explains (GenaiError) is shown as it is; anything else is
+        shown as a one-line summary with the log file that holds the traceback.
+        """
+        from genai_tui.engine.core.text import printable
+
+        error = worker.error
+        if isinstance(error, GenaiError):
+            self.notify(str(error), title="Error", severity="error", timeout=10)
+            return
+        where = log_failure(self.settings.log_path, worker.name or "a task", error)
+        summary = printable(f"{type(error).__name__}: {error}")
+        self.notify(f"Something went wrong ({worker.name or 'a task'}): {summary}. "
+                    f"The screen is usable again; details are in {where}.",
+                    title="Unexpected error", severity="error", timeout=15)  # fmt: skip
 
     def on_mount(self) -> None:
         if self.settings.theme in self.available_themes:
@@ -71,17 +95,17 @@ class GenaiApp(App[int]):
 
     def _start_gpu(self) -> None:
         """After the first frame: the sampler thread (it imports pynvml) and residency news."""
+        self.engine.gpu.subscribe(asyncio.get_running_loop(), self._on_gpu_sample)
         self.engine.gpu.start()
-        self.set_interval(self.settings.gpu.interval_s, self._poll_gpu)
         self.engine.residency.subscribe(self._on_residency)
 
-    def _poll_gpu(self) -> None:
-        """Publish the sampler's newest sample (taken on its thread) to every screen."""
-        snap = self.engine.gpu.latest
-        if snap is not None and snap is not self.gpu_latest:
-            self.gpu_latest = snap
-            with self.batch_update():  # subscribers update at once: one frame per sample
-                self.gpu_signal.publish(snap)
+    def _on_gpu_sample(self, snap: Snapshot) -> None:
+        """The sampler's newest sample (taken on its thread), to every screen."""
+        if not self.is_running:
+            return
+        self.gpu_latest = snap
+        with self.batch_update():  # subscribers update at once: one frame per sample
+            self.gpu_signal.publish(snap)
 
     def _on_residency(self, event: object) -> None:
         from genai_tui.engine.core.events import ModelEvicted
@@ -197,6 +221,22 @@ class GenaiApp(App[int]):
 
     async def on_unmount(self) -> None:
         await self.engine.aclose()
+
+
+def log_failure(path: Path, what: str, error: BaseException | None) -> Path:
+    """Append `error`'s traceback to the log file; returns where it went."""
+    import traceback
+    from datetime import datetime
+
+    lines = traceback.format_exception(error) if error is not None else ["(no exception)\n"]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as log:
+            log.write(f"--- {datetime.now().isoformat(timespec='seconds')} {what} failed\n")
+            log.writelines(lines)
+    except OSError:
+        return Path("(the log file could not be written)")
+    return path
 
 
 def run_app(settings: Settings) -> int:

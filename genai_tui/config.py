@@ -176,6 +176,11 @@ class Settings(BaseSettings):
         return self.data_dir.expanduser() / "exports"
 
     @property
+    def log_path(self) -> Path:
+        """Where a failure's traceback goes (the screen shows a one-line summary)."""
+        return self.data_dir.expanduser() / "genai-tui.log"
+
+    @property
     def images_dir(self) -> Path:
         """The gallery: every generated image, as PNG with its parameters."""
         return self.data_dir.expanduser() / "images"

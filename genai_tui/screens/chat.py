@@ -44,6 +44,7 @@ from genai_tui.widgets.conversation_list import ConversationList
 from genai_tui.widgets.downloads_line import DownloadsLine
 from genai_tui.widgets.gpu_line import GpuLine
 from genai_tui.widgets.prompt_input import PromptInput
+from genai_tui.workbench import ReportsWorkerErrors
 
 if TYPE_CHECKING:
     from genai_tui.engine.chat.remote import RemoteModel
@@ -78,7 +79,7 @@ def message_meta(msg: Message) -> str:
     return " · ".join(parts)
 
 
-class ChatScreen(Screen[None]):
+class ChatScreen(ReportsWorkerErrors, Screen[None]):
     CSS_PATH = "chat.tcss"
 
     BINDINGS = [
@@ -305,6 +306,14 @@ class ChatScreen(Screen[None]):
                     )
         except GenaiError as exc:
             await self._show_error(view, exc)
+        except Exception:
+            # Unexpected: the App reports it (message, log file); what arrived stays.
+            if view.text:
+                await view.finish("interrupted", stopped=True)
+            else:
+                await view.show_error("The reply failed: see the error message.")
+            self.status.set(state="error")
+            raise
         finally:
             flusher.stop()
             self.refresh_list()

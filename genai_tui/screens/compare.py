@@ -27,6 +27,7 @@ from genai_tui.engine.chat.usage import format_cost
 from genai_tui.widgets.downloads_line import DownloadsLine
 from genai_tui.widgets.gpu_line import GpuLine
 from genai_tui.widgets.message_view import MessageView
+from genai_tui.workbench import ReportsWorkerErrors
 
 FLUSH_INTERVAL_S = 1 / 15
 
@@ -43,7 +44,7 @@ def compare_stats(done: ChatDone, cost: float | None) -> str:
     return " · ".join(parts)
 
 
-class CompareScreen(Screen[None]):
+class CompareScreen(ReportsWorkerErrors, Screen[None]):
     DEFAULT_CSS = """
     CompareScreen #compare-setup { height: auto; max-height: 60%; padding: 0 1; }
     CompareScreen #compare-models { height: auto; max-height: 7; }

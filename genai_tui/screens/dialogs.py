@@ -19,12 +19,13 @@ from textual.widgets.option_list import Option
 from genai_tui.engine.models.inventory import LocalModel
 from genai_tui.engine.core.store import SystemPrompt
 from genai_tui.engine.core.text import printable
+from genai_tui.workbench import ReportsWorkerErrors
 
 if TYPE_CHECKING:
     from genai_tui.engine.chat.remote import RemoteModel
     from genai_tui.engine.chat.providers import ProviderListing
 
-class Dialog(ModalScreen[ScreenResultType]):
+class Dialog(ReportsWorkerErrors, ModalScreen[ScreenResultType]):
     """A centred box over the dimmed screen."""
 
     DEFAULT_CSS = """

@@ -23,6 +23,7 @@ from genai_tui.widgets.gpu_host import HostPanel
 from genai_tui.widgets.gpu_line import GpuLine
 from genai_tui.widgets.gpu_models import LoadedModels
 from genai_tui.widgets.gpu_processes import ProcessTable
+from genai_tui.workbench import ReportsWorkerErrors, workbench
 
 if TYPE_CHECKING:
     from genai_tui.engine.engine import Engine
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 WIDE = 120  # columns from which GPU cards sit two abreast
 
 
-class GpuScreen(Screen[None]):
+class GpuScreen(ReportsWorkerErrors, Screen[None]):
     CSS_PATH = "gpu.tcss"
     BINDINGS = [
         Binding("m", "sort('memory')", "Sort memory", tooltip="Processes: sort by GPU memory "
@@ -70,9 +71,9 @@ class GpuScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.engine.gpu.start()  # idempotent; the app normally started it already
-        signal = getattr(self.app, "gpu_signal", None)
-        if signal is not None:
-            signal.subscribe(self, self.show, immediate=True)
+        bench = workbench(self)
+        if bench is not None:
+            bench.gpu_signal.subscribe(self, self.show, immediate=True)
         else:  # on its own (tests): poll the sampler
             self.set_interval(self.engine.gpu.interval_s, self._poll)
         self.set_interval(1.0, self.show_loaded)

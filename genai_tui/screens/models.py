@@ -35,6 +35,7 @@ from genai_tui.engine.core.text import printable
 from genai_tui.screens.dialogs import ConfirmDialog, TextDialog
 from genai_tui.widgets.downloads_line import DownloadsLine, human_bytes, human_eta
 from genai_tui.widgets.gpu_line import GpuLine
+from genai_tui.workbench import ReportsWorkerErrors
 
 KINDS = ("all", "gguf", "diffusers")
 SORTS = ("downloads", "likes", "trending", "updated")
@@ -66,7 +67,7 @@ def _count(n: int) -> str:
     return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.1f}k" if n >= 1e3 else str(n)
 
 
-class ModelsScreen(Screen[None]):
+class ModelsScreen(ReportsWorkerErrors, Screen[None]):
     CSS_PATH = "models.tcss"
 
     BINDINGS = [

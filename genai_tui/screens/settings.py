@@ -25,6 +25,7 @@ from genai_tui.widgets.downloads_line import DownloadsLine
 from genai_tui.widgets.gpu_line import GpuLine
 from genai_tui.widgets.provider_form import ProviderForm
 from genai_tui.widgets.usage_view import UsageView, money
+from genai_tui.workbench import ReportsWorkerErrors
 
 HELP = (
     "a add · e/Enter edit · t test · x remove · d discover local servers · "
@@ -40,7 +41,7 @@ def key_source(p: ProviderSettings) -> str:
     return "none"
 
 
-class SettingsScreen(Screen[None]):
+class SettingsScreen(ReportsWorkerErrors, Screen[None]):
     CSS_PATH = "settings.tcss"
 
     BINDINGS = [

@@ -47,6 +47,7 @@ from genai_tui.widgets.image_model_picker import ImageModelPicker
 from genai_tui.widgets.image_view import ImageTile
 from genai_tui.widgets.image_viewer import ImageViewer
 from genai_tui.widgets.step_progress import StepProgressBar
+from genai_tui.workbench import ReportsWorkerErrors
 
 # Offered by alt+c before a model is loaded (then: the model's compatible ones).
 COMMON_SCHEDULERS = ("", "EulerAncestralDiscreteScheduler", "EulerDiscreteScheduler",
@@ -63,7 +64,7 @@ def load_picture(path: Path) -> Any:
         return src.convert("RGB")
 
 
-class StudioScreen(Screen[None]):
+class StudioScreen(ReportsWorkerErrors, Screen[None]):
     CSS_PATH = "studio.tcss"
 
     BINDINGS = [

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from textual.content import Content
 from textual.widgets import Static
+from genai_tui.workbench import workbench
 
 if TYPE_CHECKING:
     from genai_tui.engine.gpu.nvml import GpuSample, Snapshot
@@ -66,13 +67,13 @@ class GpuLine(Static):
         self._text = ""
 
     def on_mount(self) -> None:
-        for name, handler in (("gpu_signal", self.show), ("gpu_waiting_signal", self.waiting)):
-            signal = getattr(self.app, name, None)
-            if signal is not None:
-                signal.subscribe(self, handler, immediate=True)
-        snap = getattr(self.app, "gpu_latest", None)
-        if snap is not None:
-            self.show(snap)
+        bench = workbench(self)
+        if bench is None:  # in some other App (a test harness): nothing to follow
+            return
+        bench.gpu_signal.subscribe(self, self.show, immediate=True)
+        bench.gpu_waiting_signal.subscribe(self, self.waiting, immediate=True)
+        if bench.gpu_latest is not None:
+            self.show(bench.gpu_latest)
 
     def show(self, snap: Snapshot) -> None:
         self._snap = snap

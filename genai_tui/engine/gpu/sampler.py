@@ -1,15 +1,19 @@
 """The GPU sampler's thread and the history it keeps for graphs.
 
 `GpuSampler` samples at `settings.gpu.interval_s` on its own daemon thread and keeps
-the last `settings.gpu.history_s` seconds. Readers (the UI polls it on the event
-loop) take `latest` (one reference, replaced atomically) and copies of the series.
+the last `settings.gpu.history_s` seconds. Each sample is handed to the subscribers on
+their event loop (`subscribe`); readers also take `latest` (one reference, replaced
+atomically) and copies of the series.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from genai_tui.engine.gpu.nvml import HostReader, NvmlReader, Snapshot, snapshot
@@ -79,6 +83,13 @@ class GpuSampler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._seq = 0
+        self._listeners: list[tuple[asyncio.AbstractEventLoop, Callable[[Snapshot], None]]] = []
+
+    def subscribe(
+        self, loop: asyncio.AbstractEventLoop, listener: Callable[[Snapshot], None]
+    ) -> None:
+        """Call `listener(snapshot)` on `loop` after every sample (one per interval)."""
+        self._listeners.append((loop, listener))
 
     @property
     def running(self) -> bool:
@@ -98,6 +109,9 @@ class GpuSampler:
         snap = snapshot(self._nvml, self._host, self._seq)
         self.history.add(snap)
         self.latest = snap
+        for loop, listener in list(self._listeners):
+            with contextlib.suppress(RuntimeError):  # that loop has closed
+                loop.call_soon_threadsafe(listener, snap)
         return snap
 
     def _run(self) -> None:
