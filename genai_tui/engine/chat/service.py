@@ -170,8 +170,11 @@ async def _stream(
                     stats = item
                     continue
                 # A server may send reasoning apart from the answer (reasoning_content).
-                is_reasoning = isinstance(item, ThinkingDelta)
-                for event in route([(True, item.text)] if is_reasoning else splitter.feed(item.text)):
+                if isinstance(item, ThinkingDelta):
+                    pieces = [(True, item.text)]
+                else:
+                    pieces = splitter.feed(item.text)
+                for event in route(pieces):
                     yield event
         for event in route(splitter.flush()):
             yield event

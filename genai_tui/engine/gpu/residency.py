@@ -16,126 +16,44 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
 
 from genai_tui.engine.core.errors import GpuBudgetError
 from genai_tui.engine.core.events import GpuAcquired, GpuWaiting, ModelEvicted, ResidencyEvent
 from genai_tui.engine.core.text import human_bytes, human_duration
+from genai_tui.engine.gpu.residents import (
+    MIB,
+    Admission,
+    Job,
+    L,
+    Listener,
+    Loadable,
+    Offload,
+    Resident,
+    Unload,
+    label,
+    pool_of,
+    probe_memory,
+)
 
 if TYPE_CHECKING:
     from genai_tui.config import GpuSettings
-
-L = TypeVar("L", covariant=True)
-
-
-class Loadable(Protocol[L]):
-    """A model residency can admit: a chat model (llama.cpp) or an image pipeline."""
-
-    async def footprint(self) -> tuple[int, str]: ...  # (bytes it will hold, device)
-
-    async def load(self) -> L: ...
-
-    def measured_bytes(self) -> int | None: ...  # once loaded; None: keep the estimate
-
-    async def close(self) -> None: ...
-
-
-Unload = Callable[[], Awaitable[None]]
-Offload = Callable[[], Awaitable[None]]
-Listener = Callable[[ResidencyEvent], None]
-MIB = 1024**2
-
-
-def label(key: str) -> str:
-    """A key as people read it: a model loaded by path shows its file name."""
-    path = Path(key)
-    return path.name if path.is_absolute() else key
-
-
-def pool_of(device: str) -> str:
-    """The memory a device draws on: "cpu", or one GPU ("cuda" means "cuda:0")."""
-    device = (device or "cpu").lower()
-    if device == "cuda":
-        return "cuda:0"
-    return device
-
-
-@dataclass
-class Resident:
-    """A loaded (or loading) model and what it holds."""
-
-    key: str
-    kind: str  # "chat" or "image"
-    device: str
-    estimate_bytes: int
-    unload: Unload = field(repr=False)
-    offload: Offload | None = field(default=None, repr=False)
-    measured_bytes: int | None = None
-    loading: bool = True
-    busy: int = 0  # GPU jobs running on it
-    loaded_at: float = field(default_factory=time.monotonic)
-    last_used: float = field(default_factory=time.monotonic)
-
-    @property
-    def bytes(self) -> int:
-        return self.measured_bytes if self.measured_bytes is not None else self.estimate_bytes
-
-    @property
-    def pool(self) -> str:
-        return pool_of(self.device)
-
-    @property
-    def idle_s(self) -> float:
-        return 0.0 if self.busy or self.loading else time.monotonic() - self.last_used
-
-
-@dataclass
-class _Job:
-    key: str
-    bytes: int
-    pool: str
-
-
-@dataclass
-class Admission:
-    """What `admitting` made room with; set `measured_bytes` if the loader knows better."""
-
-    evictions: list[ModelEvicted]
-    measured_bytes: int | None = None
-
-
-def _probe(pool: str) -> tuple[int | None, int | None]:
-    """(total memory of the pool, what this process holds there now); blocking."""
-    import psutil
-
-    if pool.startswith("cuda"):
-        from genai_tui.engine.gpu.nvml import NvmlReader, own_gpu_memory
-
-        index = int(pool.partition(":")[2] or 0)
-        nvml = NvmlReader()
-        try:
-            total = nvml.memory(free=False).get(index)
-            held = own_gpu_memory(nvml)
-        finally:
-            nvml.close()
-        return total, held
-    return int(psutil.virtual_memory().total), int(psutil.Process().memory_info().rss)
 
 
 class Residency:
     """The loaded models and the GPU scheduler. One per Engine."""
 
     def __init__(
-        self, settings: GpuSettings, probe: Callable[[str], tuple[int | None, int | None]] = _probe
+        self,
+        settings: GpuSettings,
+        probe: Callable[[str], tuple[int | None, int | None]] = probe_memory,
     ) -> None:
         self.settings = settings
         self._probe = probe
         self._residents: dict[str, Resident] = {}
-        self._jobs: list[_Job] = []
-        self._waiting: list[_Job] = []
+        self._jobs: list[Job] = []
+        self._waiting: list[Job] = []
         self._budgets: dict[str, int | None] = {}
         self._listeners: list[Listener] = []
         self._cond: asyncio.Condition | None = None
@@ -209,11 +127,13 @@ class Residency:
         """
         pool = pool_of(device)
         budget = await self.budget(device)
-        if self.settings.vram_budget_mb is not None and budget is not None and estimate_bytes > budget:
+        capped = budget if self.settings.vram_budget_mb is not None else None
+        if capped is not None and estimate_bytes > capped:
             raise GpuBudgetError(
                 f"{key} needs about {human_bytes(estimate_bytes)}, more than the "
                 f"{human_bytes(budget)} set for loaded models (gpu.vram_budget_mb).",
-                "Raise gpu.vram_budget_mb in the settings, or pick a smaller model or quantization.",
+                "Raise gpu.vram_budget_mb in the settings, or pick a smaller model or "
+                "quantization.",
             )
         cond = self._state()
         evictions: list[ModelEvicted] = []
@@ -396,7 +316,7 @@ class Residency:
         cond = self._state()
         resident = self._residents.get(key)
         pool = resident.pool if resident is not None else "cpu"
-        job = _Job(key, work_bytes, pool)
+        job = Job(key, work_bytes, pool)
         started = time.monotonic()
         announced = False
         async with cond:
