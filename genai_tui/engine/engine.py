@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from functools import cached_property
 from pathlib import Path
@@ -179,7 +179,7 @@ class Engine:
     # and closes the outer stream must close the inner ones at once, so the model
     # stops, the partial reply is saved and `generating` is cleared (not at GC).
 
-    async def chat(self, conv_id: int, text: str) -> AsyncIterator[ChatEvent]:
+    async def chat(self, conv_id: int, text: str) -> AsyncGenerator[ChatEvent, None]:
         """Add the user's message and stream the reply."""
         self._check_idle()
         conv = self.store.conversation(conv_id)
@@ -190,7 +190,7 @@ class Engine:
             async for event in events:
                 yield event
 
-    async def regenerate(self, conv_id: int) -> AsyncIterator[ChatEvent]:
+    async def regenerate(self, conv_id: int) -> AsyncGenerator[ChatEvent, None]:
         """Replace the last reply with a new one."""
         self._check_idle()
         messages = self.store.messages(conv_id)
@@ -204,7 +204,7 @@ class Engine:
             async for event in events:
                 yield event
 
-    async def edit_last(self, conv_id: int, text: str) -> AsyncIterator[ChatEvent]:
+    async def edit_last(self, conv_id: int, text: str) -> AsyncGenerator[ChatEvent, None]:
         """Replace the last user message (and drop what followed it), then reply."""
         self._check_idle()
         messages = self.store.messages(conv_id)
@@ -219,7 +219,7 @@ class Engine:
         messages = self.store.messages(conv_id)
         return next((m.content for m in reversed(messages) if m.role == "user"), None)
 
-    async def _ensure_model(self, conv: Conversation) -> AsyncIterator[ChatEvent]:
+    async def _ensure_model(self, conv: Conversation) -> AsyncGenerator[ChatEvent, None]:
         if self.model is not None and self.model.loaded:
             return
         choice = None
@@ -238,7 +238,7 @@ class Engine:
         yield ModelLoading(choice.name, choice.path)
         yield await self.load_model(choice)
 
-    async def _reply(self, conv_id: int) -> AsyncIterator[ChatEvent]:
+    async def _reply(self, conv_id: int) -> AsyncGenerator[ChatEvent, None]:
         self._check_idle()
         self._generating = True
         self._cancel.clear()
@@ -268,7 +268,7 @@ class Engine:
 
     def compare(
         self, targets: list[CompareTarget], prompt: str, cancel: threading.Event
-    ) -> AsyncIterator[tuple[int, ChatEvent | GenaiError]]:
+    ) -> AsyncGenerator[tuple[int, ChatEvent | GenaiError], None]:
         """One prompt to 2-4 models at once; (index, event) and (index, error) as they come."""
         from genai_tui.engine.chat.compare import compare
 

@@ -8,7 +8,7 @@ come out tagged with the index of the model that produced them.
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -53,13 +53,13 @@ async def compare(
     params: SamplingParams,
     cancel: threading.Event,
     system_prompt: str = "",
-) -> AsyncIterator[tuple[int, ChatEvent | GenaiError]]:
+) -> AsyncGenerator[tuple[int, ChatEvent | GenaiError], None]:
     """Stream every target's reply at once; yields (index, event) and (index, error)."""
     if not 2 <= len(targets) <= MAX_MODELS:
         raise GenaiError(f"Compare needs 2 to {MAX_MODELS} models; {len(targets)} chosen.",
                          "Select between two and four models with space.")  # fmt: skip
 
-    async def one(index: int, target: CompareTarget) -> AsyncIterator[ChatEvent | GenaiError]:
+    async def one(index: int, target: CompareTarget) -> AsyncGenerator[ChatEvent | GenaiError, None]:
         release: Release | None = None
         try:
             model, release = await open_model(target, index)

@@ -15,7 +15,7 @@ import dataclasses
 import io
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -263,7 +263,7 @@ class LocalChatModel:
         params: SamplingParams,
         cancel: threading.Event,
         prompt_tokens: int = 0,
-    ) -> AsyncIterator[TokenDelta | ChatStats]:
+    ) -> AsyncGenerator[TokenDelta | ChatStats, None]:
         """Yield the reply as TokenDeltas, then its ChatStats.
 
         Setting `cancel` stops generation at the next token; what was produced is

@@ -14,7 +14,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -287,7 +287,7 @@ class RemoteProvider:
         cancel: threading.Event,
         prompt_tokens: int = 0,
         context_size: int = 0,
-    ) -> AsyncIterator[TokenDelta | ThinkingDelta | ChatStats]:
+    ) -> AsyncGenerator[TokenDelta | ThinkingDelta | ChatStats, None]:
         """Yield the reply's deltas, then its ChatStats.
 
         Setting `cancel` stops at once (the connection is closed); what arrived is kept.
@@ -363,7 +363,7 @@ class RemoteChatModel:
 
     def stream(self, messages: list[dict[str, str]], params: SamplingParams,
                cancel: threading.Event,
-               prompt_tokens: int = 0) -> AsyncIterator[TokenDelta | ThinkingDelta | ChatStats]:  # fmt: skip
+               prompt_tokens: int = 0) -> AsyncGenerator[TokenDelta | ThinkingDelta | ChatStats, None]:  # fmt: skip
         return self.provider.stream_chat(self.name, messages, params, cancel,
                                          prompt_tokens, self.known_context)  # fmt: skip
 

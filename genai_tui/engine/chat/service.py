@@ -10,7 +10,7 @@ the stats and the cost.
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack, aclosing
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -59,7 +59,7 @@ class ChatModel(Protocol):
         params: SamplingParams,
         cancel: threading.Event,
         prompt_tokens: int = 0,
-    ) -> AsyncIterator[StreamItem]: ...
+    ) -> AsyncGenerator[StreamItem, None]: ...
 
     def cost(self, stats: ChatStats) -> float | None: ...
 
@@ -85,7 +85,7 @@ async def chat_turn(
     cancel: threading.Event,
     residency: Residency | None = None,
     retry_hint: str = "Send the message again to load it back.",
-) -> AsyncIterator[ChatEvent]:
+) -> AsyncGenerator[ChatEvent, None]:
     """Stream `model`'s reply to `conv`'s history and save it.
 
     A local model takes its turn on the GPU through `residency` (it waits rather than
@@ -110,7 +110,7 @@ async def _stream(
     model: ChatModel,
     params: SamplingParams,
     cancel: threading.Event,
-) -> AsyncIterator[ChatEvent]:
+) -> AsyncGenerator[ChatEvent, None]:
     prompt_text = ""
 
     async def count(msgs: Messages) -> int:

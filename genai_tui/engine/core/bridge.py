@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any, Generic, TypeVar
 
@@ -37,7 +37,7 @@ class ThreadStream(Generic[T, R]):
         self._cancel = cancel
         self._future: asyncio.Future[R] | None = None
 
-    async def items(self) -> AsyncIterator[T]:
+    async def items(self) -> AsyncGenerator[T, None]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
 
@@ -69,7 +69,7 @@ class ThreadStream(Generic[T, R]):
 
 async def merge(
     streams: Sequence[AsyncIterator[T]], on_abandon: Callable[[], None] | None = None
-) -> AsyncIterator[tuple[int, T]]:
+) -> AsyncGenerator[tuple[int, T], None]:
     """Every stream at once, as (index, item) in arrival order.
 
     Each stream runs as its own task; one that raises ends the merge with that error

@@ -131,7 +131,7 @@ class Residency:
         if capped is not None and estimate_bytes > capped:
             raise GpuBudgetError(
                 f"{key} needs about {human_bytes(estimate_bytes)}, more than the "
-                f"{human_bytes(budget)} set for loaded models (gpu.vram_budget_mb).",
+                f"{human_bytes(capped)} set for loaded models (gpu.vram_budget_mb).",
                 "Raise gpu.vram_budget_mb in the settings, or pick a smaller model or "
                 "quantization.",
             )

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import gc
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from pathlib import Path
@@ -156,7 +156,7 @@ class DiffusionModel:
         seeds: list[int],
         cancel: threading.Event,
         save: SaveImage,
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncGenerator[Any, None]:
         """Yield StepProgress, PreviewImage, ImageReady per variation, then ImagesDone."""
         work = ThreadStream[Any, None](
             self._executor,
@@ -205,8 +205,10 @@ class DiffusionModel:
     def _init_image(self, request: ImageRequest) -> Any:
         from PIL import Image, UnidentifiedImageError
 
+        if request.init_image is None:
+            raise PipelineError("Image-to-image needs an init image.", "Pick one first.")
         try:
-            with Image.open(Path(request.init_image).expanduser()) as src:  # type: ignore[arg-type]
+            with Image.open(Path(request.init_image).expanduser()) as src:
                 image = src.convert("RGB")
         except (OSError, UnidentifiedImageError) as exc:
             raise PipelineError(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
 from functools import cached_property
@@ -185,7 +185,7 @@ class ImageStudio:
 
     async def generate(
         self, request: ImageRequest, model: ImageModel | str | None = None
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncGenerator[Any, None]:
         """Check the request, load the model if needed, and stream the run's events."""
         if self._busy:
             raise GenaiError("Images are already being generated.", "Wait, or cancel with Esc.")
