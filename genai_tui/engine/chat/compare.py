@@ -59,7 +59,9 @@ async def compare(
         raise GenaiError(f"Compare needs 2 to {MAX_MODELS} models; {len(targets)} chosen.",
                          "Select between two and four models with space.")  # fmt: skip
 
-    async def one(index: int, target: CompareTarget) -> AsyncGenerator[ChatEvent | GenaiError, None]:
+    async def one(
+        index: int, target: CompareTarget
+    ) -> AsyncGenerator[ChatEvent | GenaiError, None]:
         release: Release | None = None
         try:
             model, release = await open_model(target, index)

@@ -345,16 +345,8 @@ class LocalChatModel:
         ended = time.perf_counter()
         text = "".join(parts)
         completion = self._count_text(text)
-        decode_s = ended - first if first is not None else 0.0
-        return ChatStats(
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion,
-            ttft_s=(first - started) if first is not None else None,
-            tokens_per_s=(completion - 1) / decode_s if completion > 1 and decode_s > 0 else None,
-            duration_s=ended - started,
-            finish_reason=finish,
-            context_size=self.context_size,
-        )
+        return ChatStats.timed(prompt_tokens, completion, started, first, ended, finish,
+                               self.context_size)  # fmt: skip
 
     # -- lifetime -------------------------------------------------------------
 

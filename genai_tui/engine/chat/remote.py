@@ -334,16 +334,8 @@ class RemoteProvider:
         if usage and finish != "cancelled":
             completion = int(usage.get("completion_tokens") or deltas)
             prompt_tokens = int(usage.get("prompt_tokens") or prompt_tokens)
-        decode_s = ended - first if first is not None else 0.0
-        yield ChatStats(
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion,
-            ttft_s=(first - started) if first is not None else None,
-            tokens_per_s=(completion - 1) / decode_s if completion > 1 and decode_s > 0 else None,
-            duration_s=ended - started,
-            finish_reason=finish,
-            context_size=context_size,
-        )
+        yield ChatStats.timed(prompt_tokens, completion, started, first, ended, finish,
+                              context_size)  # fmt: skip
 
 
 class RemoteChatModel:
@@ -361,9 +353,13 @@ class RemoteChatModel:
         """An estimate (about 4 characters a token); the server's usage replaces it."""
         return sum(len(m["content"]) // 4 + 4 for m in messages), ""
 
-    def stream(self, messages: list[dict[str, str]], params: SamplingParams,
-               cancel: threading.Event,
-               prompt_tokens: int = 0) -> AsyncGenerator[TokenDelta | ThinkingDelta | ChatStats, None]:  # fmt: skip
+    def stream(
+        self,
+        messages: list[dict[str, str]],
+        params: SamplingParams,
+        cancel: threading.Event,
+        prompt_tokens: int = 0,
+    ) -> AsyncGenerator[TokenDelta | ThinkingDelta | ChatStats, None]:
         return self.provider.stream_chat(self.name, messages, params, cancel,
                                          prompt_tokens, self.known_context)  # fmt: skip
 

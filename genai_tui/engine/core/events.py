@@ -55,6 +55,31 @@ class ChatStats:
     finish_reason: str  # "stop", "length", "cancelled"
     context_size: int
 
+    @classmethod
+    def timed(
+        cls,
+        prompt_tokens: int,
+        completion_tokens: int,
+        started: float,
+        first: float | None,
+        ended: float,
+        finish_reason: str,
+        context_size: int,
+    ) -> ChatStats:
+        """Stats from perf_counter times: the request, its first token (None: no token
+        came) and its end. tok/s is the decode rate, from the first token on."""
+        decode_s = ended - first if first is not None else 0.0
+        n = completion_tokens
+        return cls(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=n,
+            ttft_s=(first - started) if first is not None else None,
+            tokens_per_s=(n - 1) / decode_s if n > 1 and decode_s > 0 else None,
+            duration_s=ended - started,
+            finish_reason=finish_reason,
+            context_size=context_size,
+        )
+
     @property
     def stopped(self) -> bool:
         return self.finish_reason == "cancelled"

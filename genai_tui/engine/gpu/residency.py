@@ -110,23 +110,15 @@ class Residency:
 
     # -- loading --------------------------------------------------------------------
 
-    async def admit(
-        self,
-        key: str,
-        kind: str,
-        estimate_bytes: int,
-        device: str,
-        unload: Unload,
-        offload: Offload | None = None,
-    ) -> list[ModelEvicted]:
-        """Make room for `key` and register it as loading; returns what was evicted.
+    async def _make_room(self, new: Resident) -> list[ModelEvicted]:
+        """Make room for `new` and register it as loading; returns what was evicted.
 
         Unloads (or offloads) least recently used idle models until the estimate fits.
         Waits while models that would have to go are busy. Raises GpuBudgetError when
         the model alone exceeds a budget the user set.
         """
-        pool = pool_of(device)
-        budget = await self.budget(device)
+        key, estimate_bytes, pool = new.key, new.estimate_bytes, new.pool
+        budget = await self.budget(new.device)
         capped = budget if self.settings.vram_budget_mb is not None else None
         if capped is not None and estimate_bytes > capped:
             raise GpuBudgetError(
@@ -155,7 +147,7 @@ class Residency:
                     waited = True
                     self._emit(GpuWaiting(key, estimate_bytes, tuple(self._held_in(pool))))
                 await cond.wait()
-            self._residents[key] = Resident(key, kind, device, estimate_bytes, unload, offload)
+            self._residents[key] = new
         return evictions
 
     @contextlib.asynccontextmanager
@@ -168,7 +160,8 @@ class Residency:
         unload: Unload,
         offload: Offload | None = None,
     ) -> AsyncIterator[Admission]:
-        """`admit`, then the caller loads inside the block; its memory is measured.
+        """Make room for `key` (see `_make_room`), then the caller loads inside the
+        block; its memory is measured.
 
         On a GPU the measure is what NVML says this process gained; on the CPU it is
         left to the caller (`admission.measured_bytes`): mmapped weights and untouched
@@ -179,8 +172,9 @@ class Residency:
         self._state()
         assert self._load_lock is not None
         async with self._load_lock:
-            evictions = await self.admit(key, kind, estimate_bytes, device, unload, offload)
-            pool = pool_of(device)
+            new = Resident(key, kind, device, estimate_bytes, unload, offload)
+            evictions = await self._make_room(new)
+            pool = new.pool
             before = None
             if pool != "cpu":
                 _, before = await asyncio.to_thread(self._probe, pool)
