@@ -12,37 +12,17 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.screen import ModalScreen, ScreenResultType
 from textual.widgets import Button, Input, Label, OptionList, TextArea
 from textual.widgets.option_list import Option
 
-from genai_tui.engine.models.inventory import LocalModel
 from genai_tui.engine.core.store import SystemPrompt
 from genai_tui.engine.core.text import printable
-from genai_tui.workbench import ReportsWorkerErrors
+from genai_tui.engine.models.inventory import LocalModel
+from genai_tui.widgets.dialog import Dialog
 
 if TYPE_CHECKING:
-    from genai_tui.engine.chat.remote import RemoteModel
     from genai_tui.engine.chat.providers import ProviderListing
-
-class Dialog(ReportsWorkerErrors, ModalScreen[ScreenResultType]):
-    """A centred box over the dimmed screen."""
-
-    DEFAULT_CSS = """
-    Dialog {
-        align: center middle;
-        & > Vertical {
-            width: 72; max-width: 95%; height: auto; max-height: 90%;
-            border: round $primary; background: $surface; padding: 0 1;
-        }
-        & .title { text-style: bold; margin-bottom: 1; }
-        & .hint { color: $text-muted; }
-        & OptionList { height: auto; max-height: 14; }
-        & Horizontal { height: auto; align-horizontal: right; }
-        & Button { margin-left: 1; }
-        & TextArea { height: 6; }
-    }
-    """
+    from genai_tui.engine.chat.remote import RemoteModel
 
 
 class ConfirmDialog(Dialog[bool]):
@@ -76,8 +56,6 @@ class ConfirmDialog(Dialog[bool]):
 class TextDialog(Dialog[str | None]):
     """Ask for one line of text; Enter accepts, Esc cancels."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-
     def __init__(self, title: str, value: str = "", hint: str = "") -> None:
         super().__init__()
         self.title_text = title
@@ -95,8 +73,6 @@ class TextDialog(Dialog[str | None]):
     def _submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value.strip())
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class ModelPicker(Dialog["LocalModel | RemoteModel | None"]):
@@ -105,8 +81,6 @@ class ModelPicker(Dialog["LocalModel | RemoteModel | None"]):
     Remote listings arrive after the dialog opens (`load_remote`); a provider that
     cannot list its models shows one line saying why.
     """
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(
         self,
@@ -194,8 +168,6 @@ class ModelPicker(Dialog["LocalModel | RemoteModel | None"]):
         where, _, index = event.option.id.partition(":")
         self.dismiss(self.models[int(index)] if where == "local" else self.remote[int(index)])
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 @dataclass(frozen=True)
@@ -208,7 +180,6 @@ class SystemPromptPicker(Dialog[SystemPromptChoice | None]):
     """Pick a saved system prompt, or write one (and save it under a name)."""
 
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "use", "Use this prompt", priority=True),
     ]
 
@@ -248,5 +219,3 @@ class SystemPromptPicker(Dialog[SystemPromptChoice | None]):
         name = self.query_one("#name", Input).value.strip()
         self.dismiss(SystemPromptChoice(text, name))
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)

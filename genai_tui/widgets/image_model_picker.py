@@ -5,30 +5,22 @@ from __future__ import annotations
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
-from genai_tui.engine.images.studio import ImageModel
 from genai_tui.engine.core.text import human_bytes, printable
+from genai_tui.engine.images.studio import ImageModel
+from genai_tui.widgets.dialog import Dialog
 
 
-class ImageModelPicker(ModalScreen[ImageModel | None]):
+class ImageModelPicker(Dialog[ImageModel | None]):
     """Enter picks the highlighted model; Esc keeps the current one."""
 
     DEFAULT_CSS = """
-    ImageModelPicker { align: center middle; }
-    ImageModelPicker > Vertical {
-        width: 76; max-width: 95%; height: auto; max-height: 90%;
-        border: round $primary; background: $surface; padding: 0 1;
-    }
-    ImageModelPicker .title { text-style: bold; margin-bottom: 1; }
-    ImageModelPicker .hint { color: $text-muted; }
-    ImageModelPicker OptionList { height: auto; max-height: 16; }
+    ImageModelPicker > Vertical { width: 76; }
+    ImageModelPicker OptionList { max-height: 16; }
     """
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, models: list[ImageModel], current: ImageModel | None, where: str) -> None:
         super().__init__()
@@ -67,6 +59,3 @@ class ImageModelPicker(ModalScreen[ImageModel | None]):
     def _picked(self, event: OptionList.OptionSelected) -> None:
         assert event.option.id is not None
         self.dismiss(self.models[int(event.option.id)])
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -8,10 +8,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
 from genai_tui.config import ProviderSettings
+from genai_tui.widgets.dialog import Dialog
 
 
 def parse_headers(text: str) -> dict[str, str]:
@@ -25,25 +25,18 @@ def parse_headers(text: str) -> dict[str, str]:
     return headers
 
 
-class ProviderForm(ModalScreen[ProviderSettings | None]):
+class ProviderForm(Dialog[ProviderSettings | None]):
     """ctrl+s (or Enter on the last field) saves; Esc cancels. Nothing is written until saved."""
 
     DEFAULT_CSS = """
-    ProviderForm { align: center middle; }
-    ProviderForm > VerticalScroll {
-        width: 76; max-width: 98%; height: auto; max-height: 95%;
-        border: round $primary; background: $surface; padding: 0 1;
-    }
-    ProviderForm .title { text-style: bold; }
+    ProviderForm > VerticalScroll { width: 76; max-width: 98%; max-height: 95%; }
+    ProviderForm .title { margin-bottom: 0; }
     ProviderForm Label { color: $text-muted; margin-top: 0; }
     ProviderForm Input { margin: 0; }
     ProviderForm #form-error { color: $error; }
     """
 
-    BINDINGS = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "save", "Save", priority=True),
-    ]
+    BINDINGS = [Binding("ctrl+s", "save", "Save", priority=True)]
 
     FIELDS = (
         ("name", "Name (shown in the model picker)", "e.g. vllm, groq, ollama"),
@@ -120,5 +113,3 @@ class ProviderForm(ModalScreen[ProviderSettings | None]):
             return
         self.dismiss(provider)
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
