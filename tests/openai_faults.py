@@ -12,6 +12,8 @@ behaviour from `server.script` (popped, first in first out) and then from
   429:N              HTTP 429 with `Retry-After: N`
   break              two chunks, then the connection is closed mid-body
   malformed          one good chunk, then a chunk that is not JSON
+  truncated          three chunks, then a clean end of body: no finish_reason, no [DONE]
+  hangup             the request is read, then the connection is closed with no answer
   echo               the reply is the last user message (for markup/escape tests)
 
 With `key=...` every request needs `Authorization: Bearer <key>` (else 401).
@@ -150,6 +152,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif b.startswith("429"):
             wait = b.partition(":")[2] or "1"
             self._error(429, "Rate limit reached.", Retry_After=wait)
+        elif b == "hangup":
+            self.close_connection = True
+            self.connection.shutdown(2)  # read, maybe acted on, never answered
         elif b == "json":
             data = {"choices": [{"index": 0, "message": {"role": "assistant", "content": REPLY},
                                  "finish_reason": "stop"}], "usage": USAGE}  # fmt: skip
@@ -175,6 +180,11 @@ class _Handler(BaseHTTPRequestHandler):
         if behaviour == "slow":
             words = [f"word{i} " for i in range(400)]
         try:
+            if behaviour == "truncated":
+                for word in ("Three ", "small ", "words"):
+                    write(_chunk(word))
+                write(b"")  # a clean end of the body: the server simply stopped
+                return
             if behaviour in ("break", "malformed"):
                 write(_chunk("Partial "))
                 write(_chunk("reply "))

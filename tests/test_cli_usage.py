@@ -67,3 +67,16 @@ def test_chat_with_an_unreachable_provider_fails_with_the_reason(tmp_path, capsy
     rc = main(["--data-dir", str(tmp_path / "data"), "chat", "-m", "dead/m", "Hi"])
     err = capsys.readouterr().err
     assert rc == 1 and "Cannot resolve the host name 'nonexistent.invalid'" in err
+
+
+def test_chat_from_a_stream_that_stops_early_fails_instead_of_claiming_a_reply(tmp_path, capsys):
+    with FaultServer() as server:
+        server.default = "truncated"
+        (tmp_path / "config.toml").write_text(
+            f'[[providers]]\nname = "faulty"\nbase_url = "{server.url}"\n'
+        )
+        rc = main(["--data-dir", str(tmp_path / "data"), "chat", "-m", "faulty/fault-model",
+                   "--json", "Hi"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert rc == 1 and '"finish_reason"' not in captured.out
+    assert captured.err.count("\n") == 1 and "ended before the reply was complete" in captured.err

@@ -354,3 +354,29 @@ async def test_a_header_httpx_cannot_send_is_an_error_naming_the_cause(server):
     assert "extra headers" in str(info.value) and KEY not in str(info.value)
     with pytest.raises(ProviderError, match="could not be made"):
         await provider(server.url, headers={"X-Team": "naïve\u2603"}).list_models()
+
+
+async def test_a_stream_that_ends_without_finish_or_done_is_broken_not_complete(remote_engine, server):
+    """The server closes the body cleanly after three chunks: no finish_reason, no [DONE].
+    That is an interrupted reply: kept, marked, and an error, not a finished answer."""
+    server.default = "truncated"
+    engine = remote_engine
+    conv = engine.new_conversation("fault-model", provider="faulty")
+    with pytest.raises(ProviderStreamError) as info:
+        await run_chat(engine, conv.id, "Hello?")
+    assert "ended before the reply was complete" in str(info.value)
+    saved = engine.store.messages(conv.id)[-1]
+    assert saved.role == "assistant" and saved.content == "Three small words"
+    assert saved.finish_reason == "error" and saved.stopped
+    assert len(server.chat_requests()) == 1
+    await engine.aclose()
+
+
+async def test_a_chat_request_that_was_sent_is_not_sent_again(server):
+    """The server read the request, then hung up without answering: it may be generating
+    already, so repeating the POST could run it (and bill it) twice."""
+    server.default = "hangup"
+    with pytest.raises(ProviderUnavailableError) as info:
+        await collect(provider(server.url, retries=3))
+    assert len(server.chat_requests()) == 1
+    assert "not repeated" in str(info.value)

@@ -28,7 +28,7 @@ from genai_tui.engine.chat.remote_errors import (
     server_message,
     status_failure,
 )
-from genai_tui.engine.chat.sse import sse_data
+from genai_tui.engine.chat.sse import SseState, sse_data
 from genai_tui.engine.core.errors import (
     GenaiError,
     ProviderError,
@@ -153,9 +153,23 @@ class RemoteProvider:
         self.breaker.success()
         raise error
 
-    def _transport_failure(self, url: str, exc: httpx.TransportError) -> _Retry:
+    def _transport_failure(
+        self, url: str, exc: httpx.TransportError, idempotent: bool = True
+    ) -> _Retry:
+        """A retry for a request that failed on the way; raises where retrying won't help.
+
+        A request that is not idempotent (a chat POST) is retried only when it provably
+        never reached the server (no connection, no pool slot): once sent, the server may
+        already be generating, and a second copy would run (and be billed) twice.
+        """
         self.breaker.failure()
         error, retryable = connect_failure(self.name, url, exc)
+        unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+        if retryable and not idempotent and not unsent:
+            raise ProviderUnavailableError(
+                error.message + " The request had been sent, so it was not repeated.",
+                error.hint,
+            ) from None
         if not retryable:
             raise error from None
         return _Retry(error)
@@ -236,11 +250,12 @@ class RemoteProvider:
     async def _pump(self, body: dict, queue: asyncio.Queue[Any], cancel: threading.Event) -> None:
         """Open the stream (retrying until the first token) and queue what arrives."""
         url = f"{self.base_url}/chat/completions"
-        delivered = False
+        delivered = finished = False
 
         def put(item: Any) -> None:
-            nonlocal delivered
+            nonlocal delivered, finished
             delivered = delivered or item[0] == "delta"
+            finished = finished or item[0] == "finish"
             queue.put_nowait(item)
 
         async def attempt() -> None:
@@ -253,8 +268,17 @@ class RemoteProvider:
                     if "text/event-stream" not in response.headers.get("content-type", ""):
                         self._whole_reply(await response.aread(), put)
                         return
-                    async for payload in sse_data(response.aiter_lines()):
+                    sse = SseState()
+                    async for payload in sse_data(response.aiter_lines(), sse):
                         self._chunk(payload, put)
+                    if not (sse.done or finished):
+                        # Closed early, without an error: not a complete reply.
+                        raise ProviderStreamError(
+                            f"The stream from {self.name} ended before the reply was "
+                            "complete (no finish reason, no [DONE]).",
+                            "The partial reply was kept, marked interrupted. Regenerate "
+                            "(ctrl+r) to try again.",
+                        )
             except httpx.TransportError as exc:
                 if delivered:
                     raise ProviderStreamError(
@@ -262,7 +286,7 @@ class RemoteProvider:
                         "The partial reply was kept, marked interrupted. Regenerate (ctrl+r) "
                         "to try again.",
                     ) from None
-                raise self._transport_failure(url, exc) from None
+                raise self._transport_failure(url, exc, idempotent=False) from None
 
         try:
             await self._retrying(attempt, cancel)

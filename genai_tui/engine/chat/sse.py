@@ -7,11 +7,19 @@ multi-line events; comments (`: keep-alive`) and other fields are skipped.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 DONE = "[DONE]"
 
 
-async def sse_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:
+@dataclass
+class SseState:
+    """What the reader saw besides the data: `done` once `[DONE]` arrived."""
+
+    done: bool = False
+
+
+async def sse_data(lines: AsyncIterator[str], state: SseState | None = None) -> AsyncIterator[str]:
     """Yield each event's data from an iterator of text lines; stop at `[DONE]`."""
     data: list[str] = []
     async for raw in lines:
@@ -21,6 +29,8 @@ async def sse_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:
                 payload = "\n".join(data)
                 data = []
                 if payload.strip() == DONE:
+                    if state is not None:
+                        state.done = True
                     return
                 yield payload
             continue
@@ -33,3 +43,5 @@ async def sse_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:
         payload = "\n".join(data)
         if payload.strip() != DONE:
             yield payload
+        elif state is not None:
+            state.done = True
