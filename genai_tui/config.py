@@ -96,7 +96,10 @@ class GpuSettings(BaseModel):
     history_s: int = Field(600, ge=10, le=86400)
     """How much history the graphs keep, in seconds."""
     vram_budget_mb: int | None = Field(None, ge=0)
-    """Memory the loaded models may use together; default: the GPU's total (or RAM on CPU)."""
+    """Memory the loaded models may use together; default: the GPU's total (or RAM on CPU).
+    On a GPU shared with other processes, a load also has to fit in what is free."""
+    reserve_mb: int = Field(512, ge=0)
+    """GPU memory left free beside our models (CUDA context, activations, other users)."""
     on_full: Literal["unload", "offload"] = "unload"
     """When a new model does not fit: unload the least recently used, or offload to CPU."""
     idle_unload_s: int = Field(0, ge=0)

@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from genai_tui.engine.engine import Engine
 from genai_tui.engine.core.errors import GpuBudgetError
 from genai_tui.engine.core.events import GpuAcquired, GpuWaiting, ModelEvicted, TokenDelta
-from genai_tui.engine.gpu.residency import Residency
 from genai_tui.engine.core.text import human_bytes
+from genai_tui.engine.engine import Engine
+from genai_tui.engine.gpu.residency import Residency
 
 MB = 1024**2
 
@@ -304,8 +304,8 @@ async def test_a_job_that_leaves_no_room_waits_for_the_real_reply(
 def _shared_engine(make_settings, smollm_path, tiny_sd_dir, spare_mb: int) -> Engine:
     """An engine whose budget holds SmolLM2 plus `spare_mb`: too little for the image model
     (its weights, about 3 MB, or a job's working memory) beside it."""
-    from genai_tui.engine.models.gguf_info import read_gguf
     from genai_tui.engine.chat.local import memory_needed
+    from genai_tui.engine.models.gguf_info import read_gguf
 
     chat_mb = -(-memory_needed(read_gguf(smollm_path), 2048) // MB)
     settings = make_settings(
@@ -398,3 +398,41 @@ def test_labels_show_a_path_as_its_file_name() -> None:
 
     assert label("/models/x/SmolLM2.Q4_1.gguf") == "SmolLM2.Q4_1.gguf"
     assert label("acme/SmolLM2-GGUF") == "acme/SmolLM2-GGUF" and label("tiny-sd") == "tiny-sd"
+
+
+async def test_a_gpu_shared_with_other_processes_counts_their_memory(make_settings, monkeypatch):
+    """80 GB card; a foreign process (another user's server) holds 64 GB. Admission goes by
+    what is free plus what we hold, not by the card's total, and names who holds the rest."""
+    import os
+    import subprocess
+    import sys
+
+    from fake_nvml import GIB, FakeGpu, FakeNvml
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        ours = (os.getpid(), 6 * GIB)
+        gpu = FakeGpu(mem_total=80 * GIB, mem_used=70 * GIB, processes=[(other.pid, 64 * GIB), ours])
+        FakeNvml(gpus=[gpu]).install(monkeypatch.setattr)
+        res = Residency(make_settings(gpu={"reserve_mb": 512}).gpu)
+        log: list[str] = []
+        mine = Model("ours-6gb", log)
+        async with res.admitting("ours-6gb", "chat", 6 * GIB, "cuda:0", mine.unload):
+            pass
+        # 10 GB free + our 6 GB - 0.5 GB reserve = 15.5 GB: a 20 GB model cannot fit, even
+        # with ours unloaded (so ours stays)...
+        with pytest.raises(GpuBudgetError) as info:
+            async with res.admitting("big-20gb", "chat", 20 * GIB, "cuda:0", Model("b", log).unload):
+                pass
+        said = str(info.value)
+        assert f"pid {other.pid}" in said and "python" in said.lower()
+        assert human_bytes(64 * GIB) in said
+        assert "free" in said and res.get("big-20gb") is None and log == []
+        # ...but a 12 GB one does (the card's total would say 80), once our idle 6 GB
+        # model makes room.
+        async with res.admitting("mid-12gb", "chat", 12 * GIB, "cuda:0", Model("m", log).unload):
+            pass
+        assert log == ["unload ours-6gb"] and res.get("mid-12gb") is not None
+    finally:
+        other.kill()
+        other.wait()

@@ -3,8 +3,9 @@
 Every loaded model (chat or image) is registered with its device and memory
 (estimated before loading, measured after). Before a load, least recently used
 idle models are unloaded (or, with `gpu.on_full = "offload"`, moved to the CPU)
-until the new one fits the budget: `gpu.vram_budget_mb`, else the GPU's total
-memory, else the host's RAM. GPU work goes through one scheduler, `gpu_slot`: a
+until the new one fits the budget (`gpu.vram_budget_mb` within the GPU's total
+memory, or the host's RAM) and, on a GPU shared with other processes, what is free
+there plus what we hold, less `gpu.reserve_mb`. GPU work goes through one scheduler, `gpu_slot`: a
 job that would not fit beside the jobs running waits (listeners hear `GpuWaiting`)
 instead of colliding; jobs that fit together run together.
 
@@ -25,6 +26,7 @@ from genai_tui.engine.core.text import human_bytes, human_duration
 from genai_tui.engine.gpu.residents import (
     MIB,
     Admission,
+    GpuShare,
     Job,
     L,
     Listener,
@@ -32,8 +34,10 @@ from genai_tui.engine.gpu.residents import (
     Offload,
     Resident,
     Unload,
+    held_by_others,
     label,
     pool_of,
+    probe_gpu_share,
     probe_memory,
 )
 
@@ -48,9 +52,11 @@ class Residency:
         self,
         settings: GpuSettings,
         probe: Callable[[str], tuple[int | None, int | None]] = probe_memory,
+        share_probe: Callable[[str], GpuShare | None] = probe_gpu_share,
     ) -> None:
         self.settings = settings
         self._probe = probe
+        self._share_probe = share_probe
         self._residents: dict[str, Resident] = {}
         self._jobs: list[Job] = []
         self._waiting: list[Job] = []
@@ -64,10 +70,6 @@ class Residency:
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
-
-    def unsubscribe(self, listener: Listener) -> None:
-        with contextlib.suppress(ValueError):
-            self._listeners.remove(listener)
 
     def _emit(self, event: ResidencyEvent) -> None:
         for listener in list(self._listeners):
@@ -95,12 +97,21 @@ class Residency:
     async def budget(self, device: str) -> int | None:
         """Memory the models in `device`'s pool may use together; None if unknown."""
         pool = pool_of(device)
-        if self.settings.vram_budget_mb is not None:
-            return self.settings.vram_budget_mb * MIB
         if pool not in self._budgets:
             total, _ = await asyncio.to_thread(self._probe, pool)
             self._budgets[pool] = total
-        return self._budgets[pool]
+        total = self._budgets[pool]
+        if self.settings.vram_budget_mb is not None:
+            setting = self.settings.vram_budget_mb * MIB
+            return setting if total is None else min(setting, total)
+        return total
+
+    async def _room(self, pool: str, budget: int | None) -> tuple[int | None, GpuShare | None]:
+        """The limit for what our models may hold in `pool` now (see `GpuShare.room`)."""
+        share = await asyncio.to_thread(self._share_probe, pool)
+        if share is None:
+            return budget, None
+        return share.room(self.used(pool), budget, self.settings.reserve_mb * MIB), share
 
     def _state(self) -> asyncio.Condition:
         if self._cond is None:
@@ -132,11 +143,14 @@ class Residency:
         async with cond:
             if key in self._residents:  # loaded again (e.g. reloaded with other settings)
                 await self._evict(self._residents[key], "reloading it", evictions)
+            limit, share = await self._room(pool, budget)
+            if share and share.others and limit is not None and estimate_bytes > limit != budget:
+                raise held_by_others(key, estimate_bytes, share)  # even with ours all gone
             reason = f"to make room for {label(key)} (needs {human_bytes(estimate_bytes)}" + (
-                f"; budget {human_bytes(budget)})" if budget is not None else ")"
+                f"; budget {human_bytes(limit)})" if limit is not None else ")"
             )
             waited = False
-            while budget is not None and self.used(pool) + estimate_bytes > budget:
+            while limit is not None and self.used(pool) + estimate_bytes > limit:
                 victims = self._idle_in(pool)
                 if victims:
                     await self._evict(victims[0], reason, evictions)
@@ -354,13 +368,12 @@ class Residency:
     # -- idle unload ------------------------------------------------------------------
 
     def _start_idle_timer(self) -> None:
-        if self.settings.idle_unload_s <= 0 or self._idle_task is not None:
-            return
-        with contextlib.suppress(RuntimeError):
-            self._idle_task = asyncio.get_running_loop().create_task(self._idle_loop())
-
-    async def _idle_loop(self) -> None:
         limit = self.settings.idle_unload_s
+        if limit > 0 and self._idle_task is None:
+            with contextlib.suppress(RuntimeError):
+                self._idle_task = asyncio.get_running_loop().create_task(self._sweep(limit))
+
+    async def _sweep(self, limit: float) -> None:
         while True:
             await asyncio.sleep(min(max(limit / 4, 0.05), 30.0))
             await self.unload_idle()
@@ -369,12 +382,9 @@ class Residency:
         """Unload every model idle for `gpu.idle_unload_s` or more."""
         limit = self.settings.idle_unload_s
         evictions: list[ModelEvicted] = []
-        if limit <= 0:
-            return evictions
-        cond = self._state()
-        async with cond:
+        async with self._state():
             for resident in list(self._residents.values()):
-                if not resident.busy and not resident.loading and resident.idle_s >= limit:
+                if 0 < limit <= resident.idle_s:  # idle_s is 0 while busy or loading
                     reason = f"idle for {human_duration(resident.idle_s)}"
                     await self._evict(resident, reason, evictions, allow_offload=False)
         return evictions
@@ -385,3 +395,4 @@ class Residency:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+

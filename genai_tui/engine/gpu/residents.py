@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from genai_tui.engine.core.errors import GpuBudgetError
 from genai_tui.engine.core.events import ModelEvicted, ResidencyEvent
+from genai_tui.engine.core.text import human_bytes, printable
 
 L = TypeVar("L", covariant=True)
 
@@ -106,3 +108,60 @@ def probe_memory(pool: str) -> tuple[int | None, int | None]:
             nvml.close()
         return total, held
     return int(psutil.virtual_memory().total), int(psutil.Process().memory_info().rss)
+
+
+@dataclass(frozen=True)
+class GpuShare:
+    """One GPU as other users see it: free memory, what this process holds, and who
+    else holds memory there (name, pid, user, bytes), largest first."""
+
+    free: int
+    held: int | None
+    others: tuple[tuple[str, int, str, int], ...] = ()
+
+    def room(self, ours: int, budget: int | None, reserve: int) -> int:
+        """What our models may hold here: free memory plus what we hold (NVML's count of
+        this process, else our models' `ours`) less the reserve, and within `budget`."""
+        held = self.held if self.held is not None else ours
+        room = max(0, self.free + held - reserve)
+        return room if budget is None else min(budget, room)
+
+
+def probe_gpu_share(pool: str) -> GpuShare | None:
+    """The GPU behind `pool` now (None for the CPU or when NVML cannot say); blocking."""
+    if not pool.startswith("cuda"):
+        return None
+    from genai_tui.engine.gpu.nvml import NvmlReader
+
+    index = int(pool.partition(":")[2] or 0)
+    nvml = NvmlReader()
+    try:
+        free = nvml.memory(free=True).get(index)
+        if free is None:
+            return None
+        gpus = [g for g in nvml.read() if g.index == index]
+    finally:
+        nvml.close()
+    processes = gpus[0].processes if gpus else ()
+    held = [p.gpu_memory for p in processes if p.is_self and p.gpu_memory is not None]
+    others = sorted(
+        ((p.name, p.pid, p.user, p.gpu_memory) for p in processes
+         if not p.is_self and p.gpu_memory),
+        key=lambda o: -o[3],
+    )  # fmt: skip
+    return GpuShare(free, sum(held) if held else None, tuple(others))
+
+
+def held_by_others(key: str, need: int, share: GpuShare) -> GpuBudgetError:
+    """The GPU is shared and the others' memory leaves too little: say who holds it."""
+    named = ", ".join(
+        f"{printable(name) or '?'} (pid {pid}, {printable(user) or '?'}: {human_bytes(held)})"
+        for name, pid, user, held in share.others[:3]
+    )
+    more = f" and {len(share.others) - 3} more" if len(share.others) > 3 else ""
+    return GpuBudgetError(
+        f"{label(key)} needs about {human_bytes(need)}, but the GPU has "
+        f"{human_bytes(share.free)} free: other processes hold the rest: {named}{more}.",
+        "Wait for them to finish or ask their owners, pick a smaller model or quantization, "
+        "or load fewer layers on the GPU (generation.gpu_layers).",
+    )
