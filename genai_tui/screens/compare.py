@@ -84,7 +84,10 @@ class CompareScreen(ReportsWorkerErrors, Screen[None]):
     def on_mount(self) -> None:
         for model in self.engine.chat_models():
             self._add_target(CompareTarget(model.name, local=model), "local")
-        self.query_one("#compare-models", SelectionList).focus()
+        options = self.query_one("#compare-models", SelectionList)
+        options.focus()
+        if options.option_count:
+            options.highlighted = 0  # space picks at once, no arrow key needed first
         if self.engine.settings.providers:
             self.list_remote()
 
@@ -113,8 +116,13 @@ class CompareScreen(ReportsWorkerErrors, Screen[None]):
             return
         chosen = [self.targets[i] for i in self.query_one("#compare-models", SelectionList).selected]
         prompt = self.query_one("#compare-prompt", Input).value.strip()
+        if len(self.targets) < 2:
+            self.notify(f"Compare needs two models and {len(self.targets)} is available. "
+                        "Download another on the Models screen (F2), or add a remote "
+                        "provider in Settings (F7).", severity="warning", timeout=10)  # fmt: skip
+            return
         if not 2 <= len(chosen) <= MAX_MODELS:
-            self.notify(f"Pick 2 to {MAX_MODELS} models with space ({len(chosen)} picked).",
+            self.notify(f"Pick 2 to {MAX_MODELS} models with space: {len(chosen)} picked.",
                         severity="warning")  # fmt: skip
             return
         if not prompt:

@@ -86,3 +86,20 @@ async def test_compare_screen_runs_side_by_side_and_esc_stops(make_app, server):
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, ChatScreen)
+
+
+async def test_compare_with_one_model_available_says_what_is_missing(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await pilot.press("f10")
+        await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen), 5)
+        screen = app.screen
+        options = screen.query_one("#compare-models", SelectionList)
+        assert options.option_count == 1
+        await pilot.press("space")  # the first model is highlighted: space picks it
+        assert options.selected == [0]
+        await pilot.press("ctrl+r")
+        await pilot.pause(0.1)
+        said = [n.message for n in app._notifications]
+        assert any("needs two models and 1 is available" in m and "F2" in m for m in said)
+        assert not screen.query(MessageView) and app.is_running
