@@ -352,3 +352,16 @@ async def test_cuda_offload_for_residency_moves_the_pipeline_to_the_cpu(
     req = eng.images.request_defaults("c", width=64, height=64, steps=2, variations=1, seed=1)
     assert [e for e in await run(eng, req) if isinstance(e, ImageReady)]
     await eng.aclose()
+
+
+async def test_an_init_image_too_large_to_open_is_refused_with_a_fix(engine: Engine, tmp_path: Path) -> None:
+    from tests.engine.test_png_params import bomb_png
+
+    bomb = bomb_png(tmp_path / "bomb.png")
+    req = engine.images.request_defaults("a cat").replace(width=64, height=64, steps=2,
+                                                          variations=1, init_image=bomb)  # fmt: skip
+    with pytest.raises(PipelineError, match="too large to open safely") as err:
+        await run(engine, req)
+    assert "Scale it down" in err.value.hint
+    done = (await run(engine, req.replace(init_image=None)))[-1]  # the studio goes on
+    assert isinstance(done, ImagesDone)

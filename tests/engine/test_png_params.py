@@ -93,3 +93,38 @@ def test_png_without_parameters(tmp_path: Path) -> None:
     path = tmp_path / "plain.png"
     Image.new("RGB", (4, 4)).save(path)
     assert read_parameters(path) is None and read_params(path) is None
+
+
+def bomb_png(path: Path, parameters: str | None = None) -> Path:
+    """A PNG whose header claims 100000x100000 pixels (a decompression bomb to PIL),
+    with a `parameters` chunk after its (tiny, damaged) pixel data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
+    body = chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+    if parameters is not None:
+        body += chunk(b"tEXt", b"parameters\0" + parameters.encode("latin-1"))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body + chunk(b"IEND", b""))
+    return path
+
+
+def test_parameters_of_a_huge_foreign_png_are_read_without_decoding_it(tmp_path: Path) -> None:
+    png = bomb_png(tmp_path / "huge.png", "a castle\nSteps: 20, Seed: 7, Size: 512x512")
+    assert read_parameters(png) == "a castle\nSteps: 20, Seed: 7, Size: 512x512"
+    params = read_params(png)
+    assert params is not None and params.seed == 7
+    assert read_parameters(bomb_png(tmp_path / "plain.png")) is None
+    (tmp_path / "not.png").write_bytes(b"GIF89a....")
+    assert read_parameters(tmp_path / "not.png") is None
+
+
+def test_parameters_in_compressed_itxt_are_read(tmp_path: Path) -> None:
+    info = PngInfo()
+    info.add_itxt("parameters", "ünïcode prompt\nSteps: 5, Seed: 1, Size: 64x64", zip=True)
+    Image.new("RGB", (8, 8)).save(tmp_path / "i.png", pnginfo=info)
+    assert read_parameters(tmp_path / "i.png") == "ünïcode prompt\nSteps: 5, Seed: 1, Size: 64x64"

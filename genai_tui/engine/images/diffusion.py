@@ -210,6 +210,11 @@ class DiffusionModel:
         try:
             with Image.open(Path(request.init_image).expanduser()) as src:
                 image = src.convert("RGB")
+        except Image.DecompressionBombError as exc:
+            raise PipelineError(
+                f"The init image {request.init_image} is too large to open safely ({exc}).",
+                "Scale it down (a few megapixels is plenty), then pick it again.",
+            ) from exc
         except (OSError, UnidentifiedImageError) as exc:
             raise PipelineError(
                 f"Cannot read the init image {request.init_image}: {exc}.",

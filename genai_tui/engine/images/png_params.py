@@ -144,14 +144,59 @@ def png_info(parameters: str) -> Any:
     return info
 
 
-def read_parameters(path: Path) -> str | None:
-    """The `parameters` text of a PNG, or None when it has none."""
-    from PIL import Image
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MAX_TEXT_BYTES = 1 << 20  # a `parameters` chunk is a few KB; more is not ours to read
 
-    with Image.open(path) as image:
-        image.load()  # text chunks after the image data are read only now
-        text = getattr(image, "text", {}).get(CHUNK) or image.info.get(CHUNK)
-    return text if isinstance(text, str) else None
+
+def read_parameters(path: Path) -> str | None:
+    """The `parameters` text of a PNG, or None when it has none (or is not a PNG).
+
+    Reads the chunks, skipping the pixel data (IDAT) unread: a foreign PNG of any
+    size costs a few small reads, never a decode (no decompression bomb).
+    """
+    with open(path, "rb") as f:
+        if f.read(8) != PNG_SIGNATURE:
+            return None
+        while len(header := f.read(8)) == 8:
+            length, kind = int.from_bytes(header[:4], "big"), header[4:]
+            if kind == b"IEND":
+                return None
+            if kind not in (b"tEXt", b"iTXt", b"zTXt") or length > MAX_TEXT_BYTES:
+                f.seek(length + 4, 1)  # the data and its CRC
+                continue
+            text = _text_chunk(kind, f.read(length))
+            f.seek(4, 1)
+            if text is not None:
+                return text
+    return None
+
+
+def _text_chunk(kind: bytes, data: bytes) -> str | None:
+    """The text of a tEXt/zTXt/iTXt chunk whose keyword is `parameters`, else None."""
+    import zlib
+
+    keyword, _, rest = data.partition(b"\0")
+    if keyword != CHUNK.encode():
+        return None
+    try:
+        if kind == b"tEXt":
+            return rest.decode("latin-1")
+        if kind == b"zTXt":  # method byte, then zlib data
+            return _inflate(zlib, rest[1:]).decode("latin-1")
+        flag, rest = rest[0], rest[2:]  # iTXt: compression flag, method
+        _lang, _, rest = rest.partition(b"\0")
+        _translated, _, text = rest.partition(b"\0")
+        return (_inflate(zlib, text) if flag else text).decode("utf-8", "replace")
+    except (IndexError, zlib.error):
+        return None  # a damaged chunk: as if there were none
+
+
+def _inflate(zlib: Any, data: bytes) -> bytes:
+    out = zlib.decompressobj()
+    text = out.decompress(data, MAX_TEXT_BYTES)
+    if out.unconsumed_tail:
+        raise zlib.error("text chunk too large")
+    return bytes(text)
 
 
 def read_params(path: Path) -> ImageParams | None:
