@@ -23,9 +23,6 @@ if TYPE_CHECKING:
     from genai_tui.engine.gpu.nvml import Snapshot
 
 
-DOWNLOADS_POLL_S = 0.5
-
-
 class GenaiApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "genai-tui"
@@ -46,9 +43,10 @@ class GenaiApp(App[int]):
         super().__init__()
         self.settings = settings
         self.engine = engine or Engine(settings)
-        # App-wide: the download queue's jobs, for every screen's status line.
+        # App-wide: the download queue's jobs, for every screen's status line and the
+        # Downloads tab; published when the queue reports something (see _on_download_event).
         self.downloads_signal: Signal[list] = Signal(self, "downloads")
-        self._job_states: dict[int, str] = {}
+        self._downloads_due = False  # a publish is scheduled
         # App-wide: GPU samples and jobs waiting for the GPU, for every screen's GPU line.
         self.gpu_signal: Signal[Snapshot] = Signal(self, "gpu")
         self.gpu_waiting_signal: Signal[tuple[str, ...]] = Signal(self, "gpu_waiting")
@@ -90,7 +88,6 @@ class GenaiApp(App[int]):
         self._add_modes()
         self.action_show_chat()
         self.call_after_refresh(self._resume_downloads)
-        self.set_interval(DOWNLOADS_POLL_S, self._poll_downloads)
         self.call_after_refresh(self._start_gpu)
 
     def _start_gpu(self) -> None:
@@ -122,40 +119,38 @@ class GenaiApp(App[int]):
             self.gpu_waiting_signal.publish(waiting)
 
     async def _resume_downloads(self) -> None:
-        """Jobs left unfinished by the last run resume (after the first frame)."""
-        pending = await asyncio.to_thread(
-            self.engine.store.downloads, ("queued", "running", "verifying")
-        )
-        if pending:
-            try:
-                await self.engine.library.downloads()
-            except GenaiError as exc:
-                self.notify(str(exc), title="Downloads", severity="error")
+        """After the first frame: hear the download queue (once, for the app's lifetime),
+        then resume the jobs the last run left unfinished."""
+        library = self.engine.library
+        library.subscribe_downloads(self._on_download_event)
+        try:
+            await library.resume_downloads()
+        except GenaiError as exc:
+            self.notify(str(exc), title="Downloads", severity="error")
 
-    def _poll_downloads(self) -> None:
-        """Publish the queue's jobs to every screen; say when one ends.
+    def _on_download_event(self, event: object) -> None:
+        """From the queue, on the event loop: say when a job ends; publish the jobs.
 
-        Polled (2 Hz) rather than subscribed: cheap, and nothing runs until a
-        queue exists.
+        Progress comes coalesced at the source (at most ~5 a second per job, plus each
+        change of state); events that arrive together make one publish.
         """
-        library = self.engine.__dict__.get("library")
-        queue = library.queue if library is not None else None
-        if queue is None:
-            return
-        jobs = queue.jobs()
-        states = {job.id: job.state for job in jobs}
-        for job in jobs:
-            before = self._job_states.get(job.id)
-            if before is None or before == job.state:
-                continue
-            if job.state == "done":
-                self.notify(f"Downloaded {job.repo_id}.", title="Downloads")
-            elif job.state == "failed":
-                self.notify(job.error or f"{job.repo_id} failed.", title="Download failed",
-                            severity="error", timeout=10)  # fmt: skip
-        if states != self._job_states or any(j.state == "running" for j in jobs):
-            self.downloads_signal.publish(jobs)
-        self._job_states = states
+        from genai_tui.engine.core.events import DownloadFailed, DownloadFinished
+
+        if isinstance(event, DownloadFinished):
+            self.notify(f"Downloaded {event.repo_id}.", title="Downloads")
+        elif isinstance(event, DownloadFailed):
+            self.notify(event.message or f"{event.repo_id} failed.", title="Download failed",
+                        severity="error", timeout=10)  # fmt: skip
+        if not self._downloads_due:
+            self._downloads_due = self.call_later(self._publish_downloads)
+
+    def _publish_downloads(self) -> None:
+        """Every screen's downloads line and the Downloads tab get the queue's jobs."""
+        self._downloads_due = False
+        queue = self.engine.library.queue
+        if queue is not None:
+            with self.batch_update():
+                self.downloads_signal.publish(queue.jobs())
 
     def _add_modes(self) -> None:
         """One mode per top-level screen, each with its own stack (dialogs stay put)."""

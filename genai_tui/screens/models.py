@@ -127,6 +127,8 @@ class ModelsScreen(ReportsWorkerErrors, Screen[None]):
         )
         self._show_filters()
         self.app.downloads_signal.subscribe(self, self._show_jobs)  # type: ignore[attr-defined]
+        if (queue := self.library.queue) is not None:  # news come on change: show jobs now
+            self._show_jobs(queue.jobs())
         self.query_one("#hub-query", Input).focus()
 
     # -- tabs -----------------------------------------------------------------
@@ -382,8 +384,7 @@ class ModelsScreen(ReportsWorkerErrors, Screen[None]):
         return self.jobs[table.cursor_row]
 
     async def action_pause(self) -> None:
-        job = self._job()
-        if job is None:
+        if (job := self._job()) is None:
             return
         queue = await self.library.downloads()
         if job.state == "paused":
@@ -394,5 +395,4 @@ class ModelsScreen(ReportsWorkerErrors, Screen[None]):
     async def action_cancel(self) -> None:
         job = self._job()
         if job is not None and job.state not in ("done", "cancelled"):
-            queue = await self.library.downloads()
-            queue.cancel(job.id)
+            (await self.library.downloads()).cancel(job.id)

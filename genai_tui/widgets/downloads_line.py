@@ -8,9 +8,10 @@ from textual.content import Content
 from textual.widgets import Static
 
 from genai_tui.engine.core.text import human_bytes, human_duration
+from genai_tui.workbench import workbench
 
-if TYPE_CHECKING:  # the queue module pulls in httpx: not needed for the first frame
-    from genai_tui.engine.models.downloads import DownloadJob
+if TYPE_CHECKING:
+    from genai_tui.engine.models.download_jobs import DownloadJob
 
 ACTIVE = {"queued", "running", "verifying"}
 
@@ -37,7 +38,8 @@ def summary(jobs: list[DownloadJob]) -> str:
 
 
 class DownloadsLine(Static):
-    """Fed by the app's `downloads_signal`; hidden while nothing downloads."""
+    """Fed by the app's `downloads_signal` (published when the queue reports: at most ~5
+    times a second per job, and on each change of state); hidden while nothing downloads."""
 
     DEFAULT_CSS = """
     DownloadsLine { height: 1; padding: 0 1; background: $accent 30%; display: none; }
@@ -45,9 +47,9 @@ class DownloadsLine(Static):
     """
 
     def on_mount(self) -> None:
-        signal = getattr(self.app, "downloads_signal", None)
-        if signal is not None:
-            signal.subscribe(self, self.show)
+        bench = workbench(self)
+        if bench is not None:
+            bench.downloads_signal.subscribe(self, self.show)
 
     def show(self, jobs: list[DownloadJob]) -> None:
         text = summary(jobs)

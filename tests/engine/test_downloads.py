@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from genai_tui.engine.models.downloads import CHUNK, DownloadQueue, JobFile
 from genai_tui.engine.core.events import DownloadFailed, DownloadFinished, DownloadProgress
-from genai_tui.engine.models.hf_cache import UnsafeNameError, safe_relpath
 from genai_tui.engine.core.store import Store
+from genai_tui.engine.models.downloads import CHUNK, DownloadQueue, JobFile
+from genai_tui.engine.models.hf_cache import UnsafeNameError, safe_relpath
 
 REPO = "acme/tiny-model"
 MB = 1_000_000
@@ -203,6 +203,36 @@ async def test_several_subscribers_get_throttled_progress(make_queue, repo, hub_
     notes = [e for e in progress if e.note]
     assert len(running) <= elapsed * 5 + 4 + len(notes)
     await status_line.aclose()
+
+
+async def test_listeners_hear_every_event_on_the_loop_and_can_leave(
+    make_queue, repo, caplog
+) -> None:
+    q = await make_queue()
+    loop_thread = threading.get_ident()
+    heard: list[object] = []
+    threads = set()
+
+    def listener(event: object) -> None:
+        heard.append(event)
+        threads.add(threading.get_ident())
+
+    def broken(event: object) -> None:
+        raise RuntimeError("a bug in a listener")
+
+    q.subscribe(broken)  # logged, and the others still hear everything
+    unsubscribe = q.subscribe(listener)
+    job_id = q.add(REPO, hub_files(repo))
+    assert (await q.wait(job_id)).state == "done"
+    assert threads == {loop_thread}
+    assert [type(e).__name__ for e in heard[-2:]] == ["DownloadProgress", "DownloadFinished"]
+    assert heard[0].state == "queued" and heard[-2].state == "done"
+    assert {e.job_id for e in heard} == {job_id}
+    assert "A download listener failed" in caplog.text
+    unsubscribe()
+    count = len(heard)
+    await q.wait(q.add(REPO, hub_files(repo)))
+    assert len(heard) == count
 
 
 # -- never lose a byte -------------------------------------------------------------------
@@ -637,3 +667,71 @@ def test_schema_1_database_is_upgraded_with_the_downloads_table(tmp_path: Path) 
             store.update_download(rec.id, repo_id="c/d")
     finally:
         store.close()
+
+
+# -- progress is consistent ------------------------------------------------------------------
+
+
+async def test_progress_never_double_counts_nor_goes_back(make_queue, hub_server) -> None:
+    """Each published progress, and each snapshot the loop takes at any moment, is one
+    consistent state of its job: a finished file is counted once, `done` only grows.
+
+    Two many-file jobs run at once while the loop reads their snapshots non-stop, with the
+    threads taking turns as often as they can. The worker threads used to write the job's
+    counters while the loop read them: a read torn around a file's end lost (or counted
+    twice) that file's bytes. Now a job changes on the loop only, so while the loop is
+    held up its snapshot cannot change at all."""
+    q = await make_queue(concurrency=2)
+    jobs = {}
+    for name in ("a", "b"):
+        shards = {f"shard-{i:02d}.bin": _bytes(100_000 + 997 * i, i) for i in range(60)}
+        repo = hub_server.add_repo(f"acme/shards-{name}", shards)
+        jobs[q.add(repo.repo_id, hub_files(repo))] = sum(len(d) for d in shards.values())
+    sub = q.events()
+    reads: dict[int, list[tuple[int, int, int, int]]] = {job_id: [] for job_id in jobs}
+    problems: list[tuple[object, ...]] = []
+
+    async def look_all_the_time() -> None:  # a screen redrawing whenever it likes
+        held = time.monotonic()
+        while True:
+            states = set()
+            for job_id, seen in reads.items():
+                for _ in range(50):
+                    j = q.job(job_id)
+                    seen.append((j.done, j.total, j.file_done, j.file_total))
+                states.add(j.state)
+            if states <= {"done", "failed"}:
+                return
+            if time.monotonic() - held > 0.25:  # hold the loop up: the workers go on
+                before = q.jobs()
+                time.sleep(0.05)
+                if (after := q.jobs()) != before:
+                    problems.append(("changed off the loop", before, after))
+                held = time.monotonic()
+            await asyncio.sleep(0)
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns often: a torn read would show
+    try:
+        await asyncio.wait_for(look_all_the_time(), 60)
+    finally:
+        sys.setswitchinterval(switch)
+    published: dict[int, list[tuple[int, int, int, int]]] = {job_id: [] for job_id in jobs}
+    finished = 0
+    async with asyncio.timeout(5):
+        async for event in sub:
+            if isinstance(event, DownloadProgress):
+                e = event
+                published[e.job_id].append((e.done, e.total, e.file_done, e.file_total))
+            elif isinstance(event, DownloadFinished):
+                finished += 1
+                if finished == len(jobs):
+                    break
+    for job_id, total in jobs.items():
+        assert q.job(job_id).state == "done", q.job(job_id).error
+        for kind, series in (("published", published[job_id]), ("read", reads[job_id])):
+            assert series[-1][0] == total
+            problems += [(kind, s) for s in series if s[0] > s[1] or s[1] != total or s[2] > s[3]]
+            steps = zip(series, series[1:], strict=False)
+            problems += [(kind, a[0], b[0]) for a, b in steps if b[0] < a[0]]
+    assert problems == []  # e.g. ("read", 2430307, 2309370): a whole file's bytes went missing

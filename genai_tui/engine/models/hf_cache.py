@@ -22,7 +22,6 @@ Plain folder (`local_dir`), also as huggingface_hub lays it out::
 from __future__ import annotations
 
 import base64
-from abc import ABC, abstractmethod
 import errno
 import fcntl
 import hashlib
@@ -30,6 +29,7 @@ import os
 import re
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 

@@ -4,147 +4,32 @@
 not followed): the commit, the ETag (the sha256 of LFS files) and the size.
 `Fetcher.download` brings a partial file up to its full size with Range
 requests, retrying connection errors, timeouts, 408/429/5xx with exponential
-back-off (Retry-After honoured), and checks the sha256 it computed while
-streaming. 401/403/404 are not retried: they raise DownloadError with a
-message that says which and what to do. The token never appears in a message.
-
-A `Control` carries the stop flag and live counters between a transfer and the
-code that runs it; `Control.abort()` also shuts the socket, so a transfer
-blocked on a stalled connection stops at once.
+back-off (Retry-After honoured), and checks the hash it computed while
+streaming. What each HTTP answer means is in hf_status.py; the partial file,
+its hash and the stop flag (`Control`) are in hf_partial.py.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import socket
-import threading
-import time
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 
-from genai_tui.engine.core.errors import GenaiError
 from genai_tui.engine.core.text import human_bytes
 from genai_tui.engine.models.hf_cache import UnsafeNameError, check_commit, check_etag
+from genai_tui.engine.models.hf_partial import CHUNK, Control, Digest, PartialFile, Stopped
+from genai_tui.engine.models.hf_status import (
+    DownloadError,
+    FileRef,
+    Retry,
+    check_status,
+    describe,
+)
 
-CHUNK = 1 << 20  # bytes written and hashed at a time
 MAX_RETRY_AFTER_S = 900.0
-LOGIN = "Set HF_TOKEN (or hf_token in the settings) or run `hf auth login`."
-
-
-class DownloadError(GenaiError):
-    """A download cannot go on; the message says why and what to do."""
-
-
-class Stopped(Exception):
-    """The transfer was asked to stop (pause, cancel, shutdown)."""
-
-
-class Retry(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds (it may be a number or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
-
-
-class Control:
-    """Shared by a running transfer (worker thread) and its owner (event loop)."""
-
-    def __init__(self) -> None:
-        self.stop = threading.Event()
-        self.response: httpx.Response | None = None
-        self.net_bytes = 0  # received over the network since reset()
-        self.file_done = 0  # bytes of the current file on disk
-        self.on_progress: Callable[[bool], None] = lambda force: None
-        self.on_status: Callable[[str | None, str | None], None] = lambda state, note: None
-
-    def check(self) -> None:
-        if self.stop.is_set():
-            raise Stopped
-
-    def note(self, text: str, state: str | None = None) -> None:
-        self.on_status(state, text)
-
-    def abort(self) -> None:
-        """Stop at the next chunk; wake a read blocked on a stalled connection."""
-        self.stop.set()
-        resp = self.response
-        stream = resp.extensions.get("network_stream") if resp is not None else None
-        sock = stream.get_extra_info("socket") if stream is not None else None
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-
-@dataclass(frozen=True, slots=True)
-class FileRef:
-    repo_id: str
-    revision: str  # a branch, tag or commit: what goes in the URL
-    path: str
-
-
-@dataclass(frozen=True, slots=True)
-class Digest:
-    """What a whole file must hash to: its sha256 (LFS files), or its git blob id (others)."""
-
-    kind: str  # "sha256" or "git"
-    hexdigest: str
-
-    def hasher(self, size: int) -> Any:
-        if self.kind == "git":  # git's blob id: sha1 of "blob <size>\0" + content
-            h = hashlib.sha1(usedforsecurity=False)
-            h.update(b"blob %d\0" % size)
-            return BackgroundHasher(h)
-        return BackgroundHasher(hashlib.sha256())
-
-
-# hashlib releases the GIL on large buffers: hashing chunk N on these threads while the
-# transfer thread reads chunk N+1 keeps verification off the download's critical path.
-_HASH_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="genai-hash")
-
-
-class BackgroundHasher:
-    """A hashlib object fed on a pool thread; one chunk in flight, in order."""
-
-    def __init__(self, h: Any) -> None:
-        self._h = h
-        self._pending: Future[None] | None = None
-
-    def update(self, data: bytes | bytearray | memoryview) -> None:
-        chunk = bytes(data)  # callers reuse their buffers
-        self._wait()
-        self._pending = _HASH_POOL.submit(self._h.update, chunk)
-
-    def _wait(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            pending.result()
-
-    def hexdigest(self) -> str:
-        self._wait()
-        return str(self._h.hexdigest())
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +98,7 @@ class Fetcher:
             except httpx.TransportError as exc:
                 if ctl.stop.is_set():
                     raise Stopped from None
-                retry = Retry(_describe(exc))
+                retry = Retry(describe(exc))
             except Retry as exc:
                 retry = exc
             except UnsafeNameError as exc:
@@ -247,57 +132,7 @@ class Fetcher:
 
     def check_status(self, resp: httpx.Response, ref: FileRef) -> None:
         """Raise Retry for 408/429/5xx, DownloadError for other errors; 416 passes."""
-        status = resp.status_code
-        if status < 400 or status == 416:
-            return
-        if status in (408, 429) or status >= 500:
-            raise Retry(f"HTTP {status}", parse_retry_after(resp.headers.get("Retry-After")))
-        said = (resp.headers.get("X-Error-Message") or "")[:200]
-        if self._token:
-            said = said.replace(self._token, "***")
-        said = f' The Hub said: "{said}"' if said else ""
-        code = resp.headers.get("X-Error-Code", "")
-        repo = ref.repo_id
-        page = f"{self.endpoint}/{repo}"
-        if code == "GatedRepo" and status == 403:
-            raise DownloadError(
-                f"{repo} is gated: this token has not been granted access (403).{said}",
-                f"Accept the license on the model page ({page}), then resume the download.",
-            )
-        if code == "GatedRepo":
-            raise DownloadError(
-                f"{repo} is gated: you must be logged in to download it (401).{said}",
-                f"{LOGIN} Then accept the license on the model page ({page}) and resume.",
-            )
-        if status == 401 and code == "RepoNotFound":
-            raise DownloadError(
-                f"{repo} was not found on {self.endpoint}, or it is private (401).{said}",
-                "Check the name (owner/model). If it is private, it needs a token with "
-                "access: " + LOGIN,
-            )
-        if status == 401 and self._token:
-            raise DownloadError(
-                f"{self.endpoint} rejected the access token (401: invalid or expired) while "
-                f"downloading {repo}.{said}",
-                f"Create a new token and {LOGIN[0].lower()}{LOGIN[1:]}",
-            )
-        if status == 401:
-            raise DownloadError(f"{repo} needs a Hugging Face access token (401).{said}", LOGIN)
-        if status == 403:
-            raise DownloadError(f"Access to {repo} was denied (403).{said}",
-                                "Check that your token has read access to this repo.")  # fmt: skip
-        if status == 404:
-            rev = ref.revision
-            what = {
-                "RepoNotFound": f"The repo {repo} was not found",
-                "RevisionNotFound": f"The revision {rev!r} of {repo} was not found",
-            }.get(code, f"{ref.path} was not found in {repo} at {rev!r}")
-            raise DownloadError(
-                f"{what} (404 Not Found).{said}",
-                "Check the name, or refresh the file list: it may have been renamed or removed.",
-            )
-        raise DownloadError(f"The Hub answered HTTP {status} for {ref.path} of {repo}.{said}",
-                            "Retry later; if it persists, report it.")  # fmt: skip
+        check_status(resp, ref, self.endpoint, self._token)
 
     # -- bytes -----------------------------------------------------------------------------
 
@@ -310,7 +145,7 @@ class Fetcher:
         (the bad bytes may be an old partial's or a glitch on the way); a second
         mismatch deletes the partial and raises DownloadError.
         """
-        with _Part(partial, ctl, expected, size) as part:
+        with PartialFile(partial, ctl, expected, size) as part:
             if part.offset > size:
                 part.reset()
             if part.hasher is not None and part.offset:
@@ -351,7 +186,7 @@ class Fetcher:
                 os.fsync(part.fd.fileno())
                 return
 
-    def _get(self, ctl: Control, ref: FileRef, part: _Part, size: int) -> None:
+    def _get(self, ctl: Control, ref: FileRef, part: PartialFile, size: int) -> None:
         """One GET from `part.offset`, appending what arrives (also when it breaks off)."""
         ctl.check()
         headers = self._headers()
@@ -389,76 +224,5 @@ class Fetcher:
         except httpx.TransportError as exc:
             if ctl.stop.is_set():
                 raise Stopped from None
-            raise Retry(_describe(exc)) from None
+            raise Retry(describe(exc)) from None
         ctl.check()
-
-
-def _describe(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-class _Part:
-    """A partial file open for appending, with the sha256 of what it holds so far."""
-
-    def __init__(self, path: Path, ctl: Control, digest: Digest | None, size: int) -> None:
-        self.ctl = ctl
-        self.digest = digest
-        self.size = size
-        self.fd = open(path, "a+b", buffering=0)  # noqa: SIM115 - closed by __exit__
-        self.offset = os.fstat(self.fd.fileno()).st_size
-        self.hasher: Any = digest.hasher(size) if digest is not None else None
-        self.buf = bytearray()
-        ctl.file_done = self.offset
-
-    def __enter__(self) -> _Part:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.fd.close()
-
-    def reset(self) -> None:
-        """Throw the partial data away and start from byte 0."""
-        self.buf.clear()
-        self.fd.truncate(0)
-        self.offset = self.ctl.file_done = 0
-        self.hasher = self.digest.hasher(self.size) if self.digest is not None else None
-
-    def hash_existing(self) -> None:
-        self.fd.seek(0)
-        buf = bytearray(8 * CHUNK)
-        view = memoryview(buf)
-        read = 0
-        while read < self.offset:
-            self.ctl.check()
-            n = self.fd.readinto(view[: min(len(buf), self.offset - read)])
-            if not n:
-                break
-            self.hasher.update(view[:n])
-            read += n
-            self.ctl.file_done = read
-            self.ctl.on_progress(False)
-        self.offset = read
-
-    def buffer(self, data: bytes, size: int, path: str) -> None:
-        if self.offset + len(self.buf) + len(data) > size:
-            raise DownloadError(
-                f"The server sent more bytes for {path} than its size ({size}).",
-                "Retry later; the Hub's file list may have changed meanwhile.",
-            )
-        self.buf += data
-
-    def flush(self) -> None:
-        if not self.buf:
-            return
-        view = memoryview(self.buf)
-        while view:  # a raw write may take less than it was given
-            view = view[self.fd.write(view) :]
-        view.release()
-        if self.hasher is not None:
-            self.hasher.update(self.buf)
-        self.offset += len(self.buf)
-        self.ctl.file_done = self.offset
-        self.buf.clear()

@@ -9,17 +9,21 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+from collections.abc import Callable, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from genai_tui.engine.models import hub as hubmod
+from genai_tui.engine.models.download_events import Listener, Listeners
+from genai_tui.engine.models.download_jobs import ACTIVE
 from genai_tui.engine.models.hub import FitEstimate, HubClient, ModelDetail, QuantGroup, SearchPage
 from genai_tui.engine.models.inventory import InventoryEntry, delete_entry, scan_local_models
 
 if TYPE_CHECKING:
     from genai_tui.config import Settings
-    from genai_tui.engine.models.downloads import DownloadQueue
     from genai_tui.engine.core.store import Store
+    from genai_tui.engine.models.downloads import DownloadQueue
 
 
 class ModelLibrary:
@@ -27,6 +31,7 @@ class ModelLibrary:
         self.settings = settings
         self.store = store
         self._downloads: DownloadQueue | None = None
+        self._download_listeners = Listeners()
 
     @property
     def endpoint(self) -> str | None:
@@ -52,7 +57,9 @@ class ModelLibrary:
             self.hub.search, query, kind, sort, author, page, page_size
         )
 
-    async def detail(self, repo_id: str, revision: str = "main", *, card: bool = True) -> ModelDetail:
+    async def detail(
+        self, repo_id: str, revision: str = "main", *, card: bool = True
+    ) -> ModelDetail:
         return await asyncio.to_thread(
             functools.partial(self.hub.detail, repo_id, revision, card=card)
         )
@@ -64,7 +71,8 @@ class ModelLibrary:
             header = None
             first = group.files[0].path if group.files else None
             if first:
-                header = self.hub.read_gguf_header(detail.model.repo_id, first, detail.sha)
+                revision = detail.sha or "main"
+                header = self.hub.read_gguf_header(detail.model.repo_id, first, revision)
             context = self.settings.generation.context_length
             if not context and header is not None:
                 context = header.context_length or 4096
@@ -91,17 +99,35 @@ class ModelLibrary:
         """The download queue if it has been started, else None."""
         return self._downloads
 
+    def subscribe_downloads(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener(event)` on the event loop for every event of the download queue,
+        the one running now or the one started later; returns `unsubscribe`.
+
+        Subscribing starts nothing: the queue (and httpx) still load on first use.
+        See DownloadQueue.subscribe for the events and how often they come.
+        """
+        return self._download_listeners.add(listener)
+
     async def downloads(self) -> DownloadQueue:
         """The download queue, started on first use (persisted jobs resume)."""
         if self._downloads is None:
             from genai_tui.engine.models.downloads import DownloadQueue
 
             queue = DownloadQueue.from_settings(self.store, self.settings, endpoint=self.endpoint)
+            queue.subscribe(self._download_listeners.emit)
             await queue.start()
             self._downloads = queue
         return self._downloads
 
-    async def download(self, detail: ModelDetail, files: list, *, local_dir=None) -> int:
+    async def resume_downloads(self) -> bool:
+        """Start the queue if the last run left jobs unfinished (they go on); True if so."""
+        if self._downloads is None and not await asyncio.to_thread(self.store.downloads, ACTIVE):
+            return False
+        await self.downloads()
+        return True
+
+    async def download(self, detail: ModelDetail, files: Sequence[Any], *,
+                       local_dir: Path | None = None) -> int:  # fmt: skip
         queue = await self.downloads()
         # "main", not the commit: the queue pins the commit itself and writes refs/main,
         # so transformers and hf_hub_download find the files offline.
