@@ -14,6 +14,7 @@ behaviour from `server.script` (popped, first in first out) and then from
   malformed          one good chunk, then a chunk that is not JSON
   truncated          three chunks, then a clean end of body: no finish_reason, no [DONE]
   hangup             the request is read, then the connection is closed with no answer
+  hugeline           one chunk, then a 3 MB line with no newline (a server gone wrong)
   echo               the reply is the last user message (for markup/escape tests)
 
 With `key=...` every request needs `Authorization: Bearer <key>` (else 401).
@@ -133,6 +134,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, json.dumps(data).encode())
         elif b == "html":
             self._send(200, b"<html>login page</html>", "text/html")
+        elif b == "huge":  # a listing that never ends (~20 MB of models)
+            self._send(200, b'{"data": [' + b'{"id": "m"},' * 2_000_000 + b'{"id": "m"}]}')
         else:
             self._error(int(b), "models failed")
 
@@ -180,6 +183,12 @@ class _Handler(BaseHTTPRequestHandler):
         if behaviour == "slow":
             words = [f"word{i} " for i in range(400)]
         try:
+            if behaviour == "hugeline":
+                write(_chunk("Start "))
+                for _ in range(48):
+                    write(b"x" * 65536)
+                write(b"")
+                return
             if behaviour == "truncated":
                 for word in ("Three ", "small ", "words"):
                     write(_chunk(word))

@@ -380,3 +380,18 @@ async def test_a_chat_request_that_was_sent_is_not_sent_again(server):
         await collect(provider(server.url, retries=3))
     assert len(server.chat_requests()) == 1
     assert "not repeated" in str(info.value)
+
+
+async def test_a_runaway_line_is_cut_off_not_read_into_memory(server):
+    server.default = "hugeline"
+    with pytest.raises(ProviderStreamError) as info:
+        await collect(provider(server.url))
+    assert "a line of more than" in str(info.value) and "reading stopped" in str(info.value)
+
+
+async def test_a_runaway_model_list_is_refused(server):
+    server.models_behaviour = "huge"
+    p = provider(server.url)
+    with pytest.raises(ProviderError, match="model list of more than 8 MB"):
+        await p.list_models(retries=0)
+    await p.aclose()

@@ -1,4 +1,5 @@
-"""What an OpenAI-compatible server streams: chat chunks (SSE data) and whole completions.
+"""What an OpenAI-compatible server sends: chat chunks (SSE data), whole completions, and
+the model list.
 
 Each is turned into items for RemoteProvider's queue: ("delta", is_thinking, text),
 ("usage", dict), ("finish", reason). Anything else is a ProviderStreamError quoting a
@@ -9,10 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from genai_tui.engine.chat.remote_errors import redact, server_message
 from genai_tui.engine.core.errors import ProviderError, ProviderStreamError
+from genai_tui.engine.core.text import printable
 
 Item = tuple[Any, ...]
 
@@ -72,3 +75,28 @@ def parse_completion(name: str, body: bytes, secrets: list[str | None]) -> list[
         items.append(("usage", data["usage"]))
     items.append(("finish", str(choice.get("finish_reason") or "stop")))
     return items
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteModel:
+    provider: str
+    id: str
+    context_length: int | None = None
+
+
+CONTEXT_KEYS = ("max_model_len", "context_length", "max_context_length")  # vLLM, others
+
+
+def parse_model_list(provider: str, data: Any) -> list[RemoteModel]:
+    """GET /models (`{"data": [...]}` or a bare list) -> models, with their context
+    length where the server says it."""
+    items = data.get("data") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise ProviderError(f"{provider} sent a model list in an unknown shape.",
+                            "Check that the base URL ends in /v1.")  # fmt: skip
+    models = []
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("id"), str):
+            ctx = next((item[k] for k in CONTEXT_KEYS if isinstance(item.get(k), int)), None)
+            models.append(RemoteModel(provider, printable(item["id"]), ctx))
+    return models

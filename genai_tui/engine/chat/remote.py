@@ -11,24 +11,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from genai_tui.engine.chat.circuit import CircuitBreaker
-from genai_tui.engine.chat.openai_chunks import parse_chunk, parse_completion
+from genai_tui.engine.chat.openai_chunks import (
+    RemoteModel,
+    parse_chunk,
+    parse_completion,
+    parse_model_list,
+)
 from genai_tui.engine.chat.remote_errors import (
     connect_failure,
     retry_after_s,
     server_message,
     status_failure,
 )
-from genai_tui.engine.chat.sse import SseState, sse_data
+from genai_tui.engine.chat.sse import SseState, TooLarge, bounded_lines, read_limited, sse_data
 from genai_tui.engine.core.errors import (
     GenaiError,
     ProviderError,
@@ -36,7 +41,6 @@ from genai_tui.engine.core.errors import (
     ProviderUnavailableError,
 )
 from genai_tui.engine.core.events import ChatStats, ThinkingDelta, TokenDelta
-from genai_tui.engine.core.text import printable
 
 if TYPE_CHECKING:
     from genai_tui.config import ProviderSettings
@@ -44,13 +48,9 @@ if TYPE_CHECKING:
 
 DEFAULT_CONTEXT = 131072  # when the server does not say; the server rejects what does not fit
 _END = object()
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteModel:
-    provider: str
-    id: str
-    context_length: int | None = None
+MAX_ERROR_BODY = 64 << 10  # an error page: the first 64 KB say what went wrong
+MAX_LISTING = 8 << 20  # GET /models
+MAX_REPLY = 16 << 20  # a whole (non-streamed) completion
 
 
 def provider_key(p: ProviderSettings) -> str | None:
@@ -198,18 +198,25 @@ class RemoteProvider:
                 ) from None
         raise AssertionError("unreachable")
 
-    async def list_models(self, force: bool = False, retries: int | None = None) -> list[RemoteModel]:
+    async def list_models(
+        self, force: bool = False, retries: int | None = None
+    ) -> list[RemoteModel]:
         """GET /models. `force` skips the circuit breaker (the Settings screen's test)."""
         url = f"{self.base_url}/models"
 
         async def attempt() -> Any:
             try:
-                response = await self.client.get(url, headers=self._headers())
+                async with self.client.stream("GET", url, headers=self._headers()) as response:
+                    content, more = await read_limited(response.aiter_bytes(), MAX_LISTING)
             except httpx.TransportError as exc:
                 raise self._transport_failure(url, exc) from None
-            self._check_status(response, response.content, None)
+            self._check_status(response, content, None)
+            if more:
+                raise ProviderError(f"{self.name} sent a model list of more than "
+                                    f"{MAX_LISTING >> 20} MB; it was not read.",
+                                    "Check that the base URL points at the API.")  # fmt: skip
             try:
-                return response.json()
+                return json.loads(content)
             except ValueError:
                 raise ProviderError(
                     f"{self.name} answered GET /models with something that is not JSON.",
@@ -217,18 +224,8 @@ class RemoteProvider:
                 ) from None
 
         data = await self._retrying(attempt, None, force=force, retries=retries)
-        items = data.get("data") if isinstance(data, dict) else data
-        if not isinstance(items, list):
-            raise ProviderError(f"{self.name} sent a model list in an unknown shape.",
-                                "Check that the base URL ends in /v1.")  # fmt: skip
-        models = []
-        for item in items:
-            if isinstance(item, dict) and isinstance(item.get("id"), str):
-                ctx = next((item[k] for k in ("max_model_len", "context_length",
-                            "max_context_length") if isinstance(item.get(k), int)), None)  # fmt: skip
-                models.append(RemoteModel(self.name, printable(item["id"]), ctx))
-                if ctx:
-                    self.contexts[item["id"]] = ctx
+        models = parse_model_list(self.name, data)
+        self.contexts.update((m.id, m.context_length) for m in models if m.context_length)
         return models
 
     # -- chat -----------------------------------------------------------------
@@ -263,13 +260,18 @@ class RemoteProvider:
                 async with self.client.stream("POST", url, json=body,
                                               headers=self._headers()) as response:  # fmt: skip
                     if response.status_code >= 400:
-                        self._check_status(response, await response.aread(), body["model"])
+                        said, _ = await read_limited(response.aiter_bytes(), MAX_ERROR_BODY)
+                        self._check_status(response, said, body["model"])
                     self.breaker.success()
                     if "text/event-stream" not in response.headers.get("content-type", ""):
-                        self._whole_reply(await response.aread(), put)
+                        whole, more = await read_limited(response.aiter_bytes(), MAX_REPLY)
+                        if more:
+                            raise TooLarge(f"a reply of more than {MAX_REPLY >> 20} MB")
+                        self._whole_reply(whole, put)
                         return
                     sse = SseState()
-                    async for payload in sse_data(response.aiter_lines(), sse):
+                    lines = bounded_lines(response.aiter_text())
+                    async for payload in sse_data(lines, sse):
                         self._chunk(payload, put)
                     if not (sse.done or finished):
                         # Closed early, without an error: not a complete reply.
@@ -279,6 +281,11 @@ class RemoteProvider:
                             "The partial reply was kept, marked interrupted. Regenerate "
                             "(ctrl+r) to try again.",
                         )
+            except TooLarge as exc:
+                raise ProviderStreamError(
+                    f"{self.name} sent {exc}; reading stopped there.",
+                    "Check the server: a chat reply is never that big.",
+                ) from None
             except httpx.TransportError as exc:
                 if delivered:
                     raise ProviderStreamError(
