@@ -14,6 +14,7 @@ behaviour from `server.script` (popped, first in first out) and then from
   malformed          one good chunk, then a chunk that is not JSON
   truncated          three chunks, then a clean end of body: no finish_reason, no [DONE]
   hangup             the request is read, then the connection is closed with no answer
+  reasoning          two `reasoning_content` deltas, one `reasoning` delta, then the reply
   hugeline           one chunk, then a 3 MB line with no newline (a server gone wrong)
   echo               the reply is the last user message (for markup/escape tests)
 
@@ -76,8 +77,11 @@ class _QuietServer(ThreadingHTTPServer):
         pass  # a client that hung up mid-reply is part of the tests
 
 
-def _chunk(content: str | None = None, finish: str | None = None, **extra: Any) -> bytes:
+def _chunk(content: str | None = None, finish: str | None = None,
+           reasoning: tuple[str, str] | None = None, **extra: Any) -> bytes:  # fmt: skip
     delta = {} if content is None else {"content": content}
+    if reasoning is not None:  # (field, text): vLLM/DeepSeek "reasoning_content", others "reasoning"
+        delta[reasoning[0]] = reasoning[1]
     data = {"id": "c1", "object": "chat.completion.chunk", "model": "fault-model",
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}  # fmt: skip
     return b"data: " + json.dumps(data).encode() + b"\n\n"
@@ -206,6 +210,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(2)  # mid-body: no terminating chunk
                 return
             write(b": keep-alive\n\n")
+            if behaviour == "reasoning":
+                write(_chunk(reasoning=("reasoning_content", "The user greets. ")))
+                write(_chunk(reasoning=("reasoning_content", "Greet back. ")))
+                write(_chunk(reasoning=("reasoning", "Keep it short.")))
             for word in words:
                 write(_chunk(word))
                 if behaviour == "slow":

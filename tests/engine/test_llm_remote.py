@@ -275,19 +275,17 @@ async def test_engine_chat_with_a_provider_saves_provider_usage_and_cost(remote_
     await engine.aclose()
 
 
-async def test_engine_routes_reasoning_content_to_thinking(remote_engine, server, monkeypatch):
+async def test_engine_routes_reasoning_content_to_thinking(remote_engine, server):
+    """Real `reasoning_content` and `reasoning` deltas on the wire, parsed as sent."""
     engine = remote_engine
+    server.default = "reasoning"
     conv = engine.new_conversation("fault-model", provider="faulty")
-    orig = RemoteProvider._chunk
-
-    def with_reasoning(self, payload, put):
-        put(("delta", True, "pondering"))
-        orig(self, payload, put)
-
-    monkeypatch.setattr(RemoteProvider, "_chunk", with_reasoning)
     events = await run_chat(engine, conv.id, "Hi")
-    assert any(isinstance(e, ThinkingDelta) for e in events)
-    assert engine.store.messages(conv.id)[-1].thinking.startswith("pondering")
+    thinking = "".join(e.text for e in events if isinstance(e, ThinkingDelta))
+    answer = "".join(e.text for e in events if isinstance(e, TokenDelta))
+    assert thinking == "The user greets. Greet back. Keep it short." and answer == REPLY
+    saved = engine.store.messages(conv.id)[-1]
+    assert saved.thinking == thinking and saved.content == REPLY
     await engine.aclose()
 
 
