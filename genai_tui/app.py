@@ -21,6 +21,7 @@ from genai_tui.engine.core.errors import GenaiError
 
 if TYPE_CHECKING:
     from genai_tui.engine.gpu.nvml import Snapshot
+    from genai_tui.engine.models.download_jobs import DownloadJob
 
 
 class GenaiApp(App[int]):
@@ -45,8 +46,9 @@ class GenaiApp(App[int]):
         self.engine = engine or Engine(settings)
         # App-wide: the download queue's jobs, for every screen's status line and the
         # Downloads tab; published when the queue reports something (see _on_download_event).
-        self.downloads_signal: Signal[list] = Signal(self, "downloads")
+        self.downloads_signal: Signal[list[DownloadJob]] = Signal(self, "downloads")
         self._downloads_due = False  # a publish is scheduled
+        self.downloads_latest: list[DownloadJob] = []  # for a line mounted between news
         # App-wide: GPU samples and jobs waiting for the GPU, for every screen's GPU line.
         self.gpu_signal: Signal[Snapshot] = Signal(self, "gpu")
         self.gpu_waiting_signal: Signal[tuple[str, ...]] = Signal(self, "gpu_waiting")
@@ -149,8 +151,9 @@ class GenaiApp(App[int]):
         self._downloads_due = False
         queue = self.engine.library.queue
         if queue is not None:
+            self.downloads_latest = queue.jobs()
             with self.batch_update():
-                self.downloads_signal.publish(queue.jobs())
+                self.downloads_signal.publish(self.downloads_latest)
 
     def _add_modes(self) -> None:
         """One mode per top-level screen, each with its own stack (dialogs stay put)."""

@@ -29,6 +29,7 @@ class Workbench(Protocol):
     engine: Engine
     settings: Settings
     downloads_signal: Signal[Any]
+    downloads_latest: list[Any]
     gpu_signal: Signal[Any]
     gpu_waiting_signal: Signal[tuple[str, ...]]
     gpu_latest: Any

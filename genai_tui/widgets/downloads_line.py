@@ -50,6 +50,7 @@ class DownloadsLine(Static):
         bench = workbench(self)
         if bench is not None:
             bench.downloads_signal.subscribe(self, self.show)
+            self.show(bench.downloads_latest)  # a job may be quiet now (retry back-off)
 
     def show(self, jobs: list[DownloadJob]) -> None:
         text = summary(jobs)
