@@ -55,6 +55,10 @@ class PromptInput(TextArea):
             event.prevent_default()
             self.insert("\n")
             return
+        if event.key.startswith("alt+") and len(event.key) == 5:
+            # Alt+letter arrives as ESC + letter: a key for the app, never text to type.
+            event.prevent_default()
+            return
         if event.key == "up" and not self.text:
             event.stop()
             event.prevent_default()

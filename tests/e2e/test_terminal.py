@@ -1,0 +1,56 @@
+"""The installed app in a real terminal (tmux): keys arrive as the bytes terminals send,
+and the checks read what was drawn."""
+
+from __future__ import annotations
+
+
+def test_first_run_streams_a_reply_then_ctrl_q_quits(terminal) -> None:
+    term = terminal(size=(80, 24))
+    term.wait_for("Type a message below and press Enter")
+    term.type("Say hi")
+    term.keys("Enter")
+    shown = term.wait_for("tok/s", timeout=90)
+    assert "Say hi" in shown and "Assistant" in shown and "TTFT" in shown
+    term.keys("C-q")
+    assert term.exited() == 0
+
+
+def test_the_model_picker_opens_with_ctrl_o_and_esc_closes_it(terminal) -> None:
+    term = terminal(size=(80, 24))
+    term.wait_for("Type a message below")
+    term.keys("C-o")
+    shown = term.wait_for("Switch model")
+    assert "SmolLM2-135M-Instruct" in shown
+    term.keys("Escape")
+    term.wait_for("Type a message below")
+    assert "Switch model" not in term.screen()
+
+
+def test_function_keys_open_every_screen(terminal) -> None:
+    term = terminal(size=(120, 40))
+    term.wait_for("Type a message below")
+    term.keys("F2")
+    term.wait_for("Hub")
+    term.keys("F4")
+    shown = term.wait_for("No NVIDIA driver", timeout=20)
+    assert "host" in shown.lower()
+    term.keys("F7")
+    term.wait_for("Providers")
+    term.keys("F1")
+    term.wait_for("Type a message below")
+    term.keys("C-q")
+    assert term.exited() == 0
+
+
+def test_alt_arrives_as_esc_prefix_and_ctrl_p_opens_the_palette(terminal) -> None:
+    """ESC then a letter is how tmux and most terminals send Alt: it must not type the
+    letter into the prompt, nor leave a stray escape behind."""
+    term = terminal(size=(80, 24))
+    term.wait_for("Type a message below")
+    term.bytes(b"\x1bz")  # Alt+Z: bound to nothing
+    term.type("ok")
+    term.keys("C-p")
+    term.wait_for("Search for commands")
+    term.keys("Escape")
+    shown = term.wait_for("ok")
+    assert "zok" not in shown
