@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
-import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -227,6 +225,10 @@ def _probe_terminal_graphics() -> threading.Thread:
     def probe() -> None:
         try:
             import textual_image.widget  # noqa: F401
+
+            from genai_tui.terminal_graphics import probe_terminal
+
+            probe_terminal()  # XTVERSION: kitty's version decides its renderer
         except Exception:  # noqa: BLE001 - the studio reports it when it opens
             pass
 

@@ -20,11 +20,11 @@ if TYPE_CHECKING:
 async def run(args: argparse.Namespace, settings: Settings) -> int:
     from asyncio import CancelledError
 
-    from genai_tui.engine.engine import Engine
     from genai_tui.engine.core.errors import GenaiError, NoModelError
     from genai_tui.engine.core.events import ChatDone, ThinkingDelta, TokenDelta
     from genai_tui.engine.core.store import Store
     from genai_tui.engine.core.text import printable
+    from genai_tui.engine.engine import Engine
 
     prompt = args.prompt
     if prompt is None:

@@ -12,18 +12,21 @@ if TYPE_CHECKING:
 
 
 def run(settings: Settings) -> int:
-    from genai_tui.engine.models.inventory import find_chat_models, hf_hub_cache
     from genai_tui.engine.gpu.threads import generation_threads, usable_cores
+    from genai_tui.engine.models.inventory import find_chat_models, hf_hub_cache
 
+    config = settings.config_file
+    found = "found" if config and config.exists() else "not present: defaults"
+    threads = generation_threads(settings.generation.threads)
     rows = [
         ("genai-tui", __version__),
         ("python", sys.version.split()[0]),
-        ("config file", f"{settings.config_file} ({'found' if settings.config_file and settings.config_file.exists() else 'not present: defaults'})"),
+        ("config file", f"{config} ({found})"),
         ("data dir", str(settings.data_dir)),
         ("models dir", str(settings.models_path)),
         ("HF cache", str(hf_hub_cache())),
-        ("cores", f"{usable_cores()} usable, {generation_threads(settings.generation.threads)} for generation"),
-    ]  # fmt: skip
+        ("cores", f"{usable_cores()} usable, {threads} for generation"),
+    ]
     try:
         import llama_cpp
 
@@ -32,7 +35,22 @@ def run(settings: Settings) -> int:
     except ImportError as exc:
         rows.append(("llama-cpp-python", f"not importable: {exc}"))
     rows.append(("chat models", str(len(find_chat_models(settings.models_path)))))
+    rows.append(("image renderer", _renderer(settings.image.renderer)))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")
     return 0
+
+
+def _renderer(setting: str) -> str:
+    """What the studio will draw pictures with here, and why (asks the terminal)."""
+    try:
+        import textual_image.widget  # noqa: F401  (its import asks about Sixel and kitty)
+
+        from genai_tui.terminal_graphics import current_choice, probe_terminal
+
+        probe_terminal()
+        choice = current_choice(setting)
+    except Exception as exc:  # noqa: BLE001 - a doctor reports, it does not fail
+        return f"unknown ({type(exc).__name__}: {exc})"
+    return f"{choice.renderer}: {choice.reason}"

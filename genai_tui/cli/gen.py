@@ -130,9 +130,9 @@ def _request(args: argparse.Namespace, studio: Any) -> Any:
 async def _gen(args: argparse.Namespace, settings: Settings) -> int:
     from asyncio import CancelledError
 
-    from genai_tui.engine.engine import Engine
     from genai_tui.engine.core.errors import GenaiError, ImageOutOfMemoryError, ImageRequestError
     from genai_tui.engine.core.events import ImageReady, ImagesDone, PipelineLoaded, StepProgress
+    from genai_tui.engine.engine import Engine
     from genai_tui.engine.images.gallery import Gallery
 
     engine = Engine(settings)

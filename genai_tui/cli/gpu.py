@@ -97,8 +97,8 @@ def _json(snap: Snapshot) -> str:
 def render(snap: Snapshot, tty: bool = False) -> str:
     """The one-shot table: GPUs, processes, host."""
     from genai_tui.cli.common import table as _table
-    from genai_tui.engine.gpu.nvml import na
     from genai_tui.engine.core.text import human_bytes, printable
+    from genai_tui.engine.gpu.nvml import na
 
     clean = printable if tty else (lambda s: s)
     parts: list[str] = []

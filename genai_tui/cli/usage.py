@@ -24,8 +24,10 @@ def add_parser(sub: Any) -> None:
         "or remote provider) and per day, with prompt/completion tokens, cost (from the "
         "providers' prices), mean tokens/s and mean time to first token.",
     )
-    usage.add_argument("--days", type=int, default=30, metavar="N",
-                       help="only the last N days, today included (default 30; 0 = all)")  # fmt: skip
+    usage.add_argument(
+        "--days", type=int, default=30, metavar="N",
+        help="only the last N days, today included (default 30; 0 = all)",
+    )  # fmt: skip
     usage.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -49,14 +51,15 @@ def _table(title: str, label: str, rows: list[tuple[str, UsageRow]], out: Any) -
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     print(title, file=out)
     for line in lines:
-        cells = [line[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(line[1:], widths[1:], strict=True)]
+        numbers = zip(line[1:], widths[1:], strict=True)
+        cells = [line[0].ljust(widths[0])] + [c.rjust(w) for c, w in numbers]
         print("  " + "  ".join(cells), file=out)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from genai_tui.engine.chat.usage import usage_by_day, usage_by_model, usage_report, usage_totals
     from genai_tui.engine.core.store import Store
     from genai_tui.engine.core.text import printable
-    from genai_tui.engine.chat.usage import usage_by_day, usage_by_model, usage_report, usage_totals
 
     days = args.days or None
     store = Store(settings.db_path)

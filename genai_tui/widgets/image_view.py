@@ -39,10 +39,16 @@ class _Guarded:
 
 
 def image_class(renderer: str) -> type[Widget]:
-    """The textual-image widget for a renderer setting; "auto" is what the terminal supports."""
+    """The textual-image widget for a renderer setting; "auto" is what the terminal can
+    really show (terminal_graphics: textual-image's detection, checked against kitty's
+    version)."""
     if renderer in _CLASSES:
         return _CLASSES[renderer]
     from textual_image import widget as w
+
+    from genai_tui.terminal_graphics import current_choice
+
+    setting, renderer = renderer, current_choice(renderer).renderer
 
     bases: dict[str, Any] = {
         "auto": w.Image,
@@ -77,16 +83,8 @@ def image_class(renderer: str) -> type[Widget]:
     if base is not w.SixelImage:  # Sixel draws through a child widget: keep its setter
         members["swap"] = swap
     cls = type(f"Safe{base.__name__}", (base,), members, Renderable=base._Renderable)
-    _CLASSES[renderer] = cls
+    _CLASSES[setting] = cls
     return cls
-
-
-def detected_renderer() -> str:
-    """What "auto" resolved to on this terminal, in the setting's words."""
-    from textual_image import renderable as r
-
-    names = {r.SixelImage: "sixel", r.TGPImage: "kitty", r.HalfcellImage: "halfcell"}
-    return names.get(r.Image, "unicode")
 
 
 class PictureBox(Container):

@@ -54,3 +54,10 @@ def test_alt_arrives_as_esc_prefix_and_ctrl_p_opens_the_palette(terminal) -> Non
     term.keys("Escape")
     shown = term.wait_for("ok")
     assert "zok" not in shown
+
+
+def test_doctor_in_a_real_terminal_names_the_image_renderer_and_why(terminal) -> None:
+    term = terminal("doctor", size=(120, 40))
+    assert term.exited(30) == 0
+    line = next(ln for ln in term.screen().splitlines() if ln.startswith("image renderer"))
+    assert "halfcell:" in line or "sixel:" in line  # tmux: no kitty graphics
