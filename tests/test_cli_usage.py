@@ -60,7 +60,7 @@ def test_chat_reaches_a_remote_model_as_provider_slash_model(tmp_path, capsys):
     assert out["model"] == "fault-model" and out["completion_tokens"] == 6
 
 
-def test_chat_with_an_unreachable_provider_fails_with_the_reason(tmp_path, capsys):
+def test_chat_with_an_unreachable_provider_fails_with_the_reason(tmp_path, capsys, no_such_host):
     (tmp_path / "config.toml").write_text(
         '[[providers]]\nname = "dead"\nbase_url = "http://nonexistent.invalid/v1"\n'
     )

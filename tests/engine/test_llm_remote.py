@@ -198,12 +198,10 @@ async def test_connection_refused_is_retried_then_explained():
     assert "connection refused" in str(info.value) and "Is the server running" in str(info.value)
 
 
-async def test_dns_failure_names_the_host():
-    started = time.monotonic()
+async def test_dns_failure_names_the_host(no_such_host):
     with pytest.raises(ProviderUnavailableError) as info:
-        await provider("http://nonexistent.invalid/v1").list_models()
-    assert "Cannot resolve" in str(info.value) and "nonexistent.invalid" in str(info.value)
-    assert time.monotonic() - started < 20  # not retried (each try may wait for DNS)
+        await provider(f"http://{no_such_host}/v1").list_models()
+    assert "Cannot resolve" in str(info.value) and no_such_host in str(info.value)
 
 
 async def test_tls_to_a_plain_http_port_says_check_the_scheme(server):
