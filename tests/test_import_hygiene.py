@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import json
 import os
 import subprocess
@@ -198,3 +199,30 @@ def test_module_entry_point_help() -> None:
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
     assert "genai_tui.cli" in imported
     assert [m for m in imported if _is(m, UI + HEAVY)] == []
+
+
+def _lines(paths: list[Path]) -> list[tuple[str, int, str]]:
+    return [
+        (str(p.relative_to(PACKAGE)), n, line)
+        for p in paths
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+    ]
+
+
+def test_screens_and_widgets_go_through_the_engine_facade() -> None:
+    """No store calls, no peeking into the engine's __dict__, no getattr on the App."""
+    ui = [*(PACKAGE / "screens").rglob("*.py"), *(PACKAGE / "widgets").rglob("*.py"),
+          PACKAGE / "app.py"]  # fmt: skip
+    pattern = re.compile(r"engine\.store\b|self\.store\b|__dict__|getattr\(self\.app\b")
+    assert [f"{f}:{n}" for f, n, line in _lines(ui) if pattern.search(line)] == []
+
+
+def test_sql_lives_in_the_core_store_only() -> None:
+    sql = re.compile(r"\b(SELECT .+ FROM|INSERT INTO|UPDATE \w+ SET|DELETE FROM)\b")
+    outside = [p for p in PACKAGE.rglob("*.py") if "core" not in p.relative_to(PACKAGE).parts]
+    assert [f"{f}:{n}" for f, n, line in _lines(outside) if sql.search(line)] == []
+
+
+def test_every_type_ignore_in_the_engine_names_its_code_and_a_reason() -> None:
+    bare = re.compile(r"type:\s*ignore(?!\[[\w-]+(, *[\w-]+)*\]\s+#\s*\S)")
+    assert [f"{f}:{n}" for f, n, line in _lines(ENGINE_FILES) if bare.search(line)] == []

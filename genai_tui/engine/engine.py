@@ -15,7 +15,7 @@ from genai_tui.engine.chat.service import DEFAULT_TITLE, ChatModel, chat_turn, t
 from genai_tui.engine.core.errors import GenaiError, NoModelError
 from genai_tui.engine.core.events import ChatEvent, ModelLoaded, ModelLoading
 from genai_tui.engine.core.export import export_conversation
-from genai_tui.engine.core.store import Conversation, Store
+from genai_tui.engine.core.store import Conversation, Message, Store, SystemPrompt
 from genai_tui.engine.gpu.residency import Residency
 from genai_tui.engine.gpu.threads import limit_library_threads
 from genai_tui.engine.models.inventory import LocalModel, find_chat_models, resolve_model
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from genai_tui.config import Settings
     from genai_tui.engine.chat.compare import CompareTarget
     from genai_tui.engine.chat.providers import ProviderRegistry
+    from genai_tui.engine.chat.usage import UsageOverview
     from genai_tui.engine.gpu.sampler import GpuSampler
     from genai_tui.engine.images.studio import ImageStudio
     from genai_tui.engine.models.library import ModelLibrary
@@ -149,6 +150,53 @@ class Engine:
         prompt = self.settings.system_prompt if system_prompt is None else system_prompt
         conv = self.store.create_conversation(DEFAULT_TITLE, model, prompt)
         return self.store.update_conversation(conv.id, provider=provider) if provider else conv
+
+    def conversations(self, search: str = "") -> list[Conversation]:
+        """Newest first; `search` matches titles and message text."""
+        return self.store.conversations(search=search)
+
+    def conversation(self, conv_id: int) -> Conversation:
+        return self.store.conversation(conv_id)
+
+    def messages(self, conv_id: int) -> list[Message]:
+        return self.store.messages(conv_id)
+
+    def rename(self, conv_id: int, title: str) -> Conversation:
+        return self.store.update_conversation(conv_id, title=title)
+
+    def move_to_project(self, conv_id: int, project: str | None) -> Conversation:
+        """Into `project` (made when new); None or "" takes it out of any."""
+        return self.store.update_conversation(conv_id, project=project or None)
+
+    def projects(self) -> list[str]:
+        return self.store.projects()
+
+    def set_system_prompt(self, conv_id: int, text: str) -> Conversation:
+        return self.store.update_conversation(conv_id, system_prompt=text)
+
+    def set_model(self, conv_id: int, model: str, provider: str = "") -> Conversation:
+        """The model the conversation's next replies come from ("" provider: local)."""
+        return self.store.update_conversation(conv_id, model=model, provider=provider)
+
+    def delete_conversation(self, conv_id: int) -> None:
+        self._check_idle()
+        self.store.delete_conversation(conv_id)
+
+    def system_prompts(self) -> list[SystemPrompt]:
+        """The system-prompt library."""
+        return self.store.system_prompts()
+
+    def save_system_prompt(self, name: str, text: str) -> SystemPrompt:
+        return self.store.save_system_prompt(name, text)
+
+    def delete_system_prompt(self, name: str) -> None:
+        self.store.delete_system_prompt(name)
+
+    async def usage(self, days: int = 30) -> UsageOverview:
+        """All-time totals, per model, and per day over `days` (read off the loop)."""
+        from genai_tui.engine.chat.usage import usage_overview
+
+        return await asyncio.to_thread(usage_overview, self.store, days)
 
     def export(self, conv_id: int) -> tuple[Path, Path]:
         conv = self.store.conversation(conv_id)

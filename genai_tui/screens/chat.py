@@ -18,7 +18,6 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from genai_tui.engine.engine import Engine
 from genai_tui.engine.core.errors import GenaiError
 from genai_tui.engine.core.events import (
     ChatDone,
@@ -29,9 +28,10 @@ from genai_tui.engine.core.events import (
     ThinkingDelta,
     TokenDelta,
 )
-from genai_tui.engine.models.inventory import LocalModel
 from genai_tui.engine.core.store import Message
 from genai_tui.engine.core.text import last_code_block, printable
+from genai_tui.engine.engine import Engine
+from genai_tui.engine.models.inventory import LocalModel
 from genai_tui.screens.dialogs import (
     ConfirmDialog,
     ModelPicker,
@@ -150,7 +150,7 @@ class ChatScreen(ReportsWorkerErrors, Screen[None]):
     async def _open_newest(self) -> None:
         if self.conv_id is not None or self.messages.children:
             return  # something was opened already
-        conversations = self.engine.store.conversations()
+        conversations = self.engine.conversations()
         if conversations:
             await self.show_conversation(conversations[0].id)
             self.refresh_list()
@@ -160,12 +160,12 @@ class ChatScreen(ReportsWorkerErrors, Screen[None]):
     # -- rendering ------------------------------------------------------------
 
     def refresh_list(self) -> None:
-        conversations = self.engine.store.conversations(search=self.search)
+        conversations = self.engine.conversations(self.search)
         self.query_one(ConversationList).show(conversations, self.conv_id)
 
     def _model_label(self) -> str:
         if self.conv_id is not None:
-            conv = self.engine.store.conversation(self.conv_id)
+            conv = self.engine.conversation(self.conv_id)
             if conv.provider:
                 return f"{conv.provider}/{conv.model}"
         elif self.remote_choice is not None:
@@ -195,9 +195,9 @@ class ChatScreen(ReportsWorkerErrors, Screen[None]):
     async def show_conversation(self, conv_id: int) -> None:
         self.conv_id = conv_id
         self.editing = False
-        conv = self.engine.store.conversation(conv_id)
+        conv = self.engine.conversation(conv_id)
         self.remote_choice = (conv.provider, conv.model) if conv.provider else None
-        messages = self.engine.store.messages(conv_id)
+        messages = self.engine.messages(conv_id)
         container = self.messages
         await container.remove_children()
         views = [
@@ -423,9 +423,7 @@ class ChatScreen(ReportsWorkerErrors, Screen[None]):
         elif model is not None:
             self.remote_choice = (model.provider, model.id)
             if self.conv_id is not None:
-                self.engine.store.update_conversation(
-                    self.conv_id, provider=model.provider, model=model.id
-                )
+                self.engine.set_model(self.conv_id, model.id, model.provider)
             self.status.set(model=self._model_label(), context=(0, 0), state="")
             self.notify(f"Replies now come from {model.id} on {model.provider}.", markup=False)
 
@@ -439,7 +437,7 @@ class ChatScreen(ReportsWorkerErrors, Screen[None]):
             self.notify(str(exc), title="Model", severity="error", timeout=10, markup=False)
             return
         if self.conv_id is not None:
-            self.engine.store.update_conversation(self.conv_id, model=model.name, provider="")
+            self.engine.set_model(self.conv_id, model.name)
         self.status.set(model=loaded.name, context=(0, loaded.context_size), state="")
         where = "GPU" if loaded.on_gpu else "CPU"
         self.notify(f"Loaded {loaded.name} on {where} in {loaded.load_s:.1f} s.")
@@ -447,17 +445,17 @@ class ChatScreen(ReportsWorkerErrors, Screen[None]):
     def action_system_prompt(self) -> None:
         current = self.pending_system_prompt
         if self.conv_id is not None:
-            current = self.engine.store.conversation(self.conv_id).system_prompt
-        picker = SystemPromptPicker(current, self.engine.store.system_prompts())
+            current = self.engine.conversation(self.conv_id).system_prompt
+        picker = SystemPromptPicker(current, self.engine.system_prompts())
         self.app.push_screen(picker, self._system_prompt_picked)
 
     def _system_prompt_picked(self, choice: SystemPromptChoice | None) -> None:
         if choice is None:
             return
         if choice.name:
-            self.engine.store.save_system_prompt(choice.name, choice.text)
+            self.engine.save_system_prompt(choice.name, choice.text)
         if self.conv_id is not None:
-            self.engine.store.update_conversation(self.conv_id, system_prompt=choice.text)
+            self.engine.set_system_prompt(self.conv_id, choice.text)
         else:
             self.pending_system_prompt = choice.text
         self.notify("System prompt set." if choice.text else "System prompt cleared.")
@@ -481,11 +479,11 @@ class ChatScreen(ReportsWorkerErrors, Screen[None]):
             self.notify("Send a message first; then the chat can be renamed.", severity="warning")
             return
         conv_id = self.conv_id
-        title = self.engine.store.conversation(conv_id).title
+        title = self.engine.conversation(conv_id).title
 
         def renamed(value: str | None) -> None:
             if value:
-                self.engine.store.update_conversation(conv_id, title=value)
+                self.engine.rename(conv_id, value)
                 self.refresh_list()
 
         self.app.push_screen(TextDialog("Rename chat", title), renamed)
@@ -495,14 +493,14 @@ class ChatScreen(ReportsWorkerErrors, Screen[None]):
             self.notify("Send a message first; then the chat can be filed.", severity="warning")
             return
         conv_id = self.conv_id
-        conv = self.engine.store.conversation(conv_id)
-        projects = self.engine.store.projects()
+        conv = self.engine.conversation(conv_id)
+        projects = self.engine.projects()
         hint = "Existing: " + ", ".join(projects) if projects else "A new project is created."
         hint += " Empty removes it from its project."
 
         def moved(value: str | None) -> None:
             if value is not None:
-                self.engine.store.update_conversation(conv_id, project=value or None)
+                self.engine.move_to_project(conv_id, value)
                 self.refresh_list()
 
         self.app.push_screen(TextDialog("Move chat to project", conv.project or "", hint), moved)
@@ -530,13 +528,13 @@ class ChatScreen(ReportsWorkerErrors, Screen[None]):
         if self._busy():
             return
         conv_id = event.conversation_id
-        conv = self.engine.store.conversation(conv_id)
-        count = len(self.engine.store.messages(conv_id))
+        conv = self.engine.conversation(conv_id)
+        count = len(self.engine.messages(conv_id))
 
         async def confirmed(yes: bool | None) -> None:
             if not yes:
                 return
-            self.engine.store.delete_conversation(conv_id)
+            self.engine.delete_conversation(conv_id)
             if conv_id == self.conv_id:
                 await self.action_new_chat()
             self.refresh_list()

@@ -17,14 +17,14 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from genai_tui.config import ProviderSettings
-from genai_tui.engine.engine import Engine
 from genai_tui.engine.core.errors import GenaiError
 from genai_tui.engine.core.text import printable
+from genai_tui.engine.engine import Engine
 from genai_tui.screens.dialogs import ConfirmDialog
 from genai_tui.widgets.downloads_line import DownloadsLine
 from genai_tui.widgets.gpu_line import GpuLine
 from genai_tui.widgets.provider_form import ProviderForm
-from genai_tui.widgets.usage_view import UsageView, money
+from genai_tui.widgets.usage_view import DAYS, UsageView, money
 from genai_tui.workbench import ReportsWorkerErrors
 
 HELP = (
@@ -71,7 +71,7 @@ class SettingsScreen(ReportsWorkerErrors, Screen[None]):
                 yield Static(Content(HELP), id="provider-help")
                 yield Static("", id="provider-note")
             with TabPane("Usage", id="usage"):
-                yield UsageView(self.engine.store, id="usage-view")
+                yield UsageView(id="usage-view")
         yield DownloadsLine()
         yield GpuLine()
         yield Footer()
@@ -84,6 +84,7 @@ class SettingsScreen(ReportsWorkerErrors, Screen[None]):
         self.table.add_columns("name", "base URL", "key", "price in/out", "status")
         self.refresh_providers()
         self.table.focus()
+        self.refresh_usage()
         if not self.engine.settings.providers:
             self.suggest_local_servers()
 
@@ -101,7 +102,12 @@ class SettingsScreen(ReportsWorkerErrors, Screen[None]):
 
     def on_screen_resume(self) -> None:
         if self.is_mounted:
-            self.query_one(UsageView).refresh_usage()
+            self.refresh_usage()
+
+    @work(exclusive=True, group="usage", exit_on_error=False)
+    async def refresh_usage(self) -> None:
+        """Read usage off the event loop (a long history is a big sum), then show it."""
+        self.query_one(UsageView).show(await self.engine.usage(DAYS))
 
     def refresh_providers(self, select: str | None = None) -> None:
         table = self.table
@@ -129,12 +135,12 @@ class SettingsScreen(ReportsWorkerErrors, Screen[None]):
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
         if tab == "usage":
-            self.query_one(UsageView).refresh_usage()
+            self.refresh_usage()
         else:
             self.table.focus()
 
     def action_refresh_usage(self) -> None:
-        self.query_one(UsageView).refresh_usage()
+        self.refresh_usage()
 
     def _save(self, provider: ProviderSettings, replacing: str | None = None) -> bool:
         from genai_tui.engine.chat.providers import save_provider

@@ -8,19 +8,10 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import DataTable, Label, Sparkline, Static
 
-from genai_tui.engine.core.store import Store
+from genai_tui.engine.chat.usage import UsageOverview, UsageRow, format_cost
 from genai_tui.engine.core.text import printable
-from genai_tui.engine.chat.usage import (
-    UsageRow,
-    format_cost,
-    tokens_per_day,
-    usage_by_day,
-    usage_by_model,
-    usage_totals,
-)
 
-PLOT_DAYS = 30
-TABLE_DAYS = 30
+DAYS = 30  # the plot and the per-day table
 
 
 money = format_cost
@@ -36,7 +27,7 @@ def _cells(r: UsageRow) -> tuple[str, ...]:
 
 
 class UsageView(VerticalScroll):
-    """Read from the store on `refresh_usage()`; nothing is kept between calls."""
+    """Shows a UsageOverview handed to `show` (the screen asks the engine for it)."""
 
     DEFAULT_CSS = """
     UsageView { height: 1fr; padding: 0 1; }
@@ -49,27 +40,22 @@ class UsageView(VerticalScroll):
 
     COLUMNS = ("replies", "prompt", "completion", "cost", "tok/s", "TTFT s")
 
-    def __init__(self, store: Store, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.store = store
-
     def compose(self) -> ComposeResult:
         yield Static("", id="usage-totals")
-        yield Label(f"Tokens per day (last {PLOT_DAYS} days)", classes="heading")
+        yield Label(f"Tokens per day (last {DAYS} days)", classes="heading")
         yield Sparkline([], id="usage-plot")
         yield Static("", id="plot-axis")
         yield Label("Per model", classes="heading")
         yield DataTable(id="usage-models", cursor_type="row", zebra_stripes=True)
-        yield Label(f"Per day (last {TABLE_DAYS} days)", classes="heading")
+        yield Label(f"Per day (last {DAYS} days)", classes="heading")
         yield DataTable(id="usage-days", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
         self.query_one("#usage-models", DataTable).add_columns("model", "where", *self.COLUMNS)
         self.query_one("#usage-days", DataTable).add_columns("day", *self.COLUMNS)
-        self.refresh_usage()
 
-    def refresh_usage(self) -> None:
-        totals = usage_totals(self.store)
+    def show(self, usage: UsageOverview) -> None:
+        totals = usage.totals
         self.query_one("#usage-totals", Static).update(Content(
             f"All time: {totals.replies:,} repl{'y' if totals.replies == 1 else 'ies'} · "
             f"{totals.tokens:,} tokens "
@@ -77,7 +63,7 @@ class UsageView(VerticalScroll):
             f"cost {money(totals.cost)} · mean {_num(totals.mean_tps, '.1f')} tok/s · "
             f"TTFT {_num(totals.mean_ttft_s, '.2f')} s"
         ))  # fmt: skip
-        plot = tokens_per_day(self.store, PLOT_DAYS)
+        plot = usage.per_day
         self.query_one("#usage-plot", Sparkline).data = [float(t) for _, t in plot]
         peak = max((t for _, t in plot), default=0)
         self.query_one("#plot-axis", Static).update(
@@ -85,9 +71,9 @@ class UsageView(VerticalScroll):
         )
         models = self.query_one("#usage-models", DataTable)
         models.clear()
-        for r in usage_by_model(self.store):
+        for r in usage.models:
             models.add_row(Text(printable(r.model or "?")), Text(printable(r.where)), *_cells(r))
         days = self.query_one("#usage-days", DataTable)
         days.clear()
-        for r in reversed(usage_by_day(self.store, TABLE_DAYS)):
+        for r in reversed(usage.days):
             days.add_row(r.day, *_cells(r))

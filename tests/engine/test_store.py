@@ -273,3 +273,30 @@ def test_killed_mid_reply_keeps_earlier_messages(
     reopened.add_message(conv.id, "assistant", "recovered")
     assert reopened.messages(conv.id)[-1].content == "recovered"
     reopened.close()
+
+
+def test_instances_opening_a_new_database_at_once_both_work(tmp_path: Path) -> None:
+    """Two app instances started together on one data dir: one migrates, the other waits
+    for it and goes on (before, the second read the version outside the migration's
+    transaction and was told the file may be damaged). Separate processes, as in life."""
+    script = textwrap.dedent(
+        """
+        import sys
+        from pathlib import Path
+        from genai_tui.engine.core.store import Store
+        store = Store(Path(sys.argv[1]))
+        store.create_conversation("from " + sys.argv[2])
+        print(store.schema_version)
+        """
+    )
+    for round_ in range(4):
+        db = tmp_path / f"race-{round_}" / "genai-tui.sqlite3"
+        procs = [subprocess.Popen([sys.executable, "-c", script, str(db), str(i)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for i in range(4)]  # fmt: skip
+        results = [p.communicate(timeout=60) for p in procs]
+        assert [p.returncode for p in procs] == [0] * 4, [err for _, err in results]
+        assert {out.strip() for out, _ in results} == {str(len(MIGRATIONS))}
+        store = Store(db)
+        assert len(store.conversations()) == 4
+        store.close()

@@ -13,16 +13,6 @@ from typing import Any
 
 from genai_tui.engine.core.store import Store
 
-_COLUMNS = """
-    COUNT(*) AS replies,
-    COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens,
-    COALESCE(SUM(completion_tokens), 0) AS completion_tokens,
-    SUM(cost) AS cost,
-    AVG(tokens_per_s) AS mean_tps,
-    AVG(ttft_s) AS mean_ttft_s
-"""
-_DAY = "date(created_at, 'unixepoch', 'localtime')"
-
 
 @dataclass(frozen=True)
 class UsageRow:
@@ -66,33 +56,25 @@ def _since(days: int | None) -> float:
     return time.mktime(start.timetuple())
 
 
-def _rows(store: Store, sql: str, args: tuple[Any, ...]) -> list[UsageRow]:
-    out = []
-    for r in store._query(sql, args):
-        data = dict(r)
-        out.append(UsageRow(**{k: data[k] for k in data if k in UsageRow.__dataclass_fields__}))
-    return out
+def _rows(store: Store, by: str, days: int | None) -> list[UsageRow]:
+    fields = UsageRow.__dataclass_fields__
+    return [UsageRow(**{k: v for k, v in row.items() if k in fields})
+            for row in store.usage_rows(by, _since(days))]  # fmt: skip
 
 
 def usage_by_model(store: Store, days: int | None = None) -> list[UsageRow]:
-    """Per provider and model, most tokens first; `days` limits to the last N days (today included)."""
-    sql = (f"SELECT provider, model, {_COLUMNS} FROM messages"
-           " WHERE role = 'assistant' AND created_at >= ?"
-           " GROUP BY provider, model ORDER BY completion_tokens + prompt_tokens DESC, model")  # fmt: skip
-    return _rows(store, sql, (_since(days),))
+    """Per provider and model, most tokens first; `days` limits to the last N days
+    (today included)."""
+    return _rows(store, "model", days)
 
 
 def usage_by_day(store: Store, days: int | None = 30) -> list[UsageRow]:
     """Per local day, oldest first; only days with replies."""
-    sql = (f"SELECT {_DAY} AS day, {_COLUMNS} FROM messages"
-           f" WHERE role = 'assistant' AND created_at >= ? GROUP BY day ORDER BY day")  # fmt: skip
-    return _rows(store, sql, (_since(days),))
+    return _rows(store, "day", days)
 
 
 def usage_totals(store: Store, days: int | None = None) -> UsageRow:
-    sql = f"SELECT {_COLUMNS} FROM messages WHERE role = 'assistant' AND created_at >= ?"
-    rows = _rows(store, sql, (_since(days),))
-    return rows[0]
+    return _rows(store, "", days)[0]
 
 
 def tokens_per_day(store: Store, days: int = 14) -> list[tuple[str, int]]:
@@ -101,6 +83,22 @@ def tokens_per_day(store: Store, days: int = 14) -> list[tuple[str, int]]:
     today = dt.date.today()
     span = [today - dt.timedelta(days=i) for i in range(days - 1, -1, -1)]
     return [(d.isoformat(), seen.get(d.isoformat(), 0)) for d in span]
+
+
+@dataclass(frozen=True)
+class UsageOverview:
+    """What the Settings screen's Usage tab shows: all-time totals, per model, per day
+    over `days`, and tokens per day (zeros included) for the plot."""
+
+    totals: UsageRow
+    models: list[UsageRow]
+    days: list[UsageRow]
+    per_day: list[tuple[str, int]]
+
+
+def usage_overview(store: Store, days: int = 30) -> UsageOverview:
+    return UsageOverview(usage_totals(store), usage_by_model(store), usage_by_day(store, days),
+                         tokens_per_day(store, days))  # fmt: skip
 
 
 def usage_report(store: Store, days: int | None = None) -> dict[str, Any]:

@@ -155,12 +155,7 @@ class Gallery:
             "created_at": time.time(),
         }
         try:
-            with self.store._tx() as db:
-                cur = db.execute(
-                    f"INSERT INTO images({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                    tuple(row.values()),
-                )
-                image_id = int(cur.lastrowid or 0)
+            image_id = self.store.add_image(row)
         except sqlite3.DatabaseError as exc:
             raise StoreError(
                 f"The image was saved as {path}, but not recorded in the gallery: {exc}.",
@@ -171,29 +166,24 @@ class Gallery:
     # -- reading --------------------------------------------------------------
 
     @staticmethod
-    def _image(row: sqlite3.Row) -> GalleryImage:
+    def _image(row: dict[str, Any]) -> GalleryImage:
         values = dict(row)
         values["path"] = Path(values["path"])
         values["params"] = json.loads(values["params"] or "{}")
         return GalleryImage(**values)
 
     def image(self, image_id: int) -> GalleryImage:
-        rows = self.store._query("SELECT * FROM images WHERE id = ?", (image_id,))
-        if not rows:
+        row = self.store.image_row(image_id)
+        if row is None:
             raise GenaiError(f"No image {image_id} in the gallery.", "It may have been deleted.")
-        return self._image(rows[0])
+        return self._image(row)
 
     def images(self, search: str = "", limit: int = 500) -> list[GalleryImage]:
         """Newest first; `search` matches the prompt or the model."""
-        sql, args = "SELECT * FROM images", []
-        if search:
-            sql += " WHERE prompt LIKE ? OR model LIKE ?"
-            args += [f"%{search}%"] * 2
-        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
-        return [self._image(r) for r in self.store._query(sql, (*args, limit))]
+        return [self._image(r) for r in self.store.image_rows(search, limit)]
 
     def count(self) -> int:
-        return int(self.store._query("SELECT count(*) FROM images")[0][0])
+        return self.store.image_count()
 
     def delete(self, image_id: int) -> None:
         """Remove the PNG and its row (a file already gone is not an error)."""
@@ -205,8 +195,7 @@ class Gallery:
                 f"Could not delete {image.path}: {exc.strerror or exc}.",
                 "Check the folder's permissions; the gallery entry is kept.",
             ) from exc
-        with self.store._tx() as db:
-            db.execute("DELETE FROM images WHERE id = ?", (image_id,))
+        self.store.delete_image(image_id)
 
     @staticmethod
     def request_from_file(path: Path, **changes: Any) -> ImageRequest:

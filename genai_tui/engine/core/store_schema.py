@@ -1,0 +1,194 @@
+"""The database schema (versioned migrations) and the rows the store hands out.
+
+Each migration moves the schema one version up (PRAGMA user_version). They run in
+one exclusive transaction that also reads the version, so two instances starting on
+one data dir at once do not both migrate: the second waits, then sees it done.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from genai_tui.engine.core.errors import StoreError
+
+# Each entry moves the schema from version i to i + 1. Never edit a shipped
+# entry: append a new one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE projects (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE conversations (
+        id INTEGER PRIMARY KEY,
+        title TEXT NOT NULL,
+        model TEXT NOT NULL DEFAULT '',
+        system_prompt TEXT NOT NULL DEFAULT '',
+        params TEXT NOT NULL DEFAULT '{}',
+        project_id INTEGER REFERENCES projects(id) ON DELETE SET NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX conversations_updated ON conversations(updated_at DESC);
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+        content TEXT NOT NULL,
+        thinking TEXT NOT NULL DEFAULT '',
+        model TEXT NOT NULL DEFAULT '',
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        ttft_s REAL,
+        tokens_per_s REAL,
+        duration_s REAL,
+        finish_reason TEXT,
+        stopped INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX messages_conversation ON messages(conversation_id, id);
+    CREATE TABLE system_prompts (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        content TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    """,
+    # 2: the download queue (engine/downloads.py). `files` is a JSON list of
+    # {"path", "size", "sha256", "etag"}; `commit_hash` pins the revision once the
+    # first file was resolved, so a resumed job never mixes two commits.
+    """
+    CREATE TABLE downloads (
+        id INTEGER PRIMARY KEY,
+        repo_id TEXT NOT NULL,
+        revision TEXT NOT NULL DEFAULT 'main',
+        commit_hash TEXT,
+        files TEXT NOT NULL DEFAULT '[]',
+        local_dir TEXT,
+        state TEXT NOT NULL DEFAULT 'queued',
+        done_bytes INTEGER NOT NULL DEFAULT 0,
+        total_bytes INTEGER NOT NULL DEFAULT 0,
+        error TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX downloads_state ON downloads(state);
+    """,
+    # 3: the image gallery (engine/gallery.py): one row per saved image; `params`
+    # is the JSON of the request that made it (prompt, seed, steps, ...).
+    """
+    CREATE TABLE images (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        model TEXT NOT NULL DEFAULT '',
+        prompt TEXT NOT NULL DEFAULT '',
+        negative_prompt TEXT NOT NULL DEFAULT '',
+        seed INTEGER,
+        width INTEGER,
+        height INTEGER,
+        steps INTEGER,
+        guidance REAL,
+        scheduler TEXT NOT NULL DEFAULT '',
+        strength REAL,
+        init_image TEXT,
+        params TEXT NOT NULL DEFAULT '{}',
+        duration_s REAL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX images_created ON images(created_at DESC);
+    """,
+    # 4: remote providers and usage (engine/llm_remote.py, engine/usage.py): which
+    # provider served a conversation and each reply, and what a reply cost.
+    """
+    ALTER TABLE conversations ADD COLUMN provider TEXT NOT NULL DEFAULT '';
+    ALTER TABLE messages ADD COLUMN provider TEXT NOT NULL DEFAULT '';
+    ALTER TABLE messages ADD COLUMN cost REAL;
+    CREATE INDEX messages_usage ON messages(created_at) WHERE role = 'assistant';
+    """,
+]
+
+
+@dataclass
+class Conversation:
+    id: int
+    title: str
+    model: str
+    system_prompt: str
+    params: dict[str, Any]
+    project: str | None
+    created_at: float
+    updated_at: float
+    provider: str = ""
+    """The remote provider's name; "" for a local model."""
+
+
+@dataclass
+class Message:
+    id: int
+    conversation_id: int
+    role: str
+    content: str
+    thinking: str = ""
+    model: str = ""
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    ttft_s: float | None = None
+    tokens_per_s: float | None = None
+    duration_s: float | None = None
+    finish_reason: str | None = None
+    stopped: bool = False
+    created_at: float = field(default_factory=time.time)
+    provider: str = ""
+    cost: float | None = None
+
+
+@dataclass
+class SystemPrompt:
+    id: int
+    name: str
+    content: str
+
+
+@dataclass
+class DownloadRecord:
+    """One persisted download job (see engine/downloads.py for the states)."""
+
+    id: int
+    repo_id: str
+    revision: str
+    commit_hash: str | None
+    files: list[dict[str, Any]]
+    local_dir: str | None
+    state: str
+    done_bytes: int
+    total_bytes: int
+    error: str
+    created_at: float
+    updated_at: float
+
+
+def migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Bring the schema up to date, under an exclusive lock (waits for another
+    instance's migration: busy_timeout)."""
+    db.execute("BEGIN EXCLUSIVE")
+    try:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"{path} was written by a newer genai-tui (schema {version}).",
+                "Upgrade genai-tui, or point data_dir at another folder.",
+            )
+        for number in range(version, len(MIGRATIONS)):
+            for statement in MIGRATIONS[number].split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {number + 1}")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
