@@ -16,17 +16,8 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, Input, OptionList, Static, TabbedContent, TabPane
 
-from genai_tui.engine.images.diffusion_params import (
-    SEED_MODES,
-    ImageRequest,
-    sampler_name,
-    validate,
-    with_field,
-)
-from genai_tui.engine.engine import Engine
 from genai_tui.engine.core.errors import GenaiError, ImageOutOfMemoryError
 from genai_tui.engine.core.events import (
     ImageReady,
@@ -35,11 +26,17 @@ from genai_tui.engine.core.events import (
     PreviewImage,
     StepProgress,
 )
-from genai_tui.engine.images.gallery import GalleryImage
-from genai_tui.engine.images.studio import ImageModel
-from genai_tui.engine.images.png_params import read_parameters
 from genai_tui.engine.core.text import human_bytes, printable
-from genai_tui.screens.dialogs import ConfirmDialog, TextDialog
+from genai_tui.engine.engine import Engine
+from genai_tui.engine.images.diffusion_params import (
+    ImageRequest,
+    validate,
+)
+from genai_tui.engine.images.gallery import GalleryImage
+from genai_tui.engine.images.png_params import read_parameters
+from genai_tui.engine.images.studio import ImageModel
+from genai_tui.screens.dialogs import ConfirmDialog
+from genai_tui.screens.studio_params import PARAMETER_KEYS, StudioParams
 from genai_tui.widgets.downloads_line import DownloadsLine
 from genai_tui.widgets.gallery_list import GalleryList
 from genai_tui.widgets.gpu_line import GpuLine
@@ -48,11 +45,6 @@ from genai_tui.widgets.image_view import ImageTile
 from genai_tui.widgets.image_viewer import ImageViewer
 from genai_tui.widgets.step_progress import StepProgressBar
 from genai_tui.workbench import ReportsWorkerErrors
-
-# Offered by alt+c before a model is loaded (then: the model's compatible ones).
-COMMON_SCHEDULERS = ("", "EulerAncestralDiscreteScheduler", "EulerDiscreteScheduler",
-                     "DPMSolverMultistepScheduler", "DDIMScheduler", "UniPCMultistepScheduler")
-
 
 PREVIEW_S = 0.5  # at most two live previews a second
 
@@ -63,15 +55,15 @@ def load_picture(path: Path) -> Any:
     with Image.open(path) as src:
         return src.convert("RGB")
 
-
-class StudioScreen(ReportsWorkerErrors, Screen[None]):
+class StudioScreen(ReportsWorkerErrors, StudioParams):
     CSS_PATH = "studio.tcss"
 
     BINDINGS = [
         Binding("ctrl+g", "generate", "Generate", tooltip="Generate images from the prompt"),
         Binding("escape", "cancel", "Cancel", tooltip="Stop generating after this step"),
         Binding("ctrl+o", "pick_model", "Model", tooltip="Pick the image model"),
-        Binding("alt+o", "cycle_model", "Next model", show=False, tooltip="Next image model"),
+        Binding("alt+o", "cycle_model", "Next model", show=False, priority=True,
+                tooltip="Next image model"),  # fmt: skip
         Binding("ctrl+t", "toggle_gallery", "Gallery", tooltip="Results / gallery"),
         Binding("ctrl+r", "recall", "Recall", tooltip="Put the selected image's parameters in"),
         Binding("f5", "rerun(0)", "Same seed", show=False,
@@ -86,19 +78,10 @@ class StudioScreen(ReportsWorkerErrors, Screen[None]):
         Binding("ctrl+l", "focus('prompt')", "Prompt", show=False, tooltip="Edit the prompt"),
         Binding("ctrl+n", "focus('negative')", "Negative", show=False,
                 tooltip="Edit the negative prompt"),  # fmt: skip
-        Binding("alt+s", "ask('size')", "Size", show=False, tooltip="Image size (WxH)"),
-        Binding("alt+t", "ask('steps')", "Steps", show=False, tooltip="Denoising steps"),
-        Binding("alt+g", "ask('guidance')", "Guidance", show=False, tooltip="CFG scale"),
-        Binding("alt+e", "ask('seed')", "Seed", show=False, tooltip="Seed (-1: random)"),
-        Binding("alt+m", "cycle_seed_mode", "Seed mode", show=False,
-                tooltip="Seed mode: increment / random / fixed"),  # fmt: skip
-        Binding("alt+c", "cycle_scheduler", "Scheduler", show=False, tooltip="Next scheduler"),
-        Binding("alt+v", "ask('variations')", "Variations", show=False,
-                tooltip="Images per request"),  # fmt: skip
-        Binding("alt+i", "ask('init')", "Img2img", show=False,
-                tooltip="Image-to-image: the init image (empty: off)"),  # fmt: skip
-        Binding("alt+r", "ask('strength')", "Strength", show=False,
-                tooltip="Image-to-image strength (0-1)"),  # fmt: skip
+        # Every terminal sends F8: the parameter list, where Enter edits one. Alt+letter
+        # is a shortcut where the terminal sends it (priority: never typed as text).
+        Binding("f8", "parameters", "Params", tooltip="Size, steps, CFG, seed, sampler, ..."),
+        *PARAMETER_KEYS,
     ]
 
     def __init__(self, engine: Engine) -> None:
@@ -148,24 +131,16 @@ class StudioScreen(ReportsWorkerErrors, Screen[None]):
     def fail(self, exc: GenaiError) -> None:
         self.say(str(exc), error=True)
 
-    def _show_params(self) -> None:
-        r = self.request
-        model = self.model.name if self.model else "no model"
-        seed = "random" if r.seed is None or r.seed < 0 else str(r.seed)
-        sampler = sampler_name(r.scheduler) if r.scheduler else "model's sampler"
-        parts = [model, f"{r.width}x{r.height}", f"{r.steps} steps", f"CFG {r.guidance:g}",
-                 f"seed {seed} ({r.seed_mode})", sampler, f"×{r.variations}"]  # fmt: skip
-        if r.init_image is not None:
-            parts.append(f"img2img {Path(r.init_image).name} @ {r.strength:g}")
-        if self.offload_next:
-            parts.append("offload")
-        self.query_one("#params", Static).update(Text(printable(" · ".join(parts))))
-
     # -- models ---------------------------------------------------------------
 
     @work(exclusive=True, group="studio-models", exit_on_error=False)
-    async def list_models(self) -> None:
+    async def list_models(self, then_pick: bool = False) -> None:
+        """Scan for image models (one copied in meanwhile is found); ctrl+o offers them."""
         self.models = await self.images.list_models()
+        if then_pick:
+            where = str(self.engine.settings.models_path)
+            picker = ImageModelPicker(self.models, self.model, where)
+            self.app.push_screen(picker, lambda m: self._choose(m) if m is not None else None)
         current = self.images.model
         if self.model is None and current is not None:
             self.model = next((m for m in self.models if m.path == current.path), None)
@@ -178,13 +153,7 @@ class StudioScreen(ReportsWorkerErrors, Screen[None]):
         self._show_params()
 
     def action_pick_model(self) -> None:
-        def picked(model: ImageModel | None) -> None:
-            if model is not None:
-                self._choose(model)
-
-        where = str(self.engine.settings.models_path)
-        self.app.push_screen(ImageModelPicker(self.models, self.model, where), picked)
-        self.list_models()  # refreshed for next time (a download may have finished)
+        self.list_models(then_pick=True)
 
     def _choose(self, model: ImageModel) -> None:
         self.model = model
@@ -199,56 +168,6 @@ class StudioScreen(ReportsWorkerErrors, Screen[None]):
         names = [m.path for m in usable]
         at = names.index(self.model.path) if self.model and self.model.path in names else -1
         self._choose(usable[(at + 1) % len(usable)])
-
-    # -- parameters -----------------------------------------------------------
-
-    def action_focus(self, target: str) -> None:
-        self.query_one(f"#{target}", Input).focus()
-
-    def action_cycle_seed_mode(self) -> None:
-        modes = list(SEED_MODES)
-        self.request = self.request.replace(
-            seed_mode=modes[(modes.index(self.request.seed_mode) + 1) % len(modes)]
-        )
-        self._show_params()
-
-    def action_cycle_scheduler(self) -> None:
-        loaded = self.images.model
-        if loaded is not None and loaded.loaded:
-            names = ["", *loaded.schedulers[1:]]
-        else:
-            names = list(COMMON_SCHEDULERS)
-        at = names.index(self.request.scheduler) if self.request.scheduler in names else 0
-        self.request = self.request.replace(scheduler=names[(at + 1) % len(names)])
-        self._show_params()
-
-    def action_ask(self, what: str) -> None:
-        r = self.request
-        questions = {
-            "size": ("Image size, WxH (multiples of 8)", f"{r.width}x{r.height}", ""),
-            "steps": ("Denoising steps", str(r.steps), "20-30 is typical"),
-            "guidance": ("Guidance (CFG scale)", f"{r.guidance:g}", "7 is typical for SD 1.x"),
-            "seed": ("Seed", str(r.seed if r.seed is not None else -1), "-1: a random seed"),
-            "variations": ("Images per request", str(r.variations), "1 to 16"),
-            "init": ("Image-to-image: path of the init image",
-                     str(r.init_image or ""), "empty turns image-to-image off"),  # fmt: skip
-            "strength": ("Image-to-image strength (0-1)", f"{r.strength:g}",
-                         "0.3 keeps most of the picture, 0.8 changes most of it"),  # fmt: skip
-        }
-        title, value, hint = questions[what]
-
-        def answered(text: str | None) -> None:
-            if text is None:
-                return
-            try:
-                self.request = with_field(self.request, what, text)
-            except GenaiError as exc:
-                self.say(str(exc), error=True)
-                return
-            self.say("")
-            self._show_params()
-
-        self.app.push_screen(TextDialog(title, value, hint), answered)
 
     # -- generating -----------------------------------------------------------
 

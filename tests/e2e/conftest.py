@@ -26,6 +26,17 @@ def app_dirs(tmp_path: Path, smollm_path: Path) -> dict[str, Path]:
 
 
 @pytest.fixture
+def studio_dirs(app_dirs: dict[str, Path], tmp_path: Path, tiny_sd_dir: Path) -> dict[str, Path]:
+    """The tiny SD pipeline in the models dir and small, quick image settings."""
+    (app_dirs["models"] / "tiny-sd").symlink_to(tiny_sd_dir)
+    (tmp_path / "config.toml").write_text(
+        '[image]\nrenderer = "halfcell"\nthreads = 1\nwidth = 64\nheight = 64\n'
+        "steps = 3\nvariations = 1\n"
+    )
+    return app_dirs
+
+
+@pytest.fixture
 def terminal(app_dirs: dict[str, Path], tmp_path: Path):
     """`terminal(size=(80, 24), *args)` starts the app; every one is closed after the test."""
     if not available():

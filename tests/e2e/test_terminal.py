@@ -61,3 +61,26 @@ def test_doctor_in_a_real_terminal_names_the_image_renderer_and_why(terminal) ->
     assert term.exited(30) == 0
     line = next(ln for ln in term.screen().splitlines() if ln.startswith("image renderer"))
     assert "halfcell:" in line or "sixel:" in line  # tmux: no kitty graphics
+
+
+def test_studio_parameter_keys_and_a_generation(terminal, studio_dirs) -> None:
+    """Alt+S as ESC s opens the size question (the prompt gets no "s"); F8 lists every
+    parameter; Ctrl+G makes a picture with the tiny pipeline."""
+    term = terminal(size=(80, 24))
+    term.wait_for("Type a message below")
+    term.keys("F3")
+    term.wait_for("tiny-sd", timeout=30)
+    term.type("a red fox")
+    term.bytes(b"\x1bs")
+    term.wait_for("Image size, WxH")
+    term.keys("Escape")
+    term.keys("F8")
+    shown = term.wait_for("Parameters (Enter edits")
+    assert "64x64" in shown and "Sampler" in shown
+    term.keys("Escape")
+    shown = term.wait_for("a red fox")
+    assert "a red foxs" not in shown
+    term.keys("C-g")
+    term.wait_for("Saved 1 image", timeout=120)
+    term.keys("C-q")
+    assert term.exited() == 0

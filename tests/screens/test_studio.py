@@ -326,3 +326,45 @@ async def test_model_picker_lists_image_models(studio_app, settings, tiny_sd_dir
         assert screen.model.name in str(screen.query_one("#params").render())
         await pilot.press("alt+o")  # next model, without the picker
         assert screen.model.name == first
+
+
+async def test_f8_reaches_every_parameter_without_alt(studio_app) -> None:
+    """F8 (sent by every terminal) lists the parameters; Enter edits or cycles one."""
+    from genai_tui.screens.studio_params import ParameterList
+
+    app = studio_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_studio(pilot)
+        screen = app.screen
+        await pilot.press("f8")
+        await wait_until(pilot, lambda: isinstance(app.screen, ParameterList))
+        listed = str(app.screen.query_one("#parameter-list").render_line(0))
+        assert "Size" in listed and "64x64" in listed
+        await pilot.press("down", "enter")  # Steps
+        await wait_until(pilot, lambda: app.screen.query(Input) and app.screen is not screen)
+        app.screen.query_one(Input).value = "12"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: screen.request.steps == 12)
+        await pilot.press("f8")
+        await wait_until(pilot, lambda: isinstance(app.screen, ParameterList))
+        await pilot.press("down", "down", "down", "down", "enter")  # Seed mode: cycles
+        await wait_until(pilot, lambda: screen.request.seed_mode != "increment")
+        assert "12 steps" in str(screen.query_one("#params").render())
+
+
+async def test_ctrl_o_finds_a_model_copied_in_while_the_studio_is_open(
+    studio_app, settings, tiny_sd_dir
+) -> None:
+    import shutil
+
+    from genai_tui.widgets.image_model_picker import ImageModelPicker
+
+    app = studio_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_studio(pilot)
+        screen = app.screen
+        await wait_until(pilot, lambda: len(screen.models) == 1)
+        shutil.copytree(tiny_sd_dir, settings.models_path / "copied-in")
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: isinstance(app.screen, ImageModelPicker))
+        assert "copied-in" in [m.name for m in app.screen.models]
