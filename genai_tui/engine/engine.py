@@ -239,16 +239,14 @@ class Engine:
                 yield event
 
     async def regenerate(self, conv_id: int) -> AsyncGenerator[ChatEvent, None]:
-        """Replace the last reply with a new one."""
+        """A new reply to the last message; the old one goes only once the new one is saved."""
         self._check_idle()
         messages = self.store.messages(conv_id)
         last_user = next((m for m in reversed(messages) if m.role == "user"), None)
         if last_user is None:
             raise GenaiError("There is no message to answer yet.", "Type one and press Enter.")
-        later = [m for m in messages if m.id > last_user.id]
-        if later:
-            self.store.delete_messages_from(conv_id, later[0].id)
-        async with aclosing(self._reply(conv_id)) as events:
+        later = [m.id for m in messages if m.id > last_user.id]
+        async with aclosing(self._reply(conv_id, replacing=later)) as events:
             async for event in events:
                 yield event
 
@@ -286,7 +284,9 @@ class Engine:
         yield ModelLoading(choice.name, choice.path)
         yield await self.load_model(choice)
 
-    async def _reply(self, conv_id: int) -> AsyncGenerator[ChatEvent, None]:
+    async def _reply(
+        self, conv_id: int, replacing: list[int] | None = None
+    ) -> AsyncGenerator[ChatEvent, None]:
         self._check_idle()
         self._generating = True
         self._cancel.clear()
@@ -303,9 +303,8 @@ class Engine:
                 assert model is not None
                 if conv.model != model.name:
                     conv = self.store.update_conversation(conv_id, model=model.name)
-            turn = chat_turn(
-                self.store, conv, model, self.params_for(conv), self._cancel, self.residency
-            )
+            turn = chat_turn(self.store, conv, model, self.params_for(conv), self._cancel,
+                             self.residency, replacing=replacing or ())  # fmt: skip
             async with aclosing(turn) as events:
                 async for event in events:
                     yield event

@@ -232,7 +232,9 @@ class ChatScreen(ReportsWorkerErrors, ChatActions):
         self.stream_reply(events)
 
     @work(exclusive=True, group="chat", exit_on_error=False)
-    async def stream_reply(self, events: AsyncIterator[ChatEvent]) -> None:
+    async def stream_reply(
+        self, events: AsyncIterator[ChatEvent], replacing: list[MessageView] | None = None
+    ) -> None:
         view = message_view("assistant")
         await self.messages.mount(view)
         self.messages.anchor()
@@ -256,6 +258,9 @@ class ChatScreen(ReportsWorkerErrors, ChatActions):
                         status.set(state="thinking… · Esc stops")
                 elif isinstance(event, ChatDone):
                     view.message_id = event.message_id
+                    if event.message_id is not None:
+                        for old in replacing or ():
+                            await old.remove()
                     stats = event.stats
                     meta = stats_line(stats)
                     if event.cost is not None:
@@ -329,8 +334,11 @@ class ChatScreen(ReportsWorkerErrors, ChatActions):
         if self.conv_id is None or self.engine.last_user_message(self.conv_id) is None:
             self.notify("Nothing to regenerate yet.", severity="warning")
             return
-        await self._remove_from_last_user(keep_user=True)
-        self.stream_reply(self.engine.regenerate(self.conv_id))
+        # The old reply stays on screen (and saved) until the new one is saved.
+        views = list(self.messages.query("MessageView"))
+        users = [i for i, v in enumerate(views) if v.role == "user"]
+        old = views[users[-1] + 1:] if users else []
+        self.stream_reply(self.engine.regenerate(self.conv_id), replacing=old)
 
     @on(PromptInput.EditLastRequested)
     def action_edit_last(self) -> None:

@@ -391,3 +391,22 @@ async def test_a_runaway_model_list_is_refused(server):
     with pytest.raises(ProviderError, match="model list of more than 8 MB"):
         await p.list_models(retries=0)
     await p.aclose()
+
+
+async def test_a_regenerate_that_fails_keeps_the_previous_reply(remote_engine, server):
+    engine = remote_engine
+    conv = engine.new_conversation("fault-model", provider="faulty")
+    await run_chat(engine, conv.id, "Hello?")
+    server.script = ["break"]
+    with pytest.raises(ProviderStreamError):
+        async for _ in engine.regenerate(conv.id):
+            pass
+    saved = engine.store.messages(conv.id)
+    assert [(m.role, m.content) for m in saved] == [("user", "Hello?"), ("assistant", REPLY)]
+    # ...and one that works replaces it; the history it was asked with had no old reply.
+    events = [e async for e in engine.regenerate(conv.id)]
+    assert isinstance(events[-1], ChatDone)
+    saved = engine.store.messages(conv.id)
+    assert [m.role for m in saved] == ["user", "assistant"] and saved[-1].finish_reason == "stop"
+    assert server.chat_requests()[-1]["body"]["messages"][-1] == {"role": "user", "content": "Hello?"}
+    await engine.aclose()

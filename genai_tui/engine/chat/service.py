@@ -10,7 +10,7 @@ the stats and the cost.
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import AsyncExitStack, aclosing
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -69,9 +69,10 @@ def title_from(text: str, limit: int = 60) -> str:
     return first if len(first) <= limit else first[: limit - 1].rstrip() + "…"
 
 
-def history(store: Store, conv: Conversation) -> Messages:
+def history(store: Store, conv: Conversation, leaving_out: Sequence[int] = ()) -> Messages:
     """The conversation as chat messages, its system prompt first."""
-    messages = [{"role": m.role, "content": m.content} for m in store.messages(conv.id)]
+    messages = [{"role": m.role, "content": m.content} for m in store.messages(conv.id)
+                if m.id not in leaving_out]  # fmt: skip
     if conv.system_prompt:
         messages.insert(0, {"role": "system", "content": conv.system_prompt})
     return messages
@@ -85,8 +86,13 @@ async def chat_turn(
     cancel: threading.Event,
     residency: Residency | None = None,
     retry_hint: str = "Send the message again to load it back.",
+    replacing: Sequence[int] = (),
 ) -> AsyncGenerator[ChatEvent, None]:
     """Stream `model`'s reply to `conv`'s history and save it.
+
+    `replacing` (a regenerate) names the replies the new one replaces: they are left
+    out of the history, and deleted only once the new reply is saved; a reply that
+    fails keeps them (the failed attempt is not saved over them).
 
     A local model takes its turn on the GPU through `residency` (it waits rather than
     collide with an image job); if it was unloaded meanwhile, the turn fails with
@@ -99,7 +105,8 @@ async def chat_turn(
             raise GenerationError(
                 f"{model.name} was unloaded to make room for another model.", retry_hint
             )
-        async with aclosing(_stream(store, conv, model, params, cancel)) as events:
+        stream = _stream(store, conv, model, params, cancel, replacing)
+        async with aclosing(stream) as events:
             async for event in events:
                 yield event
 
@@ -110,6 +117,7 @@ async def _stream(
     model: ChatModel,
     params: SamplingParams,
     cancel: threading.Event,
+    replacing: Sequence[int],
 ) -> AsyncGenerator[ChatEvent, None]:
     prompt_text = ""
 
@@ -120,7 +128,7 @@ async def _stream(
 
     reserve = reply_reserve(params.max_tokens, model.context_size)
     fitted, dropped, prompt_tokens = await fit_messages(
-        history(store, conv), count, model.context_size, reserve
+        history(store, conv, replacing), count, model.context_size, reserve
     )
     if dropped:
         yield ContextTrimmed(dropped, prompt_tokens, model.context_size)
@@ -135,6 +143,8 @@ async def _stream(
         text = "".join(answer)
         if not text and not thinking and (stats is None or stats.stopped):
             return None  # stopped before the first token: nothing to keep
+        if stats is None and replacing:
+            return None  # a failed regenerate: the replies it was to replace stay
         fields: dict[str, Any] = {
             "thinking": "".join(thinking).strip(),
             "model": model.name,
@@ -153,7 +163,10 @@ async def _stream(
             )
         else:
             fields.update(finish_reason="error", stopped=1)
-        return store.add_message(conv.id, "assistant", text, **fields).id
+        saved_id = store.add_message(conv.id, "assistant", text, **fields).id
+        if replacing:
+            store.delete_messages(list(replacing))
+        return saved_id
 
     def route(pieces: list[tuple[bool, str]]) -> list[ChatEvent]:
         events: list[ChatEvent] = []

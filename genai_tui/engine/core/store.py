@@ -217,6 +217,10 @@ class Store(MediaTables):
         with self._tx() as db:
             db.execute("UPDATE messages SET content = ? WHERE id = ?", (content, msg_id))
 
+    def delete_messages(self, msg_ids: list[int]) -> None:
+        with self._tx() as db:
+            db.executemany("DELETE FROM messages WHERE id = ?", [(i,) for i in msg_ids])
+
     def delete_messages_from(self, conv_id: int, msg_id: int) -> int:
         """Delete message `msg_id` and every later one in the conversation."""
         with self._tx() as db:
