@@ -31,6 +31,7 @@ HELP = (
     "a add · e/Enter edit · t test · x remove · d discover local servers · "
     "u usage · keys: config file (0600) or an env var"
 )
+DISCOVER_TIP = "Look for Ollama, LM Studio, vLLM, llama.cpp servers on this machine"
 
 
 def key_source(p: ProviderSettings) -> str:
@@ -48,9 +49,9 @@ class SettingsScreen(ReportsWorkerErrors, Screen[None]):
         Binding("a", "add", "Add", tooltip="Add a remote provider"),
         Binding("e", "edit", "Edit", tooltip="Edit the selected provider"),
         Binding("t", "test", "Test", tooltip="Test the selected provider (list its models)"),
-        Binding("x,delete", "remove", "Remove", tooltip="Remove the selected provider (asks first)"),
-        Binding("d", "discover", "Discover",
-                tooltip="Look for Ollama, LM Studio, vLLM, llama.cpp servers on this machine"),  # fmt: skip
+        Binding("x,delete", "remove", "Remove",
+                tooltip="Remove the selected provider (asks first)"),  # fmt: skip
+        Binding("d", "discover", "Discover", tooltip=DISCOVER_TIP),
         Binding("u", "show_tab('usage')", "Usage", tooltip="Usage: tokens, cost, speed"),
         Binding("p", "show_tab('providers')", "Providers", show=False,
                 tooltip="Remote providers"),  # fmt: skip
@@ -116,11 +117,13 @@ class SettingsScreen(ReportsWorkerErrors, Screen[None]):
         for p in providers:
             prices = "-" if p.price_in is None and p.price_out is None else (
                 f"{money(p.price_in or 0)}/{money(p.price_out or 0)} per M")  # fmt: skip
-            table.add_row(Text(printable(p.name)), Text(printable(p.base_url)), key_source(p), prices,
-                          Text(printable(self.status.get(p.name, "not tested"))), key=p.name)  # fmt: skip
+            status = Text(printable(self.status.get(p.name, "not tested")))
+            table.add_row(Text(printable(p.name)), Text(printable(p.base_url)), key_source(p),
+                          prices, status, key=p.name)  # fmt: skip
         if select is not None and select in {p.name for p in providers}:
             table.move_cursor(row=table.get_row_index(select))
-        note = "" if providers else "No providers yet. Press a to add one, or d to look for local servers."
+        note = "" if providers else (
+            "No providers yet. Press a to add one, or d to look for local servers.")
         self.query_one("#provider-note", Static).update(Content(note))
 
     def _selected(self) -> ProviderSettings | None:
@@ -238,7 +241,8 @@ class SettingsScreen(ReportsWorkerErrors, Screen[None]):
             question = (f"Found {server.label} at {server.base_url} serving {count} model"
                         f"{'' if count == 1 else 's'}. Add it as a provider?")  # fmt: skip
             if await self.app.push_screen_wait(ConfirmDialog(question)):
-                self._save(ProviderSettings(name=self._free_name(server.label), base_url=server.base_url))
+                name = self._free_name(server.label)
+                self._save(ProviderSettings(name=name, base_url=server.base_url))
 
     def _free_name(self, label: str) -> str:
         base = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-") or "local"

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from textual.content import Content
 from textual.widgets import Static
+
 from genai_tui.workbench import workbench
 
 if TYPE_CHECKING:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from genai_tui.config import Settings, load_settings
-from genai_tui.engine.engine import DEFAULT_TITLE, Engine, title_from
 from genai_tui.engine.core.errors import (
     ContextOverflowError,
     GenaiError,
@@ -31,6 +31,7 @@ from genai_tui.engine.core.events import (
     ThinkingDelta,
     TokenDelta,
 )
+from genai_tui.engine.engine import DEFAULT_TITLE, Engine, title_from
 
 MODEL_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"  # its name in the models dir
 
@@ -485,3 +486,63 @@ def test_no_thinking_events_from_a_plain_model(engine: Engine) -> None:
     events = asyncio.run(go())
     assert not any(isinstance(e, ThinkingDelta) for e in events)
     assert done(events).thinking == ""
+
+
+# -- conversation operations (what the screens call instead of the store) ------------------
+
+
+async def test_conversation_operations_on_the_facade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    eng = Engine(module_settings(tmp_path))
+    try:
+        cats = eng.new_conversation("local.gguf", "Be brief.")
+        dogs = eng.new_conversation()
+        eng.store.add_message(cats.id, "user", "tell me about cats")
+        eng.store.add_message(cats.id, "assistant", "Cats purr.", completion_tokens=3,
+                              prompt_tokens=5, model="local.gguf")  # fmt: skip
+        eng.store.add_message(dogs.id, "user", "and dogs?")
+
+        assert eng.rename(cats.id, "Feline facts").title == "Feline facts"
+        assert eng.move_to_project(cats.id, "pets").project == "pets"
+        assert eng.projects() == ["pets"]
+        assert eng.move_to_project(cats.id, "").project is None
+        assert eng.set_system_prompt(cats.id, "Be kind.").system_prompt == "Be kind."
+        remote = eng.set_model(cats.id, "gpt-x", "openai")
+        assert (remote.provider, remote.model) == ("openai", "gpt-x")
+        local = eng.set_model(cats.id, "local.gguf")
+        assert (local.provider, local.model) == ("", "local.gguf")
+
+        assert [c.id for c in eng.conversations("purr")] == [cats.id]  # message text too
+        assert {c.id for c in eng.conversations()} == {cats.id, dogs.id}
+        assert eng.conversation(cats.id).title == "Feline facts"
+        assert [m.role for m in eng.messages(cats.id)] == ["user", "assistant"]
+        assert eng.last_user_message(cats.id) == "tell me about cats"
+
+        eng.save_system_prompt("pirate", "Arr.")
+        eng.save_system_prompt("terse", "Short answers.")
+        assert [p.name for p in eng.system_prompts()] == ["pirate", "terse"]
+        eng.delete_system_prompt("pirate")
+        assert [p.name for p in eng.system_prompts()] == ["terse"]
+
+        eng.delete_conversation(dogs.id)
+        assert [c.id for c in eng.conversations()] == [cats.id]
+
+        # Usage is read on a worker thread, not on the event loop.
+        from genai_tui.engine.chat import usage as usage_module
+
+        threads: list[str] = []
+        real = usage_module.usage_overview
+
+        def overview(*args):
+            threads.append(threading.current_thread().name)
+            return real(*args)
+
+        monkeypatch.setattr(usage_module, "usage_overview", overview)
+        report = await eng.usage(days=7)
+        assert threads and threads[0] != threading.main_thread().name
+        assert (report.totals.replies, report.totals.tokens) == (1, 8)
+        assert [(r.model, r.replies) for r in report.models] == [("local.gguf", 1)]
+        assert len(report.per_day) == 7
+    finally:
+        await eng.aclose()

@@ -75,6 +75,68 @@ async def test_delete_asks_first_and_keeps_the_chat_on_no(make_app):
         assert app.screen.conv_id is None  # the open chat was the deleted one
 
 
+FACADE = ("rename", "move_to_project", "set_system_prompt", "save_system_prompt",
+          "delete_conversation", "conversations", "conversation", "messages", "projects",
+          "system_prompts")  # fmt: skip
+
+
+def spy_on_facade(app, monkeypatch) -> list[tuple]:
+    """Record each call the screen makes to the Engine's conversation operations."""
+    calls: list[tuple] = []
+    for name in FACADE:
+        real = getattr(app.engine, name)
+
+        def spy(*args, _name=name, _real=real):
+            calls.append((_name, *args))
+            return _real(*args)
+
+        monkeypatch.setattr(app.engine, name, spy)
+    return calls
+
+
+async def test_managing_keys_go_through_the_engine_facade(make_app, monkeypatch):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        keep = seed_chat(app, "Keep me", "hello", "hi")
+        conv_id = seed_chat(app, "About cats", "tell me about cats", "Cats purr.")
+        await app.screen.show_conversation(conv_id)
+        calls = spy_on_facade(app, monkeypatch)
+        await pilot.press("f8")
+        app.screen.query_one(Input).value = "Feline facts"
+        await pilot.press("enter")
+        await pilot.press("f9")
+        app.screen.query_one(Input).value = "pets"
+        await pilot.press("enter")
+        await pilot.press("ctrl+t")
+        app.screen.query_one("#prompt", TextArea).text = "Be brief."
+        app.screen.query_one("#name", Input).value = "brief"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        changes = [c for c in calls if c[0] in FACADE[:4]]
+        assert changes == [
+            ("rename", conv_id, "Feline facts"),
+            ("move_to_project", conv_id, "pets"),
+            ("save_system_prompt", "brief", "Be brief."),
+            ("set_system_prompt", conv_id, "Be brief."),
+        ]
+        conv = app.engine.conversation(conv_id)
+        assert (conv.title, conv.project, conv.system_prompt) == (
+            "Feline facts", "pets", "Be brief.")  # fmt: skip
+        assert [p.name for p in app.engine.system_prompts()] == ["brief"]
+        # The list is read through the facade too, and shows the change.
+        assert ("conversations", "") in calls
+        options = app.screen.query_one("#chat-options", OptionList)
+        labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        assert "pets/Feline facts" in labels
+        await pilot.press("ctrl+delete")
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("y")
+        await pilot.pause()
+        assert ("delete_conversation", conv_id) in calls
+        assert [c.id for c in app.engine.conversations()] == [keep]
+        assert app.screen.conv_id is None
+
+
 async def test_system_prompt_library(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
