@@ -78,12 +78,27 @@ def settings(make_settings) -> Settings:
     )
 
 
+@pytest.fixture(scope="session")
+def smollm_file(smollm_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A file of its own holding the SmolLM2 GGUF (a hard link, or a copy), beside the
+    test folders: a models dir can hard-link it without it being the demo model's file."""
+    import shutil
+
+    target = tmp_path_factory.mktemp("smollm") / smollm_path.name
+    try:
+        os.link(smollm_path, target)
+    except OSError:
+        shutil.copyfile(smollm_path, target)
+    return target
+
+
 @pytest.fixture
-def models_dir(settings: Settings, smollm_path: Path) -> Path:
-    """The models dir with the real SmolLM2 GGUF linked in."""
+def models_dir(settings: Settings, smollm_file: Path) -> Path:
+    """The models dir with the real SmolLM2 GGUF in it, as a file of the models dir (not a
+    link to the demo package's file, which the scanner would list under "demo")."""
     folder = settings.models_path
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / smollm_path.name).symlink_to(smollm_path)
+    os.link(smollm_file, folder / smollm_file.name)
     return folder
 
 

@@ -20,6 +20,16 @@ MODEL_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 @pytest.fixture
+def models_dir(settings, smollm_path: Path) -> Path:
+    """Here the models dir holds a link to the demo model's file: one model, listed once
+    (under the store that holds its bytes)."""
+    folder = settings.models_path
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / smollm_path.name).symlink_to(smollm_path)
+    return folder
+
+
+@pytest.fixture
 def base(tmp_path: Path, models_dir: Path) -> list[str]:
     """Flags that point the CLI at a fresh data dir and the models dir holding SmolLM2."""
     return [
@@ -61,7 +71,7 @@ def test_chat_json_is_one_object_with_stats(
     rc, out, _ = run_main([*base, "chat", "--json", "--max-tokens", "12", "What is 2+2?"], capsys)
     assert rc == 0
     data = json.loads(out)  # exactly one JSON document
-    assert data["model"] == MODEL_NAME
+    assert data["model"] == MODEL_NAME.removesuffix(".gguf") + " (demo)"  # a link to it
     assert data["text"].strip()
     assert data["finish_reason"] in ("stop", "length")
     assert 0 < data["completion_tokens"] <= 12

@@ -96,7 +96,8 @@ def _resolve_entry(ref: str, entries: list[Any], store: str | None) -> Any:
 
 def _rm(args: argparse.Namespace, settings: Settings) -> int:
     from genai_tui.engine.models.inventory import delete_entry
-    from genai_tui.engine.models.local_stores import LM_STUDIO, OLLAMA, refuse_unconfirmed
+    from genai_tui.engine.models.local_stores import LM_STUDIO, OLLAMA
+    from genai_tui.engine.models.model_delete import refuse_unconfirmed
 
     entry = _resolve_entry(args.model, _inventory(settings), args.store)
     name = _cell(entry.name)

@@ -91,7 +91,8 @@ class Engine:
         return resolve_model(ref, self.chat_models())
 
     def default_model(self) -> LocalModel | None:
-        """The configured default, else the newest conversation's model, else the first found."""
+        """The configured default, else the newest conversation's model, else the first
+        found whose file is whole."""
         models = self.chat_models()
         refs = [self.settings.default_model] if self.settings.default_model else []
         refs += [c.model for c in self.store.conversations()[:1] if c.model]
@@ -100,7 +101,7 @@ class Engine:
                 return resolve_model(ref, models)
             except GenaiError:
                 continue
-        return models[0] if models else None
+        return next((m for m in models if m.error is None), models[0] if models else None)
 
     def _local_chat_model(self, model: LocalModel) -> LocalChatModel:
         gen = self.settings.generation

@@ -51,26 +51,26 @@ def module_settings(folder: Path, **generation) -> Settings:
         )
 
 
-def make_engine(folder: Path, smollm_path: Path, **generation) -> Engine:
+def make_engine(folder: Path, smollm_file: Path, **generation) -> Engine:
     settings = module_settings(folder, **generation)
     settings.models_path.mkdir(parents=True, exist_ok=True)
-    (settings.models_path / MODEL_NAME).symlink_to(smollm_path)
+    os.link(smollm_file, settings.models_path / MODEL_NAME)  # a file of the models dir
     return Engine(settings)
 
 
 @pytest.fixture(scope="module")
-def engine(smollm_path: Path, tmp_path_factory: pytest.TempPathFactory):
+def engine(smollm_file: Path, tmp_path_factory: pytest.TempPathFactory):
     """One engine with SmolLM2 loaded (2048-token context, greedy, 24-token replies)."""
-    eng = make_engine(tmp_path_factory.mktemp("engine"), smollm_path)
+    eng = make_engine(tmp_path_factory.mktemp("engine"), smollm_file)
     asyncio.run(eng.load_model(MODEL_NAME))
     yield eng
     asyncio.run(eng.aclose())
 
 
 @pytest.fixture(scope="module")
-def small_engine(smollm_path: Path, tmp_path_factory: pytest.TempPathFactory):
+def small_engine(smollm_file: Path, tmp_path_factory: pytest.TempPathFactory):
     """SmolLM2 with a 256-token context: long conversations must be trimmed."""
-    eng = make_engine(tmp_path_factory.mktemp("small"), smollm_path, context_length=256)
+    eng = make_engine(tmp_path_factory.mktemp("small"), smollm_file, context_length=256)
     yield eng
     asyncio.run(eng.aclose())
 
@@ -416,7 +416,7 @@ async def test_unsupported_architecture_then_the_good_model(
 
 
 async def test_too_large_for_memory_then_a_smaller_context(
-    tmp_path: Path, smollm_path: Path
+    tmp_path: Path, smollm_file: Path
 ) -> None:
     import llama_cpp
     import psutil
@@ -424,7 +424,7 @@ async def test_too_large_for_memory_then_a_smaller_context(
     if llama_cpp.llama_supports_gpu_offload():
         pytest.skip("the host-memory check applies to CPU builds")
     huge = psutil.virtual_memory().available // (30 * 3 * 128 * 2) * 2
-    engine = make_engine(tmp_path, smollm_path, context_length=huge)
+    engine = make_engine(tmp_path, smollm_file, context_length=huge)
     try:
         conv = engine.new_conversation()
         with pytest.raises(ModelTooLargeError) as err:

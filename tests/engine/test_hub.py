@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from genai_tui.engine.core.errors import HubAuthError, HubNotFoundError, HubUnavailableError
+from genai_tui.engine.models.names import quant_in_name
 from genai_tui.engine.models.hub import (
     HubClient,
     HubFile,
@@ -20,7 +21,7 @@ from genai_tui.engine.models.hub import (
     estimate_gguf_need,
     fit,
     group_gguf,
-    quant_of,
+
 )
 
 GIB = 1024**3
@@ -399,7 +400,7 @@ def test_unreachable_endpoint_is_named_at_once() -> None:
     ],
 )
 def test_quant_of(path: str, quant: str | None) -> None:
-    assert quant_of(path) == quant
+    assert quant_in_name(path) == quant
 
 
 def test_unnamed_gguf_groups_by_stem() -> None:

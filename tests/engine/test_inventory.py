@@ -74,14 +74,16 @@ def test_hf_cache_layout(tmp_path: Path) -> None:
     assert found[0].size == 50
 
 
-def test_same_file_listed_once_models_dir_first(tmp_path: Path) -> None:
+def test_same_file_listed_once_under_the_store_holding_it(tmp_path: Path) -> None:
+    """One priority order for the picker, `genai-tui models` and the Models screen: a
+    link in the models dir to a file of another store is that store's model."""
     cache = tmp_path / "hub"
     snap = cache / "models--org--repo" / "snapshots" / ("0" * 40)
     real = touch(snap / "m.gguf")
     models = tmp_path / "models"
     models.mkdir()
     (models / "m.gguf").symlink_to(real)
-    assert mine(find_chat_models(models, hf_cache=cache)) == [("m.gguf", "models dir")]
+    assert mine(find_chat_models(models, hf_cache=cache)) == [("org/repo/m.gguf", "HF cache")]
 
 
 def test_hf_cache_location_follows_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -142,3 +144,23 @@ def test_resolve_unknown_name() -> None:
 def test_resolve_with_no_models_at_all() -> None:
     with pytest.raises(NoModelError, match="No GGUF chat model"):
         resolve_model("anything", [])
+
+
+def test_chat_models_are_decided_by_the_header_not_the_file_name(tmp_path: Path) -> None:
+    """One scanner: the picker, `genai-tui models` and the Models screen agree, and what
+    is a chat model comes from the GGUF header's architecture."""
+    from ggufs import write_gguf
+
+    from genai_tui.engine.models.inventory import scan_local_models
+
+    models = tmp_path / "models"
+    models.mkdir()
+    write_gguf(models / "Llama-3-8B-Instruct-Q4_K_M.gguf", architecture="clip")  # a projector
+    write_gguf(models / "nomic-embed.gguf", architecture="nomic-bert")  # embeddings
+    write_gguf(models / "mmproj-but-really-a-llama.gguf", architecture="llama")
+    chat = mine(find_chat_models(models, hf_cache=tmp_path / "hub"))
+    assert chat == [("mmproj-but-really-a-llama.gguf", "models dir")]
+    listed = {e.name: e for e in scan_local_models(models, hf_cache=tmp_path / "hub")}
+    assert listed["Llama-3-8B-Instruct-Q4_K_M.gguf"].architecture == "clip"
+    assert not listed["Llama-3-8B-Instruct-Q4_K_M.gguf"].can_chat
+    assert listed["mmproj-but-really-a-llama.gguf"].can_chat

@@ -188,7 +188,7 @@ async def test_bad_model_files_give_clear_errors_and_the_chat_survives(
     write_truncated(models_dir / "partial.gguf", smollm_path)
     write_gguf(models_dir / "alien.gguf")
     (models_dir / "gone.gguf").write_bytes(b"GGUF")
-    app = make_app()
+    app = make_app(default_model=smollm_path.name)  # "alien.gguf" sorts first
     async with app.run_test(size=SIZE) as pilot:
         await send(pilot, app, "Say yes.")
         await wait_idle(pilot, app)

@@ -1,1 +1,2 @@
-"""Models on the Hub and on disk: search, downloads, the HF cache, other tools' stores, GGUF headers."""
+"""Models on the Hub and on disk: search, downloads, the HF cache, other tools' stores,
+GGUF headers."""

