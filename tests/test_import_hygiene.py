@@ -226,3 +226,9 @@ def test_sql_lives_in_the_core_store_only() -> None:
 def test_every_type_ignore_in_the_engine_names_its_code_and_a_reason() -> None:
     bare = re.compile(r"type:\s*ignore(?!\[[\w-]+(, *[\w-]+)*\]\s+#\s*\S)")
     assert [f"{f}:{n}" for f, n, line in _lines(ENGINE_FILES) if bare.search(line)] == []
+
+
+def test_store_internals_stay_in_core() -> None:
+    private = re.compile(r"\bstore\._\w+")
+    outside = [p for p in PACKAGE.rglob("*.py") if "core" not in p.relative_to(PACKAGE).parts]
+    assert [f"{f}:{n}" for f, n, line in _lines(outside) if private.search(line)] == []

@@ -191,10 +191,14 @@ def main(argv: list[str] | None = None) -> int:
             from genai_tui.cli import chat as cli_chat
 
             return asyncio.run(cli_chat.run(args, settings))
-        if args.command in ("models", "search", "pull", "rm"):
+        if args.command in ("models", "rm"):
             from genai_tui.cli import models as cli_models
 
             return cli_models.run(args, settings)
+        if args.command in ("search", "pull"):
+            from genai_tui.cli import hub as cli_hub
+
+            return cli_hub.run(args, settings)
         if args.command == "doctor":
             from genai_tui.cli import doctor
 

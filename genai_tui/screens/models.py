@@ -26,12 +26,12 @@ from textual.widgets import (
 )
 from textual.widgets.option_list import Option
 
-from genai_tui.engine.models.downloads import DownloadJob
-from genai_tui.engine.engine import Engine
 from genai_tui.engine.core.errors import GenaiError
-from genai_tui.engine.models.hub import HubFile, ModelDetail, QuantGroup
-from genai_tui.engine.models.inventory import InventoryEntry
 from genai_tui.engine.core.text import printable
+from genai_tui.engine.engine import Engine
+from genai_tui.engine.models.downloads import DownloadJob
+from genai_tui.engine.models.hub_files import HubFile, ModelDetail, QuantGroup
+from genai_tui.engine.models.inventory import InventoryEntry
 from genai_tui.screens.dialogs import ConfirmDialog, TextDialog
 from genai_tui.widgets.downloads_line import DownloadsLine, human_bytes, human_eta
 from genai_tui.widgets.gpu_line import GpuLine

@@ -89,9 +89,9 @@ def test_free_and_total_memory_for_fit_and_budget(monkeypatch) -> None:
     four_gpus().install(monkeypatch.setattr)
     assert gpumod.free_vram() == 72 * GIB  # GPU 1: 80 - 8
     assert gpumod.gpu_memory(2, free=False) == 24 * GIB
-    from genai_tui.engine.models import hub
+    from genai_tui.engine.models import hub_files
 
-    assert hub.free_vram() == 72 * GIB  # the Models screen's fit estimate reads the same
+    assert hub_files.free_vram() == 72 * GIB  # the Models screen's fit estimate reads the same
 
 
 def test_sampler_thread_history_is_bounded(monkeypatch, make_settings) -> None:

@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 
 from genai_tui.engine.core.errors import HubAuthError, HubNotFoundError, HubUnavailableError
-from genai_tui.engine.models.names import quant_in_name
-from genai_tui.engine.models.hub import (
-    HubClient,
+from genai_tui.engine.models.hub import HubClient
+from genai_tui.engine.models.hub_files import (
     HubFile,
     QuantGroup,
     card_summary,
@@ -21,8 +20,8 @@ from genai_tui.engine.models.hub import (
     estimate_gguf_need,
     fit,
     group_gguf,
-
 )
+from genai_tui.engine.models.names import quant_in_name
 
 GIB = 1024**3
 CARD = """---

@@ -14,10 +14,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from genai_tui.engine.models import hub as hubmod
+from genai_tui.engine.models import hub_files as fits
 from genai_tui.engine.models.download_events import Listener, Listeners
 from genai_tui.engine.models.download_jobs import ACTIVE
-from genai_tui.engine.models.hub import FitEstimate, HubClient, ModelDetail, QuantGroup, SearchPage
+from genai_tui.engine.models.hub import HubClient
+from genai_tui.engine.models.hub_files import FitEstimate, ModelDetail, QuantGroup, SearchPage
 from genai_tui.engine.models.inventory import InventoryEntry, delete_entry, scan_local_models
 
 if TYPE_CHECKING:
@@ -76,8 +77,8 @@ class ModelLibrary:
             context = self.settings.generation.context_length
             if not context and header is not None:
                 context = header.context_length or 4096
-            need = hubmod.estimate_gguf_need(group, header, context)
-            return hubmod.fit(need, vram_free=hubmod.free_vram(), ram_free=hubmod.free_ram())
+            need = fits.estimate_gguf_need(group, header, context)
+            return fits.fit(need, vram_free=fits.free_vram(), ram_free=fits.free_ram())
 
         return await asyncio.to_thread(estimate)
 
@@ -87,8 +88,8 @@ class ModelLibrary:
 
         def estimate() -> FitEstimate:
             size = layout.fetch_size(variant)
-            need = hubmod.estimate_diffusers_need(size, "fp16", layout.file_dtype(variant))
-            return hubmod.fit(need, vram_free=hubmod.free_vram(), ram_free=hubmod.free_ram())
+            need = fits.estimate_diffusers_need(size, "fp16", layout.file_dtype(variant))
+            return fits.fit(need, vram_free=fits.free_vram(), ram_free=fits.free_ram())
 
         return await asyncio.to_thread(estimate)
 
