@@ -157,22 +157,11 @@ class Store(MediaTables):
         return [self._conversation(r) for r in self._query(sql, tuple(args))]
 
     def update_conversation(self, conv_id: int, **changes: Any) -> Conversation:
-        allowed = {"title", "model", "system_prompt", "params", "project", "provider"}
-        unknown = set(changes) - allowed
-        if unknown:
-            raise ValueError(f"cannot update {sorted(unknown)}")
+        allowed = {"title", "model", "system_prompt", "params", "project_id", "provider"}
         if "project" in changes:
             name = changes.pop("project")
             changes["project_id"] = self.project_id(name) if name else None
-        if "params" in changes:
-            changes["params"] = json.dumps(changes["params"])
-        if changes:
-            cols = ", ".join(f"{k} = ?" for k in changes)
-            with self._tx() as db:
-                db.execute(
-                    f"UPDATE conversations SET {cols}, updated_at = ? WHERE id = ?",
-                    (*changes.values(), time.time(), conv_id),
-                )
+        self._update("conversations", conv_id, allowed, changes, ("params",))
         return self.conversation(conv_id)
 
     def delete_conversation(self, conv_id: int) -> None:

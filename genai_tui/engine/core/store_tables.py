@@ -39,6 +39,19 @@ class MediaTables:
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         raise NotImplementedError
 
+    def _update(self, table: str, row_id: int, allowed: set[str], changes: dict[str, Any],
+                json_fields: tuple[str, ...] = ()) -> None:  # fmt: skip
+        """UPDATE one row's `changes` (names checked against `allowed`) and its updated_at."""
+        unknown = set(changes) - allowed
+        if unknown:
+            raise ValueError(f"cannot update {sorted(unknown)}")
+        values = {k: json.dumps(v) if k in json_fields else v for k, v in changes.items()}
+        if values:
+            cols = ", ".join(f"{k} = ?" for k in values)
+            with self._tx() as db:
+                db.execute(f"UPDATE {table} SET {cols}, updated_at = ? WHERE id = ?",
+                           (*values.values(), time.time(), row_id))  # fmt: skip
+
     # -- download jobs --------------------------------------------------------
 
     _DOWNLOAD_FIELDS = ("commit_hash", "files", "state", "done_bytes", "total_bytes", "error")
@@ -85,18 +98,7 @@ class MediaTables:
         return [self._download(r) for r in self._query(sql + " ORDER BY id", args)]
 
     def update_download(self, job_id: int, **changes: Any) -> None:
-        unknown = set(changes) - set(self._DOWNLOAD_FIELDS)
-        if unknown:
-            raise ValueError(f"cannot update {sorted(unknown)}")
-        if "files" in changes:
-            changes["files"] = json.dumps(changes["files"])
-        if changes:
-            cols = ", ".join(f"{k} = ?" for k in changes)
-            with self._tx() as db:
-                db.execute(
-                    f"UPDATE downloads SET {cols}, updated_at = ? WHERE id = ?",
-                    (*changes.values(), time.time(), job_id),
-                )
+        self._update("downloads", job_id, set(self._DOWNLOAD_FIELDS), changes, ("files",))
 
     def delete_download(self, job_id: int) -> None:
         with self._tx() as db:
