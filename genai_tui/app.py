@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.notifications import SeverityLevel
+from textual.screen import Screen
 from textual.signal import Signal
 from textual.worker import Worker
 
 from genai_tui.config import Settings
-from genai_tui.engine.engine import Engine
 from genai_tui.engine.core.errors import GenaiError
+from genai_tui.engine.engine import Engine
 
 if TYPE_CHECKING:
     from genai_tui.engine.gpu.nvml import Snapshot
@@ -108,8 +108,8 @@ class GenaiApp(App[int]):
 
     def _on_residency(self, event: object) -> None:
         from genai_tui.engine.core.events import ModelEvicted
-        from genai_tui.engine.gpu.residency import label
         from genai_tui.engine.core.text import human_bytes
+        from genai_tui.engine.gpu.residency import label
 
         if isinstance(event, ModelEvicted):
             verb = "Moved to the CPU" if event.action == "offloaded" else "Unloaded"

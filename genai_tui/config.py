@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
 from platformdirs import user_config_path, user_data_path
@@ -203,7 +205,9 @@ class Settings(BaseSettings):
 
 
 # The parsed TOML file for the Settings being built; set only inside load_settings.
-_file_values: ContextVar[dict[str, Any]] = ContextVar("genai_tui_file_values", default={})
+_file_values: ContextVar[Mapping[str, Any]] = ContextVar(
+    "genai_tui_file_values", default=MappingProxyType({})
+)
 
 
 class _FileSource(PydanticBaseSettingsSource):
@@ -226,7 +230,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
             "Fix that line, or move the file aside to start with defaults.",
         ) from exc
     except OSError as exc:
-        raise ConfigError(f"Cannot read config file {path}: {exc.strerror}.", "Check its permissions.")
+        raise ConfigError(
+            f"Cannot read config file {path}: {exc.strerror}.", "Check its permissions."
+        ) from exc
 
 
 def _dig(data: dict[str, Any], loc: tuple[Any, ...]) -> bool:

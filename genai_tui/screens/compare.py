@@ -19,11 +19,11 @@ from textual.widgets import Footer, Input, Label, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
 from genai_tui.engine.chat.compare import MAX_MODELS, CompareTarget
-from genai_tui.engine.engine import Engine
+from genai_tui.engine.chat.usage import format_cost
 from genai_tui.engine.core.errors import GenaiError
 from genai_tui.engine.core.events import ChatDone, ModelLoaded, ThinkingDelta, TokenDelta
 from genai_tui.engine.core.text import printable
-from genai_tui.engine.chat.usage import format_cost
+from genai_tui.engine.engine import Engine
 from genai_tui.widgets.downloads_line import DownloadsLine
 from genai_tui.widgets.gpu_line import GpuLine
 from genai_tui.widgets.message_view import MessageView
@@ -57,7 +57,8 @@ class CompareScreen(ReportsWorkerErrors, Screen[None]):
     """
 
     BINDINGS = [
-        Binding("ctrl+r", "run", "Run", priority=True, tooltip="Send the prompt to the chosen models"),
+        Binding("ctrl+r", "run", "Run", priority=True,
+                tooltip="Send the prompt to the chosen models"),  # fmt: skip
         Binding("escape", "stop_or_close", "Stop/Back",
                 tooltip="Stop the replies; when idle, back to the chat"),  # fmt: skip
     ]
@@ -75,7 +76,8 @@ class CompareScreen(ReportsWorkerErrors, Screen[None]):
             yield Label(Content(f"Compare · space picks 2–{MAX_MODELS} models · type the prompt · "
                                 "ctrl+r runs · Esc stops / goes back"), classes="hint")  # fmt: skip
             yield SelectionList[int](id="compare-models")
-            yield Input(self.initial_prompt, placeholder="The prompt for every model", id="compare-prompt")
+            yield Input(self.initial_prompt, placeholder="The prompt for every model",
+                        id="compare-prompt")  # fmt: skip
         yield Horizontal(id="compare-columns")
         yield DownloadsLine()
         yield GpuLine()
@@ -114,7 +116,8 @@ class CompareScreen(ReportsWorkerErrors, Screen[None]):
         if self.running:
             self.notify("Still running. Esc stops it.", severity="warning")
             return
-        chosen = [self.targets[i] for i in self.query_one("#compare-models", SelectionList).selected]
+        picked = self.query_one("#compare-models", SelectionList).selected
+        chosen = [self.targets[i] for i in picked]
         prompt = self.query_one("#compare-prompt", Input).value.strip()
         if len(self.targets) < 2:
             self.notify(f"Compare needs two models and {len(self.targets)} is available. "
@@ -130,7 +133,8 @@ class CompareScreen(ReportsWorkerErrors, Screen[None]):
             self.query_one("#compare-prompt", Input).focus()
             return
         if self.engine.generating:
-            self.notify("A chat reply is still streaming; wait or stop it first.", severity="warning")
+            self.notify("A chat reply is still streaming; wait or stop it first.",
+                        severity="warning")  # fmt: skip
             return
         self.run_compare(chosen, prompt)
 

@@ -129,7 +129,8 @@ class ModelPicker(Dialog["LocalModel | RemoteModel | None"]):
         listings = {entry.provider: entry for entry in self.listings or []}
         self.remote = []
         for name in self.providers:
-            options.append(Option(Content.styled(f"{printable(name)} (remote)", "bold"), disabled=True))
+            head = Content.styled(f"{printable(name)} (remote)", "bold")
+            options.append(Option(head, disabled=True))
             entry = listings.get(name)
             if entry is None:
                 options.append(Option(Content.styled("  listing models…", "dim"), disabled=True))
@@ -193,7 +194,8 @@ class SystemPromptPicker(Dialog[SystemPromptChoice | None]):
             yield Label("System prompt", classes="title")
             if self.library:
                 yield OptionList(
-                    *[Option(Content(printable(p.name)), id=str(i)) for i, p in enumerate(self.library)],
+                    *[Option(Content(printable(p.name)), id=str(i))
+                      for i, p in enumerate(self.library)],  # fmt: skip
                     id="library",
                 )  # fmt: skip
             yield TextArea(self.current, id="prompt", soft_wrap=True, compact=True)

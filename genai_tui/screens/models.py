@@ -75,7 +75,8 @@ class ModelsScreen(ReportsWorkerErrors, Screen[None]):
         Binding("ctrl+l", "local", "Local", tooltip="Models on disk"),
         Binding("ctrl+g", "downloads", "Downloads", tooltip="The download queue"),
         Binding("ctrl+t", "cycle_kind", "Kind", tooltip="Hub: GGUF / diffusers / all"),
-        Binding("ctrl+s", "cycle_sort", "Sort", tooltip="Hub: downloads / likes / trending / updated"),
+        Binding("ctrl+s", "cycle_sort", "Sort",
+                tooltip="Hub: downloads / likes / trending / updated"),  # fmt: skip
         Binding("ctrl+n", "page(1)", "Next page", show=False, tooltip="Hub: next page"),
         Binding("ctrl+b", "page(-1)", "Prev page", show=False, tooltip="Hub: previous page"),
         Binding("c", "to_chat", "To chat", show=False, tooltip="Local: chat with this model"),
@@ -155,7 +156,8 @@ class ModelsScreen(ReportsWorkerErrors, Screen[None]):
 
     def _show_filters(self) -> None:
         more = " · ctrl+n more" if self.has_more else ""
-        text = f"kind: {self.kind} (ctrl+t) · sort: {self.sort} (ctrl+s) · page {self.page + 1}{more}"
+        text = (f"kind: {self.kind} (ctrl+t) · sort: {self.sort} (ctrl+s) · "
+                f"page {self.page + 1}{more}")  # fmt: skip
         self.query_one("#hub-filters", Static).update(Content(text))
 
     def action_cycle_kind(self) -> None:
@@ -322,7 +324,8 @@ class ModelsScreen(ReportsWorkerErrors, Screen[None]):
             self.notify(f"{entry.name}: {entry.error}", severity="error", timeout=10)
             return
         if not entry.can_chat:
-            self.notify(f"{entry.name} is a {entry.kind} model, not a chat model.", severity="warning")
+            self.notify(f"{entry.name} is a {entry.kind} model, not a chat model.",
+                        severity="warning")  # fmt: skip
             return
         self.app.switch_mode("chat")
         chat = self.app.screen

@@ -8,8 +8,8 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from genai_tui.engine.images.gallery import GalleryImage
 from genai_tui.engine.core.text import printable
+from genai_tui.engine.images.gallery import GalleryImage
 
 
 def _line(img: GalleryImage) -> Text:

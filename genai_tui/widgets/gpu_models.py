@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widgets import DataTable
 
-from genai_tui.engine.gpu.residency import label
 from genai_tui.engine.core.text import human_bytes, human_duration
+from genai_tui.engine.gpu.residency import label
 
 if TYPE_CHECKING:
     from genai_tui.engine.gpu.residency import Resident

@@ -41,7 +41,8 @@ class ProviderForm(Dialog[ProviderSettings | None]):
     FIELDS = (
         ("name", "Name (shown in the model picker)", "e.g. vllm, groq, ollama"),
         ("base_url", "Base URL (OpenAI-style, usually ending in /v1)", "http://127.0.0.1:8000/v1"),
-        ("api_key", "API key (stored in the config file, mode 0600)", "empty: none, or use an env var"),
+        ("api_key", "API key (stored in the config file, mode 0600)",
+         "empty: none, or use an env var"),  # fmt: skip
         ("api_key_env", "…or the name of an env var holding the key", "e.g. OPENAI_API_KEY"),
         ("price_in", "Price per million input tokens (optional)", "e.g. 0.15"),
         ("price_out", "Price per million output tokens (optional)", "e.g. 0.60"),
@@ -105,7 +106,8 @@ class ProviderForm(Dialog[ProviderSettings | None]):
         try:
             provider = self._build()
         except ValidationError as exc:
-            fields = ", ".join(".".join(str(p) for p in e["loc"]) + f": {e['msg']}" for e in exc.errors())
+            fields = ", ".join(".".join(str(p) for p in e["loc"]) + f": {e['msg']}"
+                               for e in exc.errors())  # fmt: skip
             self.query_one("#form-error", Label).update(Content(f"Not saved: {fields}"))
             return
         except ValueError as exc:

@@ -58,7 +58,8 @@ async def test_compare_screen_runs_side_by_side_and_esc_stops(make_app, server):
         await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen), 5)
         screen = app.screen
         options = screen.query_one("#compare-models", SelectionList)
-        await wait_until(pilot, lambda: options.option_count == 4, 10)
+        local = len(app.engine.chat_models())  # the models dir's SmolLM2 and the demo's
+        await wait_until(pilot, lambda: options.option_count == local + len(server.models), 10)
         labels = [t.label for t in screen.targets]
         # pick the two remote models, type the prompt and run
         options.select(labels.index("faulty/fault-model"))
@@ -88,8 +89,8 @@ async def test_compare_screen_runs_side_by_side_and_esc_stops(make_app, server):
         assert isinstance(app.screen, ChatScreen)
 
 
-async def test_compare_with_one_model_available_says_what_is_missing(make_app):
-    app = make_app()
+async def test_compare_with_one_model_available_says_what_is_missing(make_app, tmp_path):
+    app = make_app(models_dir=tmp_path / "empty")  # the demo model alone
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await pilot.press("f10")
         await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen), 5)

@@ -142,16 +142,22 @@ def write_providers(settings: Settings, providers: list[ProviderSettings]) -> Pa
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise ConfigError(f"Cannot write {path}: {exc.strerror}.", "Check its permissions.") from exc
+        raise ConfigError(
+            f"Cannot write {path}: {exc.strerror}.", "Check its permissions."
+        ) from exc
     settings.providers = list(providers)
     return path
 
 
-def save_provider(settings: Settings, provider: ProviderSettings, replacing: str | None = None) -> Path:
+def save_provider(
+    settings: Settings, provider: ProviderSettings, replacing: str | None = None
+) -> Path:
     """Add `provider`, or replace the one named `replacing` (an edit may rename it)."""
     others = [p for p in settings.providers if replacing is None or p.name != replacing]
     if any(p.name == provider.name for p in others):
-        raise ConfigError(f"A provider named '{provider.name}' already exists.", "Pick another name.")
+        raise ConfigError(
+            f"A provider named '{provider.name}' already exists.", "Pick another name."
+        )
     if replacing:
         at = next((i for i, p in enumerate(settings.providers) if p.name == replacing), len(others))
         others.insert(at, provider)

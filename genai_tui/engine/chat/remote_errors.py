@@ -32,7 +32,8 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
 
 
 def server_message(body: bytes | str, secrets: Iterable[str | None] = ()) -> str:
-    """The human part of an error body: `{"error": {"message": ...}}`, `{"detail": ...}`, or text."""
+    """The human part of an error body: `{"error": {"message": ...}}`, `{"detail": ...}`,
+    or text."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     try:
         data = json.loads(text)

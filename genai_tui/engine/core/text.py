@@ -29,7 +29,9 @@ def printable(text: str) -> str:
     return _CONTROL.sub(_picture, text)
 
 
-_FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})[^\n]*\n(?P<code>.*?)(?:^(?P=fence)[ \t]*$|\Z)", re.M | re.S)
+_FENCE = re.compile(
+    r"^(?P<fence>`{3,}|~{3,})[^\n]*\n(?P<code>.*?)(?:^(?P=fence)[ \t]*$|\Z)", re.M | re.S
+)
 
 
 def last_code_block(markdown: str) -> str | None:
