@@ -208,3 +208,51 @@ def test_one_byte_short_is_caught(write_gguf, tmp_path: Path) -> None:
 def test_every_error_is_a_model_error() -> None:
     for cls in (ModelNotFoundError, NotGGUFError, TruncatedModelError):
         assert issubclass(cls, ModelError)
+
+
+def _header(kvs: list[tuple[str, int, bytes]], kv_count: int | None = None) -> bytes:
+    """A GGUF v3 header with the given (key, type, packed value) pairs and no tensors."""
+    import struct
+
+    out = b"GGUF" + struct.pack("<IQQ", 3, 0, len(kvs) if kv_count is None else kv_count)
+    for key, vtype, value in kvs:
+        out += struct.pack("<Q", len(key)) + key.encode() + struct.pack("<I", vtype) + value
+    return out
+
+
+def _string(text: str) -> bytes:
+    import struct
+
+    return struct.pack("<Q", len(text)) + text.encode()
+
+
+def test_a_corpus_of_malformed_headers_each_gets_its_own_error_row(tmp_path) -> None:
+    """Damaged metadata (wrong types, absurd counts, garbage) never ends a scan: every file
+    gets a row, with an error or with what could be read."""
+    import struct
+
+    from genai_tui.engine.models.inventory import find_chat_models, scan_local_models
+
+    models = tmp_path / "models"
+    models.mkdir()
+    corpus = {
+        "alignment-string.gguf": _header([("general.alignment", 8, _string("wide"))]),
+        "alignment-zero.gguf": _header([("general.alignment", 4, struct.pack("<I", 0))]),
+        "alignment-huge.gguf": _header([("general.alignment", 10, struct.pack("<Q", 1 << 40))]),
+        "filetype-string.gguf": _header([("general.file_type", 8, _string("Q4_K_M"))]),
+        "arch-number.gguf": _header([("general.architecture", 4, struct.pack("<I", 7))]),
+        "ctx-string.gguf": _header([("general.architecture", 8, _string("llama")),
+                                    ("llama.context_length", 8, _string("lots"))]),
+        "kv-count-absurd.gguf": _header([], kv_count=1 << 60),
+        "garbage.gguf": b"GGUF" + bytes(range(256)) * 4,
+        "bad-type.gguf": _header([("x", 99, b"\0" * 8)]),
+    }
+    for name, data in corpus.items():
+        (models / name).write_bytes(data)
+    rows = {e.name: e for e in scan_local_models(models, hf_cache=tmp_path / "hub")}
+    assert set(corpus) <= set(rows)
+    assert rows["alignment-huge.gguf"].error and "alignment" in rows["alignment-huge.gguf"].error
+    assert rows["kv-count-absurd.gguf"].error and rows["garbage.gguf"].error
+    assert rows["ctx-string.gguf"].context_length is None  # not a number: not shown as one
+    assert all(rows[name].kind == "gguf" for name in corpus)
+    find_chat_models(models, hf_cache=tmp_path / "hub")  # the picker's scan completes too

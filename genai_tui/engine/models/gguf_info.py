@@ -72,18 +72,16 @@ class GGUFInfo:
 
     @property
     def context_length(self) -> int | None:
-        value = self._arch("context_length")
-        return int(value) if value is not None else None
+        return _whole(self._arch("context_length"))
 
     @property
     def block_count(self) -> int | None:
-        value = self._arch("block_count")
-        return int(value) if value is not None else None
+        return _whole(self._arch("block_count"))
 
     @property
     def quantization(self) -> str | None:
-        ft = self.metadata.get("general.file_type")
-        return FILE_TYPES.get(int(ft)) if ft is not None else None
+        ft = _whole(self.metadata.get("general.file_type"))
+        return FILE_TYPES.get(ft) if ft is not None else None
 
     @property
     def has_chat_template(self) -> bool:
@@ -139,6 +137,13 @@ def _value(f: IO[bytes], vtype: int) -> Any:
         items = [_value(f, itype) for _ in range(count)]
         return items if count <= _KEEP_ARRAY else f"<array of {count}>"
     raise ValueError(f"unknown GGUF value type {vtype}")
+
+
+def _whole(value: Any) -> int | None:
+    """A metadata value as a whole number; None when a damaged header says otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value)
 
 
 def read_gguf(path: str | Path) -> GGUFInfo:
@@ -204,7 +209,12 @@ def _parse(f: IO[bytes], path: Path, file_size: int) -> GGUFInfo:
             f"({file_size:,} bytes on disk).",
             "An interrupted download is the usual cause: download the file again.",
         ) from exc
-    alignment = int(metadata.get("general.alignment", 32)) or 32
+    alignment = _whole(metadata.get("general.alignment")) or 32
+    if not 0 < alignment <= 1 << 20:
+        raise TruncatedModelError(
+            f"{path} is damaged: its GGUF header gives an impossible alignment ({alignment}).",
+            "Download the file again.",
+        )
     data_start = (header_end + alignment - 1) // alignment * alignment
     data_end = data_start + max(ends, default=0) if known else None
     info = GGUFInfo(path, version, metadata, tensor_count, file_size, data_end, total)

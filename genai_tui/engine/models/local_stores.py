@@ -212,14 +212,16 @@ def gguf_fields(path: Path) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     try:
         info = read_gguf(path)
-    except ModelError as exc:
-        fields["error"] = str(exc)
-    except OSError as exc:
-        fields["error"] = f"Cannot read {path}: {exc.strerror or exc}. Check its permissions."
-    else:
         fields["architecture"] = info.architecture
         fields["quantization"] = info.quantization
         fields["context_length"] = info.context_length
+    except ModelError as exc:
+        fields = {"error": str(exc)}
+    except OSError as exc:
+        fields = {"error": f"Cannot read {path}: {exc.strerror or exc}. Check its permissions."}
+    except Exception as exc:  # noqa: BLE001 - one damaged file must not end the scan
+        fields = {"error": f"{path.name} has a damaged GGUF header ({type(exc).__name__}: "
+                           f"{exc}). Download it again."}  # fmt: skip
     if not fields.get("quantization"):
         fields["quantization"] = quant_in_name(path.name)
     if key is not None:
