@@ -423,6 +423,22 @@ def test_ollama_delete_keeps_blobs_other_manifests_use(tmp_path: Path, ollama: P
     assert len(list((ollama / "blobs").iterdir())) == 2 * 3 + 1
 
 
+def test_ollama_delete_is_refused_while_another_manifest_is_unreadable(
+    tmp_path: Path, ollama: Path
+) -> None:
+    """An unreadable manifest may use the same blobs: deleting them could break that tag."""
+    bad = ollama_manifest_path(ollama, "broken:1b")
+    bad.parent.mkdir(parents=True)
+    bad.write_text("{not json")
+    found = by_name(scan(tmp_path, ollama_dir=ollama))
+    blobs_before = set((ollama / "blobs").iterdir())
+    with pytest.raises(DeleteRefusedError) as err:
+        delete_entry(found["smollm:latest"], confirm_store="Ollama")
+    assert str(bad) in str(err.value) and "broken:1b" in err.value.hint
+    assert set((ollama / "blobs").iterdir()) == blobs_before  # nothing was removed
+    assert ollama_manifest_path(ollama, "smollm:latest").exists()
+
+
 def test_ollama_broken_manifests_do_not_stop_the_scan(tmp_path: Path, ollama: Path) -> None:
     bad = ollama_manifest_path(ollama, "broken:1b")
     bad.parent.mkdir(parents=True)

@@ -31,6 +31,7 @@ class OllamaManifest:
     model_blob: Path | None  # the GGUF
     blobs: tuple[Path, ...]  # every blob it references (layers and config)
     error: str | None = None
+    known_blobs: bool = True  # False: unreadable, so which blobs it uses is not known
 
 
 def ollama_name(host: str, namespace: str, model: str, tag: str) -> str:
@@ -60,7 +61,7 @@ def read_ollama_manifest(store: Path, manifest: Path) -> OllamaManifest:
         return OllamaManifest(
             name, manifest, None, (),
             f"Ollama manifest {manifest} cannot be read ({exc}). Run `ollama pull {name}` "
-            "to repair it, or delete this entry.",
+            "to repair it, or delete this entry.", known_blobs=False,
         )  # fmt: skip
     blobs: list[Path] = []
     model_blob: Path | None = None
@@ -85,7 +86,8 @@ def read_ollama_manifest(store: Path, manifest: Path) -> OllamaManifest:
             f"The model blob of {name} is missing ({model_blob.name}). "
             f"Run `ollama pull {name}` to fetch it again."
         )
-    return OllamaManifest(name, manifest, model_blob, tuple(dict.fromkeys(blobs)), error)
+    return OllamaManifest(name, manifest, model_blob, tuple(dict.fromkeys(blobs)), error,
+                          known_blobs=not bad)  # fmt: skip
 
 
 def read_ollama(store: Path) -> list[OllamaManifest]:
@@ -135,8 +137,17 @@ def delete_ollama(entry: InventoryEntry) -> int:
     target = read_ollama_manifest(store, manifest) if manifest.is_file() else None
     kept: set[Path] = set()
     for other in read_ollama(store):
-        if other.manifest != manifest:
-            kept.update(other.blobs)
+        if other.manifest == manifest:
+            continue
+        if not other.known_blobs and target is not None and target.blobs:
+            # Its blobs may be this model's too: deleting them could break that tag.
+            raise DeleteRefusedError(
+                f"Not deleting {entry.name}: the Ollama manifest {other.manifest} cannot be "
+                "read, so it is not known whether it shares blobs with this model.",
+                f"Repair or remove {other.name} first (`ollama pull {other.name}` or "
+                f"`ollama rm {other.name}`), or use `ollama rm {entry.name}`.",
+            )
+        kept.update(other.blobs)
     freed = remove(manifest)
     if target is not None:
         for blob in target.blobs:
