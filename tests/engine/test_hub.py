@@ -415,3 +415,37 @@ def test_card_summary_is_plain_and_short() -> None:
     summary = card_summary(card)
     assert len(summary) <= 600 and summary.endswith("…") and "\x1b" not in summary
     assert card_summary("") == ""
+
+
+def test_a_stalled_header_read_ends_with_a_message_not_a_hang(
+    hub_server, write_gguf, monkeypatch
+) -> None:
+    """The server sends its headers, then nothing: the read times out and says so."""
+    import threading
+    import time
+
+    from genai_tui.engine.models import hub
+
+    path = write_gguf("stall-Q4_0.gguf", metadata={"llama.attention.head_count_kv": 1})
+    hub_server.add_repo("org/stall-GGUF", {path.name: path.read_bytes()})
+    release = threading.Event()
+    take_drop = hub_server._take_drop
+
+    def stall(key: str):
+        if key.endswith(path.name):
+            release.wait(30)
+        return take_drop(key)
+
+    monkeypatch.setattr(hub_server, "_take_drop", stall)
+    monkeypatch.setattr(hub, "HTTP_TIMEOUT_S", 0.5)
+    from huggingface_hub.utils import get_session
+
+    monkeypatch.setattr(get_session(), "timeout", get_session().timeout)  # restored after
+    started = time.monotonic()
+    try:
+        with pytest.raises(HubUnavailableError) as err:
+            client(hub_server).read_gguf_header("org/stall-GGUF", path.name)
+    finally:
+        release.set()
+    assert time.monotonic() - started < 10
+    assert "stopped answering" in str(err.value) and "try again" in err.value.hint

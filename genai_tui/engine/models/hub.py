@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import islice
@@ -40,7 +41,12 @@ from genai_tui.engine.models.hub_files import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from huggingface_hub import HfApi
+
+HTTP_TIMEOUT_S = 20.0  # connect, and silence while reading, for every Hub request
+HTTP_DEADLINE_S = 120.0  # one ranged read, start to end
 
 Kind = Literal["gguf", "diffusers", "all"]
 Sort = Literal["downloads", "likes", "trending", "updated"]
@@ -99,6 +105,7 @@ class HubClient:
         if self._api is None:
             from huggingface_hub import HfApi
 
+            bounded_session()  # HfApi's calls go through the shared client
             self._api = HfApi(endpoint=self.endpoint, token=self.token or False)
         return self._api
 
@@ -186,9 +193,7 @@ class HubClient:
         """
         if self._reachable:
             return
-        from huggingface_hub.utils import get_session
-
-        get_session().head(f"{self.endpoint}/api/models", timeout=10)
+        bounded_session().head(f"{self.endpoint}/api/models", timeout=10)
         self._reachable = True
 
     def _get_range(
@@ -196,20 +201,28 @@ class HubClient:
     ) -> tuple[bytes, int | None]:
         """Bytes start..end of a file and the file's full size (from Content-Range)."""
         from huggingface_hub import hf_hub_url
-        from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+        from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
 
         url = hf_hub_url(repo_id, filename, revision=revision, endpoint=self.endpoint)
         headers = build_hf_headers(token=self.token or False)
         headers["Range"] = f"bytes={start}-{end}"
-        with self._errors(f"Reading {filename} from {repo_id}", repo_id):
-            r = get_session().get(url, headers=headers, follow_redirects=True)
+        doing = f"Reading {filename} from {repo_id}"
+        with self._errors(doing, repo_id), bounded_session().stream(
+            "GET", url, headers=headers, follow_redirects=True
+        ) as r:
             if r.status_code == 416:
                 return b"", start
-            hf_raise_for_status(r)
+            if r.status_code >= 400:
+                r.read()  # an error page is small; hf_raise_for_status reads it
+                hf_raise_for_status(r)
+            # A server that ignores Range sends the whole file: read only what is needed.
+            need = end + 1 if r.status_code == 200 else end - start + 1
+            body = read_at_most(r.iter_bytes(), need, time.monotonic() + HTTP_DEADLINE_S, doing)
         m = re.search(r"/(\d+)\s*$", r.headers.get("Content-Range", ""))
-        if r.status_code == 200:  # the server ignored Range: we got it all
-            return r.content[start : end + 1], len(r.content)
-        return r.content, int(m.group(1)) if m else None
+        if r.status_code == 200:
+            size = r.headers.get("Content-Length")
+            return body[start : end + 1], int(size) if size and size.isdigit() else None
+        return body, int(m.group(1)) if m else None
 
     def _fetch_text(self, repo_id: str, filename: str, revision: str, limit: int) -> str:
         """The first `limit` bytes of a small text file; "" if it cannot be read."""
@@ -289,6 +302,13 @@ class HubClient:
                 f"{doing}: {where} answered HTTP {status}.",
                 "The Hub may be having trouble; try again shortly.",
             ) from None
+        except httpx2.TimeoutException as exc:
+            self._reachable = False
+            raise HubUnavailableError(
+                f"{doing}: {where} stopped answering ({type(exc).__name__} after "
+                f"{HTTP_TIMEOUT_S:g} s).",
+                "The network or the server is stalled; try again, or check HF_ENDPOINT.",
+            ) from None
         except (httpx2.TransportError, OfflineModeIsEnabled, OSError) as exc:
             self._reachable = False
             raise HubUnavailableError(
@@ -296,6 +316,31 @@ class HubClient:
                 "Check the network, or HF_ENDPOINT if you use a mirror; HF_HUB_OFFLINE=1 "
                 "turns Hub access off.",
             ) from None
+
+
+def bounded_session() -> Any:
+    """huggingface_hub's shared HTTP client, with timeouts: out of the box it has none, so a
+    silent server would hang a search or a header read (and every call through HfApi)."""
+    import httpx2
+    from huggingface_hub.utils import get_session
+
+    session = get_session()
+    if session.timeout.read is None or session.timeout.read > HTTP_TIMEOUT_S:
+        session.timeout = httpx2.Timeout(HTTP_TIMEOUT_S)
+    return session
+
+
+def read_at_most(chunks: Iterable[bytes], limit: int, deadline: float, doing: str) -> bytes:
+    """Up to `limit` bytes of a body (the rest is not read), within `deadline`."""
+    body = bytearray()
+    for chunk in chunks:
+        body += chunk
+        if len(body) >= limit:
+            break
+        if time.monotonic() > deadline:
+            raise HubUnavailableError(f"{doing}: the transfer is too slow (over "
+                                      f"{HTTP_DEADLINE_S:g} s).", "Try again later.")  # fmt: skip
+    return bytes(body[:limit])
 
 
 def _model(info: Any) -> HubModel:
