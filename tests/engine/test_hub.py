@@ -449,3 +449,19 @@ def test_a_stalled_header_read_ends_with_a_message_not_a_hang(
         release.set()
     assert time.monotonic() - started < 10
     assert "stopped answering" in str(err.value) and "try again" in err.value.hint
+
+
+def test_a_hostile_model_card_is_summarised_in_linear_time() -> None:
+    """Unclosed comments, fences, links and emphasis by the thousand: the summary is still
+    made at once (the old patterns backtracked: 64 KB took about 5 s)."""
+    import time
+
+    hostile = "Intro text.\n\n" + "<!-- [x **y `z ~~~ " * 60_000  # about 1.2 MB
+    started = time.perf_counter()
+    summary = card_summary(hostile)
+    assert time.perf_counter() - started < 2.0
+    assert summary == "Intro text."
+    assert card_summary("---\nlicense: mit\n---\nHello **world** and `code`.") == (
+        "Hello world and code."
+    )
+    assert card_summary("---\nlicense: mit\n---") == ""

@@ -177,13 +177,42 @@ def diffusers_layout(
 _CTRL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
+_BLOCKS = (("<!--", "-->"), ("```", "```"), ("~~~", "~~~"))
+
+
+def _without_blocks(text: str) -> str:
+    """`text` without HTML comments and fenced code, in one pass (an unclosed one runs to
+    the end, as Markdown renders it): no regex backtracking over a hostile card."""
+    out: list[str] = []
+    pos = 0
+    while True:
+        starts = [(i, close) for opening, close in _BLOCKS if (i := text.find(opening, pos)) >= 0]
+        if not starts:
+            out.append(text[pos:])
+            return "".join(out)
+        at, close = min(starts)
+        out.append(text[pos:at])
+        end = text.find(close, at + 3)
+        if end < 0:
+            return "".join(out)
+        pos = end + len(close)
+
+
 def card_summary(text: str, limit: int = 600) -> str:
-    """The first paragraph(s) of a model card as plain text (no front matter or markdown)."""
-    text = re.sub(r"\A\ufeff?---\s*\n.*?\n---\s*(\n|\Z)", "", text, flags=re.S)
-    text = re.sub(r"<!--.*?-->|```.*?```|~~~.*?~~~", "", text, flags=re.S)
+    """The first paragraph(s) of a model card as plain text (no front matter or markdown).
+
+    Linear in the card's length: every step is a single pass or a bounded pattern."""
+    text = text.lstrip("\ufeff")
+    if text.startswith("---"):  # YAML front matter
+        end = text.find("\n---", 3)
+        if end >= 0:
+            after = text.find("\n", end + 4)
+            text = text[after + 1 :] if after >= 0 else ""
+    text = _without_blocks(text)
     text = re.sub(r"<[^>\n]+>", "", text)
     out: list[str] = []
     for para in re.split(r"\n\s*\n", text):
+        para = para[:4 * limit]  # more than a summary needs; keeps each step short
         lines = [ln.strip() for ln in para.strip().splitlines()]
         lines = [ln for ln in lines if ln and not re.match(r"^(#|\||[-*_=]{3,}$|!\[|\[!\[)", ln)]
         if not lines:
@@ -191,7 +220,7 @@ def card_summary(text: str, limit: int = 600) -> str:
         plain = " ".join(re.sub(r"^([-*+]|\d+[.)])\s+|^>\s*", "", ln) for ln in lines)
         plain = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", plain)
         plain = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", plain)
-        plain = re.sub(r"(\*\*|__|\*|`)(.+?)\1", r"\2", plain)
+        plain = re.sub(r"\*\*|__|[*`]", "", plain)  # emphasis and code marks
         plain = " ".join(_CTRL_RE.sub(" ", plain).split())
         if plain:
             out.append(plain)
