@@ -215,6 +215,37 @@ def test_doctor(
     assert rows["chat models"] == "1"
 
 
+def test_doctor_and_models_count_what_the_picker_offers(
+    base: list[str], settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One scan: `doctor` counts the chat picker's models (the configured LM Studio folder
+    too), `models` lists the projector as well, and the header decides, not the name."""
+    from ggufs import write_gguf
+
+    from genai_tui.engine.engine import Engine
+
+    store = tmp_path / "lms" / "pub" / "Repo"
+    store.mkdir(parents=True)
+    write_gguf(store / "odd-name.gguf", architecture="qwen2")
+    write_gguf(store / "Qwen2-7B-Instruct-Q4_K_M.gguf", architecture="clip")
+    monkeypatch.setenv("GENAI_TUI_LMSTUDIO_DIR", str(tmp_path / "lms"))
+    rc, out, _ = run_main([*base, "doctor"], capsys)
+    rows = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in out.splitlines())
+    assert rc == 0 and rows["chat models"] == "2"
+    rc, out, _ = run_main([*base, "models", "--json"], capsys)
+    listed = {Path(r["path"]).name: r["source"] for r in json.loads(out)}
+    assert listed["odd-name.gguf"] == listed["Qwen2-7B-Instruct-Q4_K_M.gguf"] == "LM Studio"
+    assert len(listed) == 3
+    settings.lmstudio_dir = tmp_path / "lms"
+    engine = Engine(settings)
+    try:
+        picked = sorted(m.path.name for m in engine.chat_models())
+    finally:
+        engine.store.close()
+    assert picked == sorted([MODEL_NAME, "odd-name.gguf"])
+
+
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])

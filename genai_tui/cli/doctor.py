@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 def run(settings: Settings) -> int:
     from genai_tui.engine.gpu.threads import generation_threads, usable_cores
-    from genai_tui.engine.models.inventory import find_chat_models, hf_hub_cache
+    from genai_tui.engine.models.inventory import chat_models_for, hf_hub_cache
 
     config = settings.config_file
     found = "found" if config and config.exists() else "not present: defaults"
@@ -34,7 +34,8 @@ def run(settings: Settings) -> int:
         rows.append(("llama-cpp-python", f"{llama_cpp.__version__}, GPU offload: {gpu}"))
     except ImportError as exc:
         rows.append(("llama-cpp-python", f"not importable: {exc}"))
-    rows.append(("chat models", str(len(find_chat_models(settings.models_path)))))
+    # The picker's count: every store the settings name (LM Studio, Ollama too).
+    rows.append(("chat models", str(len(chat_models_for(settings)))))
     rows.append(("image renderer", _renderer(settings.image.renderer)))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:

@@ -49,13 +49,9 @@ def _models(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _inventory(settings: Settings) -> list[Any]:
-    from genai_tui.engine.models.inventory import scan_local_models
+    from genai_tui.engine.models.inventory import scan_for
 
-    return scan_local_models(
-        settings.models_path,
-        lmstudio_dirs=[settings.lmstudio_dir] if settings.lmstudio_dir else None,
-        ollama_dir=settings.ollama_dir,
-    )
+    return scan_for(settings)
 
 
 def _entry_json(entry: Any) -> dict[str, Any]:

@@ -83,7 +83,12 @@ def test_same_file_listed_once_under_the_store_holding_it(tmp_path: Path) -> Non
     models = tmp_path / "models"
     models.mkdir()
     (models / "m.gguf").symlink_to(real)
+    (models / "again.gguf").symlink_to(models / "m.gguf")  # a link to the link
     assert mine(find_chat_models(models, hf_cache=cache)) == [("org/repo/m.gguf", "HF cache")]
+    from genai_tui.engine.models.inventory import scan_local_models
+
+    listed = [(e.name, e.source) for e in scan_local_models(models, hf_cache=cache)]
+    assert [e for e in listed if e[1] != "demo"] == [("org/repo/m.gguf", "HF cache")]
 
 
 def test_hf_cache_location_follows_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -154,12 +159,15 @@ def test_chat_models_are_decided_by_the_header_not_the_file_name(tmp_path: Path)
     from genai_tui.engine.models.inventory import scan_local_models
 
     models = tmp_path / "models"
-    models.mkdir()
+    (models / "weights").mkdir(parents=True)
     write_gguf(models / "Llama-3-8B-Instruct-Q4_K_M.gguf", architecture="clip")  # a projector
     write_gguf(models / "nomic-embed.gguf", architecture="nomic-bert")  # embeddings
+    write_gguf(models / "Qwen2.5-7B-Instruct-Q8_0.gguf", architecture="flux")  # diffusion
     write_gguf(models / "mmproj-but-really-a-llama.gguf", architecture="llama")
+    write_gguf(models / "weights" / "blob.gguf", architecture="qwen2")  # odd name, chat arch
     chat = mine(find_chat_models(models, hf_cache=tmp_path / "hub"))
-    assert chat == [("mmproj-but-really-a-llama.gguf", "models dir")]
+    assert chat == [("mmproj-but-really-a-llama.gguf", "models dir"),
+                    ("weights/blob.gguf", "models dir")]  # fmt: skip
     listed = {e.name: e for e in scan_local_models(models, hf_cache=tmp_path / "hub")}
     assert listed["Llama-3-8B-Instruct-Q4_K_M.gguf"].architecture == "clip"
     assert not listed["Llama-3-8B-Instruct-Q4_K_M.gguf"].can_chat

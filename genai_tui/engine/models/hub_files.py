@@ -11,7 +11,12 @@ from pathlib import PurePosixPath
 from typing import Literal
 
 from genai_tui.engine.models.gguf_info import GGUFInfo
-from genai_tui.engine.models.names import SPLIT_SUFFIX, quant_in_name
+from genai_tui.engine.models.names import (
+    SPLIT_SUFFIX,
+    WEIGHT_SHARD,
+    is_projector_name,
+    quant_in_name,
+)
 
 GIB = 1024**3
 MIB = 1024**2
@@ -122,12 +127,12 @@ class FitEstimate:
 def group_gguf(files: list[HubFile] | tuple[HubFile, ...]) -> tuple[QuantGroup, ...]:
     """GGUF files grouped by quantization, smallest first; split parts form one group.
 
-    Vision projectors (mmproj*) are left out: they are companions, not a choice.
+    Vision projectors (an "mmproj" in the name) are left out: companions, not a choice.
     """
     groups: dict[str, list[HubFile]] = {}
     for f in files:
         name = PurePosixPath(f.path).name
-        if not name.lower().endswith(".gguf") or name.lower().startswith("mmproj"):
+        if not name.lower().endswith(".gguf") or is_projector_name(name):
             continue
         label = quant_in_name(f.path) or SPLIT_SUFFIX.sub("", name).removesuffix(".gguf")
         groups.setdefault(label, []).append(f)
@@ -139,7 +144,7 @@ def group_gguf(files: list[HubFile] | tuple[HubFile, ...]) -> tuple[QuantGroup, 
 
 
 _WEIGHT_RE = re.compile(
-    r"^[^.]+?(?:\.(?P<v>[A-Za-z0-9_]+))?(?:-\d{5}-of-\d{5})?\.(?P<ext>safetensors|bin)$"
+    rf"^[^.]+?(?:\.(?P<v>[A-Za-z0-9_]+))?(?:{WEIGHT_SHARD})?\.(?P<ext>safetensors|bin)$"
 )
 _INDEX_RE = re.compile(r"^[^.]+\.(?P<ext>safetensors|bin)\.index(?:\.(?P<v>[A-Za-z0-9_]+))?\.json$")
 _OTHER_FORMATS = (".onnx", ".onnx_data", ".msgpack", ".ckpt", ".pb", ".h5", ".pt", ".pth", ".gguf")

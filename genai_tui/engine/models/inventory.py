@@ -2,7 +2,8 @@
 
 `scan_local_models` lists every model of every kind with its metadata (models dir,
 HF cache, LM Studio, Ollama, the demo model); `find_chat_models` is its chat models
-(by architecture, from the GGUF header); `delete_entry` removes one. The store
+(by architecture, from the GGUF header); `scan_for` / `chat_models_for` do the same for
+the stores a Settings names; `delete_entry` removes one. The store
 readers live in `local_stores`.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from genai_tui.engine.core.errors import ModelNotFoundError, NoModelError
 from genai_tui.engine.models.hf_cache_scan import scan_hf_cache
@@ -34,10 +36,15 @@ from genai_tui.engine.models.local_stores import (
 from genai_tui.engine.models.model_delete import delete_hf, delete_in_folder, refuse_unconfirmed
 from genai_tui.engine.models.ollama import delete_ollama, scan_ollama
 
+if TYPE_CHECKING:
+    from genai_tui.config import Settings
+
 __all__ = [
     "DeleteRefusedError",
     "InventoryEntry",
     "LocalModel",
+    "chat_models_for",
+    "chat_models_of",
     "default_lmstudio_dirs",
     "default_ollama_dir",
     "delete_entry",
@@ -45,6 +52,7 @@ __all__ = [
     "find_chat_models",
     "hf_hub_cache",
     "resolve_model",
+    "scan_for",
     "scan_local_models",
     "total_size",
 ]
@@ -89,9 +97,28 @@ def find_chat_models(
     damaged .gguf file is offered too, so that picking it says what is wrong with it."""
     entries = scan_local_models(models_dir, hf_cache=hf_cache, lmstudio_dirs=lmstudio_dirs,
                                 ollama_dir=ollama_dir)  # fmt: skip
+    return chat_models_of(entries)
+
+
+def chat_models_of(entries: list[InventoryEntry]) -> list[LocalModel]:
+    """The chat picker's models among scanned entries (see `find_chat_models`)."""
     return [e.to_local_model() for e in entries
             if e.kind == "gguf" and e.is_chat_architecture and e.path.is_file()
             and (e.error is None or e.path.name.lower().endswith(".gguf"))]  # fmt: skip
+
+
+def scan_for(settings: Settings) -> list[InventoryEntry]:
+    """`scan_local_models` over the stores `settings` names (HF cache: huggingface_hub's)."""
+    return scan_local_models(
+        settings.models_path,
+        lmstudio_dirs=[settings.lmstudio_dir] if settings.lmstudio_dir else None,
+        ollama_dir=settings.ollama_dir,
+    )
+
+
+def chat_models_for(settings: Settings) -> list[LocalModel]:
+    """The chat picker's list for `settings`: what `Engine.chat_models` offers."""
+    return chat_models_of(scan_for(settings))
 
 
 def scan_local_models(

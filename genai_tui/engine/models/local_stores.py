@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from genai_tui.engine.core.errors import GenaiError, ModelError
-from genai_tui.engine.models.names import NOT_CHAT_ARCHITECTURES, SPLIT, quant_in_name
+from genai_tui.engine.models.names import (
+    NOT_CHAT_ARCHITECTURES,
+    SPLIT,
+    is_projector_name,
+    quant_in_name,
+)
 
 MODELS_DIR = "models dir"
 HF_CACHE = "HF cache"
@@ -68,7 +73,7 @@ class InventoryEntry:
         its name (its load then says what is wrong with it)."""
         if self.architecture is not None:
             return self.architecture not in NOT_CHAT_ARCHITECTURES
-        return "mmproj" not in self.path.name.lower()
+        return not is_projector_name(self.path.name)
 
     def to_local_model(self) -> LocalModel:
         """The chat picker's view of this entry (for "send to Chat")."""

@@ -1,5 +1,9 @@
-"""What GGUF file names say, in one place: split-model parts, quantizations, and the
-architectures that are not chat models."""
+"""What model file names say, in one place: split-model parts, quantizations, vision
+projectors, and the GGUF architectures that are not chat models.
+
+Only the Hub (before a file is downloaded) and a GGUF whose header cannot be read are
+judged by name; a readable GGUF is a chat model or not by its header's architecture.
+"""
 
 from __future__ import annotations
 
@@ -18,10 +22,18 @@ QUANT = re.compile(
     r"|TQ[12]_0|MXFP4|BF16|FP16|F16|FP32|F32)(?![A-Za-z0-9])",
     re.IGNORECASE,
 )
+# The shard suffix of sharded safetensors / .bin weights: "model-00001-of-00004.safetensors".
+WEIGHT_SHARD = r"-\d{5}-of-\d{5}"
+# Image and video diffusion models stored as GGUF (ComfyUI-GGUF's architectures).
+DIFFUSION_ARCHITECTURES = frozenset(
+    {"flux", "sd1", "sdxl", "sd3", "aura", "hidream", "cosmos", "ltxv", "hyvid", "wan",
+     "lumina2", "qwen_image"}
+)  # fmt: skip
 # GGUF architectures that are not language models one can chat with: vision projectors
-# (mmproj files say "clip"), embedding and encoder-only models.
-NOT_CHAT_ARCHITECTURES = frozenset(
-    {"clip", "bert", "nomic-bert", "nomic-bert-moe", "jina-bert-v2", "t5encoder"}
+# (mmproj files say "clip"), embedding and encoder-only models, diffusion models.
+NOT_CHAT_ARCHITECTURES = (
+    frozenset({"clip", "bert", "nomic-bert", "nomic-bert-moe", "jina-bert-v2", "t5encoder"})
+    | DIFFUSION_ARCHITECTURES
 )
 
 
@@ -37,3 +49,9 @@ def quant_in_name(path: str) -> str | None:
 
 def is_later_split_part(name: str) -> bool:
     return LATER_SPLIT.search(name) is not None
+
+
+def is_projector_name(path: str) -> bool:
+    """A vision projector by its file name ("mmproj-model-f16.gguf", "x-mmproj-f16.gguf"):
+    for Hub listings and unreadable headers; a readable header says "clip" instead."""
+    return "mmproj" in PurePosixPath(path).name.lower()
