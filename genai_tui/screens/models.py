@@ -1,7 +1,5 @@
 """The Models screen: search the Hub, see what fits, download; every model on disk.
-
-Thin: each key calls one ModelLibrary method; workers render the results.
-"""
+Thin: each key calls one ModelLibrary method; workers render the results."""
 
 from __future__ import annotations
 
