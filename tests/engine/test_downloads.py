@@ -735,3 +735,21 @@ async def test_progress_never_double_counts_nor_goes_back(make_queue, hub_server
             steps = zip(series, series[1:], strict=False)
             problems += [(kind, a[0], b[0]) for a, b in steps if b[0] < a[0]]
     assert problems == []  # e.g. ("read", 2430307, 2309370): a whole file's bytes went missing
+
+
+async def test_one_instance_per_data_dir_resumes_the_unfinished_jobs(
+    make_queue, store, tmp_path, repo
+) -> None:
+    """Two apps on one data dir: the first resumes the jobs left unfinished, the second
+    leaves them to it (both would write the same partial files)."""
+    from genai_tui.engine.core.store import Store
+
+    store.add_download(REPO, "main", [{"path": "model.safetensors", "size": 10}])
+    first = await make_queue()
+    assert [j.repo_id for j in first.jobs()] == [REPO]
+    other = Store(store.path)  # the second app's own connection
+    second = await make_queue(store=other)
+    assert second.jobs() == []  # not resumed here
+    await first.aclose()
+    third = await make_queue(store=other)  # once the first is gone, the next one resumes
+    assert [j.repo_id for j in third.jobs()] == [REPO]

@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from genai_tui.engine.core.bridge import ThreadStream
 from genai_tui.engine.core.events import DownloadFailed, DownloadFinished
@@ -99,6 +99,7 @@ class DownloadQueue:
         self._streams: set[EventStream] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
+        self._resume_lock: IO[str] | None = None
         self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="genai-download")
 
     @classmethod
@@ -127,6 +128,8 @@ class DownloadQueue:
         must not take over the jobs of a TUI running on the same store.
         """
         self._loop = asyncio.get_running_loop()
+        if resume and not self._claim_resume():
+            resume = False  # another instance on this data dir runs the unfinished jobs
         records = await asyncio.to_thread(self.store.downloads) if resume else []
         for rec in records:
             if rec.id in self._jobs:
@@ -260,6 +263,25 @@ class DownloadQueue:
         await job.settled.wait()
         return job.snapshot()
 
+    def _claim_resume(self) -> bool:
+        """Only one instance per data dir resumes the unfinished jobs: two would fetch the
+        same files into the same partials. An exclusive lock beside the database, held
+        while this queue lives, says who; without a lock (no fcntl) every one may."""
+        if str(self.store.path) == ":memory:":
+            return True
+        try:
+            import fcntl
+        except ImportError:
+            return True
+        self._resume_lock = open(f"{self.store.path}.downloads.lock", "a")  # noqa: SIM115
+        try:
+            fcntl.flock(self._resume_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._resume_lock.close()
+            self._resume_lock = None
+            return False
+        return True
+
     async def aclose(self) -> None:
         """Stop transfers at the next chunk, keep partials, persist jobs to resume next start."""
         self._closing = True
@@ -276,6 +298,8 @@ class DownloadQueue:
             stream.close()
         self._executor.shutdown(wait=False)  # its threads are idle: every task has ended
         self.fetcher.close()
+        if self._resume_lock is not None:
+            self._resume_lock.close()  # releases the lock
 
     # -- scheduling ------------------------------------------------------------------
 
