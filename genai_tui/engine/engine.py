@@ -18,7 +18,7 @@ from genai_tui.engine.core.export import export_conversation
 from genai_tui.engine.core.store import Conversation, Message, Store, SystemPrompt
 from genai_tui.engine.gpu.residency import Residency
 from genai_tui.engine.gpu.threads import limit_library_threads
-from genai_tui.engine.models.inventory import LocalModel, find_chat_models, resolve_model
+from genai_tui.engine.models.inventory import LocalModel, chat_models_for, resolve_model
 
 if TYPE_CHECKING:
     from genai_tui.config import Settings
@@ -80,12 +80,7 @@ class Engine:
     # -- models ---------------------------------------------------------------
 
     def chat_models(self) -> list[LocalModel]:
-        s = self.settings
-        return find_chat_models(
-            s.models_path,
-            lmstudio_dirs=[s.lmstudio_dir] if s.lmstudio_dir else None,
-            ollama_dir=s.ollama_dir,
-        )
+        return chat_models_for(self.settings)
 
     def resolve_model(self, ref: str) -> LocalModel:
         return resolve_model(ref, self.chat_models())

@@ -71,14 +71,9 @@ class ImageStudio:
 
     def models(self) -> list[ImageModel]:
         """Diffusers folders and single-file checkpoints: models dir, HF cache, LM Studio."""
-        from genai_tui.engine.models.inventory import scan_local_models
+        from genai_tui.engine.models.inventory import scan_for
 
-        s = self.settings
-        entries = scan_local_models(
-            s.models_path,
-            lmstudio_dirs=[s.lmstudio_dir] if s.lmstudio_dir else None,
-            ollama_dir=s.ollama_dir,
-        )
+        entries = scan_for(self.settings)
         return [
             ImageModel(e.name, e.path, e.kind, e.source, e.size, e.pipeline, e.error)
             for e in entries

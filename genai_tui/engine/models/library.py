@@ -19,7 +19,7 @@ from genai_tui.engine.models.download_events import Listener, Listeners
 from genai_tui.engine.models.download_jobs import ACTIVE
 from genai_tui.engine.models.hub import HubClient
 from genai_tui.engine.models.hub_files import FitEstimate, ModelDetail, QuantGroup, SearchPage
-from genai_tui.engine.models.inventory import InventoryEntry, delete_entry, scan_local_models
+from genai_tui.engine.models.inventory import InventoryEntry, delete_entry, scan_for
 
 if TYPE_CHECKING:
     from genai_tui.config import Settings
@@ -137,12 +137,7 @@ class ModelLibrary:
     # -- on disk ----------------------------------------------------------------
 
     def _scan(self) -> list[InventoryEntry]:
-        s = self.settings
-        return scan_local_models(
-            s.models_path,
-            lmstudio_dirs=[s.lmstudio_dir] if s.lmstudio_dir else None,
-            ollama_dir=s.ollama_dir,
-        )
+        return scan_for(self.settings)
 
     async def local_models(self) -> list[InventoryEntry]:
         return await asyncio.to_thread(self._scan)
