@@ -614,7 +614,8 @@ async def test_pause_stops_a_stalled_transfer_at_once(
         q.pause(job_id)
         job = await q.wait(job_id)
         assert job.state == "paused"
-        assert time.monotonic() - started < 2
+        # Within a chunk or two, not after the 60 s read timeout (room for a busy CI box).
+        assert time.monotonic() - started < 10
     finally:
         release.set()
     monkeypatch.setattr(hub_server, "_take_drop", take_drop)

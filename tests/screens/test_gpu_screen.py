@@ -103,6 +103,7 @@ async def test_no_driver_says_so_and_shows_the_host(make_app, monkeypatch) -> No
         # No GPU: the compact line stays out of the way on every screen.
         assert not screen.query_one(GpuLine).display
         await pilot.press("f1")
+        await wait_until(pilot, lambda: app.current_mode == "chat", 10)
         assert not app.screen.query_one(GpuLine).display
 
 
@@ -151,8 +152,8 @@ async def test_loaded_models_panel_and_unload_key(make_app, monkeypatch) -> None
         notes = [n.message for n in app._notifications]
         assert any(f"Unloaded {model.name}" in n and "by request" in n for n in notes)
         await pilot.press("u")  # nothing left: says so, keeps running
-        await pilot.pause(0.1)
-        assert any("No model is loaded" in n.message for n in app._notifications)
+        await wait_until(pilot, lambda: any("No model is loaded" in n.message
+                                            for n in app._notifications), 10)  # fmt: skip
 
 
 async def test_waiting_for_the_gpu_shows_on_every_screen(make_app, monkeypatch) -> None:
@@ -166,13 +167,15 @@ async def test_waiting_for_the_gpu_shows_on_every_screen(make_app, monkeypatch) 
         await wait_until(pilot, lambda: app.gpu_latest is not None, 20)
         residency = app.engine.residency
         release = asyncio.Event()
+        holding = asyncio.Event()
 
         async def job(key: str, mb: int) -> None:
             async with residency.gpu_slot(key, mb * 1024**2):
+                holding.set()
                 await release.wait()
 
         first = asyncio.create_task(job("big-image", 80))
-        await pilot.pause(0.05)
+        await asyncio.wait_for(holding.wait(), 10)  # the first job has the GPU
         second = asyncio.create_task(job("another-image", 80))
         await wait_until(pilot, lambda: bool(line.display), 10)
         assert text(line) == "⏳ waiting for GPU: another-image"
