@@ -54,31 +54,25 @@ class ChatActions(Screen[None]):
     conv_id: int | None
     pending_system_prompt: str
     messages: VerticalScroll
-
-    def refresh_list(self) -> None:
-        raise NotImplementedError
-
-    async def action_new_chat(self) -> None:
-        raise NotImplementedError
-
-    def _busy(self) -> bool:
-        raise NotImplementedError
-
-    def _model_label(self) -> str:
-        raise NotImplementedError
-
-    def load_model(self, model: LocalModel) -> object:
-        raise NotImplementedError
-
-    @property
-    def status(self) -> ChatStatus:
-        raise NotImplementedError
-
-    @property
-    def prompt(self) -> PromptInput:
-        raise NotImplementedError
-
     remote_choice: tuple[str, str] | None
+
+    if TYPE_CHECKING:  # ChatScreen's, declared here for readers and checkers
+
+        def refresh_list(self) -> None: ...
+
+        async def action_new_chat(self) -> None: ...
+
+        def _busy(self) -> bool: ...
+
+        def _model_label(self) -> str: ...
+
+        def load_model(self, model: LocalModel) -> object: ...
+
+        @property
+        def status(self) -> ChatStatus: ...
+
+        @property
+        def prompt(self) -> PromptInput: ...
 
     def _last_reply(self) -> str | None:
         views = self.messages.query("MessageView")

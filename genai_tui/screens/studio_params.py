@@ -101,8 +101,9 @@ class StudioParams(Screen[None]):
     model: ImageModel | None
     offload_next: bool
 
-    def say(self, text: str, error: bool = False) -> None:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # StudioScreen's
+
+        def say(self, text: str, error: bool = False) -> None: ...
 
     def action_parameters(self) -> None:
         def picked(action: str | None) -> None:

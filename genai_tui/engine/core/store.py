@@ -12,11 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from genai_tui.engine.core.errors import StoreError
@@ -26,56 +22,15 @@ from genai_tui.engine.core.store_schema import (
     DownloadRecord,
     Message,
     SystemPrompt,
-    migrate,
 )
 from genai_tui.engine.core.store_tables import MediaTables
 
 __all__ = ["MIGRATIONS", "Conversation", "DownloadRecord", "Message", "Store", "SystemPrompt"]
 
+
 class Store(MediaTables):
-    """One SQLite database. Calls are short and serialized by a lock."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._lock = threading.RLock()
-            migrate(self._db, self.path)
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"Cannot open the conversation database {self.path}: {exc}.",
-                "If the file is damaged, move it aside; a new one is created on the next start.",
-            ) from exc
-
-    @property
-    def schema_version(self) -> int:
-        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            else:
-                self._db.execute("COMMIT")
-
-    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+    """One SQLite database (see Database): conversations, messages, the prompt library and
+    projects here; downloads, images and usage from MediaTables."""
 
     # -- projects -----------------------------------------------------------
 

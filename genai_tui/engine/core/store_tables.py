@@ -7,11 +7,10 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
 from typing import Any
 
 from genai_tui.engine.core.errors import StoreError
-from genai_tui.engine.core.store_schema import DownloadRecord
+from genai_tui.engine.core.store_schema import Database, DownloadRecord
 
 _USAGE_COLUMNS = """
     COUNT(*) AS replies,
@@ -30,14 +29,8 @@ _USAGE_GROUPS = {
 }  # fmt: skip
 
 
-class MediaTables:
-    """Downloads, images and usage: `_tx` and `_query` come from Store."""
-
-    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
-        raise NotImplementedError
-
-    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        raise NotImplementedError
+class MediaTables(Database):
+    """Downloads, images and usage."""
 
     def _update(self, table: str, row_id: int, allowed: set[str], changes: dict[str, Any],
                 json_fields: tuple[str, ...] = ()) -> None:  # fmt: skip
