@@ -182,3 +182,21 @@ async def test_waiting_for_the_gpu_shows_on_every_screen(make_app, monkeypatch) 
         release.set()
         await asyncio.gather(first, second)
         await wait_until(pilot, lambda: not line.display, 10)
+
+
+async def test_samples_reach_the_app_in_its_own_context(make_app, monkeypatch) -> None:
+    """The sampler's thread hands each sample to the loop in the subscriber's context:
+    timers and widgets the App's signal callbacks create must see the active app (without
+    it a timer made there failed at shutdown with LookupError: active_app)."""
+    import asyncio
+
+    from textual._context import active_app
+
+    no_driver().install(monkeypatch.setattr)
+    app = make_app(gpu=FAST)
+    async with app.run_test(size=SMALL) as pilot:
+        seen: list[object] = []
+        app.engine.gpu.subscribe(asyncio.get_running_loop(),
+                                 lambda _snap: seen.append(active_app.get(None)))  # fmt: skip
+        await wait_until(pilot, lambda: bool(seen), 20)
+        assert seen[0] is app

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import threading
 import time
 from collections import deque
@@ -83,13 +84,17 @@ class GpuSampler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._seq = 0
-        self._listeners: list[tuple[asyncio.AbstractEventLoop, Callable[[Snapshot], None]]] = []
+        self._listeners: list[
+            tuple[asyncio.AbstractEventLoop, Callable[[Snapshot], None], contextvars.Context]
+        ] = []
 
     def subscribe(
         self, loop: asyncio.AbstractEventLoop, listener: Callable[[Snapshot], None]
     ) -> None:
-        """Call `listener(snapshot)` on `loop` after every sample (one per interval)."""
-        self._listeners.append((loop, listener))
+        """Call `listener(snapshot)` on `loop` after every sample (one per interval), in the
+        subscriber's context (a UI's context variables, e.g. Textual's active app, hold
+        there as they would in a call made on the loop)."""
+        self._listeners.append((loop, listener, contextvars.copy_context()))
 
     @property
     def running(self) -> bool:
@@ -109,9 +114,9 @@ class GpuSampler:
         snap = snapshot(self._nvml, self._host, self._seq)
         self.history.add(snap)
         self.latest = snap
-        for loop, listener in list(self._listeners):
+        for loop, listener, context in list(self._listeners):
             with contextlib.suppress(RuntimeError):  # that loop has closed
-                loop.call_soon_threadsafe(listener, snap)
+                loop.call_soon_threadsafe(listener, snap, context=context)
         return snap
 
     def _run(self) -> None:
