@@ -17,6 +17,7 @@ behaviour from `server.script` (popped, first in first out) and then from
   reasoning          two `reasoning_content` deltas, one `reasoning` delta, then the reply
   hugeline           one chunk, then a 3 MB line with no newline (a server gone wrong)
   echo               the reply is the last user message (for markup/escape tests)
+  redirect:URL       HTTP 307 to URL (also as `models_behaviour`, for GET /v1/models)
 
 With `key=...` every request needs `Authorization: Bearer <key>` (else 401).
 Every request is recorded in `server.requests` (method, path, headers, body).
@@ -130,7 +131,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, "Not found")
             return
         b = self.owner.models_behaviour
-        if b == "ok":
+        if b.startswith("redirect:"):
+            self._send(307, b"", Location=b.partition(":")[2])
+        elif b == "ok":
             data = {"object": "list", "data": [
                 {"id": m, "object": "model"} | ({"max_model_len": self.owner.contexts[m]}
                                                 if m in self.owner.contexts else {})
@@ -152,7 +155,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         b = self.owner.next_behaviour()
         model = (entry["body"] or {}).get("model")
-        if model not in self.owner.models:
+        if b.startswith("redirect:"):
+            self._send(307, b"", Location=b.partition(":")[2])
+        elif model not in self.owner.models:
             self._error(404, f"The model `{model}` does not exist.")
         elif b.isdigit():
             self._error(int(b), f"fault {b}")

@@ -33,6 +33,7 @@ from genai_tui.engine.chat.remote_errors import (
     server_message,
     status_failure,
 )
+from genai_tui.engine.chat.same_origin import same_origin_client
 from genai_tui.engine.chat.sse import SseState, TooLarge, bounded_lines, read_limited, sse_data
 from genai_tui.engine.core.errors import (
     GenaiError,
@@ -109,7 +110,7 @@ class RemoteProvider:
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None or self._client.is_closed:
-            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=True)
+            self._client = same_origin_client(self.base_url, self.name, self.timeout)
         return self._client
 
     async def aclose(self) -> None:
