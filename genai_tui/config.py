@@ -235,13 +235,17 @@ def _read_toml(path: Path) -> dict[str, Any]:
         ) from exc
 
 
-def _dig(data: dict[str, Any], loc: tuple[Any, ...]) -> bool:
+def _dig(data: Any, loc: tuple[Any, ...]) -> tuple[bool, Any]:
+    """Whether `loc` (keys and list indexes) is present in `data`, and what is there."""
     node: Any = data
     for part in loc:
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
-    return True
+        if isinstance(node, dict) and isinstance(part, str) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            return False, None
+    return True, node
 
 
 def _env_var(loc: tuple[str, ...]) -> str | None:
@@ -257,30 +261,76 @@ def _env_var(loc: tuple[str, ...]) -> str | None:
     return None
 
 
+# Keys whose values an error never echoes: API keys, tokens, headers (Authorization).
+_SECRET_KEY = re.compile(r"key|token|secret|passw|auth|header|cookie|credential", re.I)
+
+_KINDS = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+          dict: "a table", list: "an array", type(None): "nothing"}  # fmt: skip
+
+
+def _kind(value: Any) -> str:
+    return _KINDS.get(type(value), f"a {type(value).__name__}")
+
+
+def _got(loc: tuple[Any, ...], value: Any) -> str:
+    """What was given, as far as it is safe to say: never a secret, never a whole table
+    (a provider table holds its API key)."""
+    if any(isinstance(p, str) and _SECRET_KEY.search(p) for p in loc):
+        return f"got {_kind(value)}; the value is not shown"
+    if isinstance(value, (dict, list)):
+        return f"got {_kind(value)}"
+    return f"got {value!r}"
+
+
+def _table_label(loc: tuple[Any, ...], source: Any) -> str:
+    """' (provider 2, "groq")' for a key inside an array of tables, else ''."""
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            found, table = _dig(source, loc[: i + 1])
+            name = table.get("name") if found and isinstance(table, dict) else None
+            named = f", name {name!r}" if isinstance(name, str) and name else ""
+            return f" ({loc[i - 1] if i else 'list'} entry #{part + 1}{named})"
+    return ""
+
+
 def _explain(
     exc: ValidationError, path: Path, file_values: dict[str, Any], flags: dict[str, Any]
 ) -> ConfigError:
     lines = []
+    missing = False
     for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if isinstance(p, str))
+        full = tuple(err["loc"])
+        loc = tuple(p for p in full if isinstance(p, str))
         key = ".".join(loc) or "(top level)"
         env_name = _env_var(loc)
         # Name the source that won: flags beat env, env beats the file.
-        if _dig(flags, loc):
-            where = "from the command line"
+        # A missing key is looked for by its table (the input is that table).
+        probe = full[:-1] if err["type"] == "missing" else full
+        source: Any = None
+        if _dig(flags, probe)[0]:
+            where, source = "from the command line", flags
         elif env_name is not None:
             where = f"from ${env_name}"
-        elif _dig(file_values, loc):
-            where = f"in {path}"
+        elif _dig(file_values, probe)[0]:
+            where, source = f"in {path}", file_values
         else:
-            where = "from the command line"
+            where, source = "from the command line", flags
+        where += _table_label(full, source)
         if err["type"] == "extra_forbidden":
             lines.append(f"unknown key '{key}' {where}")
+        elif err["type"] == "missing":
+            # The input is the table the key is missing from: it may hold a key.
+            missing = True
+            lines.append(f"'{key}' {where}: {err['msg']}: add it")
         else:
-            lines.append(f"'{key}' {where}: {err['msg']} (got {err.get('input')!r})")
+            got = _got(full, err.get("input"))
+            if err["type"] == "dict_type":
+                got += '; write it as a table, e.g. { Name = "value" }'
+            lines.append(f"'{key}' {where}: {err['msg']} ({got})")
+    fix = "Add the missing keys; fix the others" if missing else "Fix the key named"
     return ConfigError(
         "Invalid settings: " + "; ".join(lines) + ".",
-        f"Fix the key named, or delete it to use the default (file: {path}).",
+        f"{fix}, or delete a key to use its default (file: {path}).",
     )
 
 

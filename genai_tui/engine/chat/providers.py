@@ -1,21 +1,23 @@
 """Remote providers: the live clients, their config (written back to the TOML file), discovery.
 
 The config file is rewritten whole with `tomli-w` (comments in it are not kept),
-always with 0600 permissions because it may hold API keys.
+always with 0600 permissions because it may hold API keys; only the providers it
+held are written back, never those from the environment.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genai_tui.engine.chat.remote import RemoteChatModel, RemoteModel, RemoteProvider
 from genai_tui.engine.core.errors import ConfigError, GenaiError, ProviderError
+from genai_tui.engine.core.files import private_dir, write_private_bytes
 
 if TYPE_CHECKING:
     from genai_tui.config import ProviderSettings, Settings
@@ -117,36 +119,56 @@ def provider_table(p: ProviderSettings) -> dict[str, Any]:
     )
 
 
-def write_providers(settings: Settings, providers: list[ProviderSettings]) -> Path:
-    """Replace the `providers` list in the config file (other keys kept); mode 0600."""
+def _read_config(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"Cannot update {path}: it could not be read ({exc}).",
+            "Fix or move the file aside, then save the provider again.",
+        ) from exc
+
+
+def write_providers(
+    settings: Settings, edit: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+) -> Path:
+    """Rewrite the config file's `providers` with `edit(the file's own provider tables)`;
+    other keys are kept.
+
+    Only what the file held is edited: providers that came from the environment or the
+    command line (and their keys) never reach it. The file is replaced atomically, 0600;
+    a symlinked config file (a dotfile repo) is written through to its target.
+    """
     import tomli_w
 
     path = _config_path(settings)
-    data: dict[str, Any] = {}
-    if path.exists():
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, OSError) as exc:
-            raise ConfigError(
-                f"Cannot update {path}: it could not be read ({exc}).",
-                "Fix or move the file aside, then save the provider again.",
-            ) from exc
-    data["providers"] = [provider_table(p) for p in providers]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    data = _read_config(path)
+    tables = data.get("providers")
+    own = [dict(t) for t in tables if isinstance(t, dict)] if isinstance(tables, list) else []
+    data["providers"] = edit(own)
     try:
-        with os.fdopen(fd, "wb") as f:
-            tomli_w.dump(data, f)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+        if not path.is_symlink():
+            private_dir(path.parent)
+        write_private_bytes(path, tomli_w.dumps(data).encode(), follow_symlink=True)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise ConfigError(
-            f"Cannot write {path}: {exc.strerror}.", "Check its permissions."
+            f"Cannot write {path}: {exc.strerror or exc}.", "Check its permissions."
         ) from exc
-    settings.providers = list(providers)
     return path
+
+
+def _put(tables: list[dict[str, Any]], table: dict[str, Any], replacing: str | None) -> None:
+    """Put `table` where the one named `replacing` (or one of its own name) is, else last;
+    drop any other table of either name."""
+    names = {table["name"], replacing} - {None}
+    at = next((i for i, t in enumerate(tables) if t.get("name") in names), len(tables))
+    tables[:] = (
+        [t for t in tables[:at] if t.get("name") not in names]
+        + [table]
+        + [t for t in tables[at:] if t.get("name") not in names]
+    )
 
 
 def save_provider(
@@ -158,16 +180,27 @@ def save_provider(
         raise ConfigError(
             f"A provider named '{provider.name}' already exists.", "Pick another name."
         )
+
+    def edit(tables: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        _put(tables, provider_table(provider), replacing)
+        return tables
+
+    path = write_providers(settings, edit)
     if replacing:
         at = next((i for i, p in enumerate(settings.providers) if p.name == replacing), len(others))
         others.insert(at, provider)
     else:
         others.append(provider)
-    return write_providers(settings, others)
+    settings.providers = others
+    return path
 
 
 def remove_provider(settings: Settings, name: str) -> Path:
-    return write_providers(settings, [p for p in settings.providers if p.name != name])
+    """Remove `name` from the file (and from these settings; one that came from the
+    environment comes back with it on the next start)."""
+    path = write_providers(settings, lambda tables: [t for t in tables if t.get("name") != name])
+    settings.providers = [p for p in settings.providers if p.name != name]
+    return path
 
 
 # -- discovery -----------------------------------------------------------------------
