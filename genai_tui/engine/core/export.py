@@ -8,6 +8,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from genai_tui.engine.core.files import private_dir, write_private_bytes
 from genai_tui.engine.core.store import Conversation, Message
 
 
@@ -52,10 +53,11 @@ def to_json(conv: Conversation, messages: list[Message]) -> str:
 def export_conversation(
     conv: Conversation, messages: list[Message], folder: Path
 ) -> tuple[Path, Path]:
-    """Write `<title>-<id>.md` and `.json` into `folder`; return both paths."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write `<title>-<id>.md` and `.json` into `folder` (0700; the files 0600, replacing
+    earlier exports of the conversation); return both paths."""
+    private_dir(folder)
     base = folder / f"{slug(conv.title)}-{conv.id}"
     md, js = base.with_suffix(".md"), base.with_suffix(".json")
-    md.write_text(to_markdown(conv, messages), encoding="utf-8")
-    js.write_text(to_json(conv, messages), encoding="utf-8")
+    write_private_bytes(md, to_markdown(conv, messages).encode("utf-8"))
+    write_private_bytes(js, to_json(conv, messages).encode("utf-8"))
     return md, js

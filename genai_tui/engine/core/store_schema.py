@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from genai_tui.engine.core.errors import StoreError
+from genai_tui.engine.core.files import create_private, private_dir
 
 # Each entry moves the schema from version i to i + 1. Never edit a shipped
 # entry: append a new one.
@@ -205,7 +206,10 @@ class Database:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if str(self.path) != ":memory:":
+                private_dir(self.path.parent)
+                # Made 0600 before SQLite opens it: its -wal and -shm files copy this mode.
+                create_private(self.path)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -218,6 +222,11 @@ class Database:
             raise StoreError(
                 f"Cannot open the conversation database {self.path}: {exc}.",
                 "If the file is damaged, move it aside; a new one is created on the next start.",
+            ) from exc
+        except OSError as exc:
+            raise StoreError(
+                f"Cannot create the conversation database {self.path}: {exc.strerror or exc}.",
+                "Check that the data dir is writable (genai-tui doctor).",
             ) from exc
 
     @property

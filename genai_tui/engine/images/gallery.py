@@ -8,7 +8,6 @@ searches. Deleting removes both.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genai_tui.engine.core.errors import GenaiError, StoreError
+from genai_tui.engine.core.files import private_dir, replacing
 from genai_tui.engine.images.diffusion_params import ImageRequest, sampler_name, scheduler_class
 from genai_tui.engine.images.png_params import ImageParams, format_parameters, png_info, read_params
 
@@ -126,11 +126,11 @@ class Gallery:
             strength=request.strength if request.img2img else None,
         )
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            private_dir(self.folder)
             path = self._new_path(seed)
-            part = path.with_name(path.name + ".part")
-            image.save(part, format="PNG", pnginfo=png_info(format_parameters(params)))
-            os.replace(part, path)
+            # 0600 under a temporary name, then renamed: a half-written PNG is never listed.
+            with replacing(path) as f:
+                image.save(f, format="PNG", pnginfo=png_info(format_parameters(params)))
         except OSError as exc:
             raise GenaiError(
                 f"Could not save the image in {self.folder}: {exc.strerror or exc}.",
