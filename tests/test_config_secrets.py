@@ -194,8 +194,9 @@ def test_a_failed_write_leaves_the_file_and_no_temporary_file(config: Path) -> N
         "    print(exc)\n"
         "    sys.exit(3)\n"
     )
+    env = os.environ | {"GENAI_TUI_CONFIG": str(config)}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          env=os.environ | {"GENAI_TUI_CONFIG": str(config)}, timeout=60)  # fmt: skip
+                          env=env, timeout=60)  # fmt: skip
     assert done.returncode == 3, done.stderr
     assert done.stdout.startswith(f"Cannot write {config}: File too large.")
     assert config.read_text() == original
