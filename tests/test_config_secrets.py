@@ -84,6 +84,14 @@ def test_a_provider_from_the_environment_or_a_flag_is_not_echoed(
     assert KEY not in text and "from the command line" in text and "name 'flag'" in text
 
 
+def test_an_env_value_that_is_not_json_is_named_not_echoed(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GENAI_TUI_PROVIDERS", f'[{{"name": "x", "api_key": "{KEY}"')
+    text = config_error(config)
+    assert KEY not in text and "$GENAI_TUI_PROVIDERS could not be read" in text
+
+
 # -- writing the file --------------------------------------------------------------------
 
 
