@@ -17,7 +17,9 @@ from textual.worker import Worker
 
 from genai_tui.config import Settings
 from genai_tui.engine.core.errors import GenaiError
+from genai_tui.engine.core.text import printable
 from genai_tui.engine.engine import Engine
+from genai_tui.terminal_safety import ControlFilter, clipboard_text
 
 if TYPE_CHECKING:
     from genai_tui.engine.gpu.nvml import Snapshot
@@ -53,11 +55,25 @@ class GenaiApp(App[int]):
         self.gpu_signal: Signal[Snapshot] = Signal(self, "gpu")
         self.gpu_waiting_signal: Signal[tuple[str, ...]] = Signal(self, "gpu_waiting")
         self.gpu_latest: Snapshot | None = None
+        # Last line of defence: no widget can write a control character to the terminal.
+        self._filters.append(ControlFilter())
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = False) -> None:  # fmt: skip
-        """Notifications carry text from models, servers and files: never markup."""
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+        """Notifications carry text from models, servers and files: never markup, never
+        control characters (shown as visible stand-ins such as ␛)."""
+        super().notify(printable(message), title=printable(title), severity=severity,
+                       timeout=timeout, markup=False)  # fmt: skip
+
+    def copy_to_clipboard(self, text: str) -> None:
+        """Every copy (replies, code, paths, selections) leaves without control characters."""
+        super().copy_to_clipboard(clipboard_text(text))
+
+    def open_url(self, url: str, *, new_tab: bool = True) -> None:
+        """Links are copied, not opened: a browser would start on the GPU box, not here."""
+        self.copy_to_clipboard(url)
+        self.notify(f"Copied the link {url} (links are not opened from here: paste it into "
+                    "your browser).", title="Link", timeout=8)  # fmt: skip
 
     def worker_failed(self, worker: Worker[Any]) -> None:
         """The one handler for a worker that ended in error (screens report it here).
@@ -65,8 +81,6 @@ class GenaiApp(App[int]):
         An error the engine explains (GenaiError) is shown as it is; anything else is
         shown as a one-line summary with the log file that holds the traceback.
         """
-        from genai_tui.engine.core.text import printable
-
         error = worker.error
         if isinstance(error, GenaiError):
             self.notify(str(error), title="Error", severity="error", timeout=10)

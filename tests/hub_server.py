@@ -99,6 +99,7 @@ class _Fault:
     times: int | None  # None: every time
     retry_after: float | None
     head: bool
+    message: str | None = None  # the X-Error-Message (latin-1: C1 controls pass, ESC not)
 
 
 class FakeHub:
@@ -161,7 +162,8 @@ class FakeHub:
     # -- fault switches and counters --------------------------------------------------------
 
     def fail(self, target: str, status: int = 500, *, times: int | None = 1,
-             retry_after: float | None = None, head: bool = False) -> None:  # fmt: skip
+             retry_after: float | None = None, head: bool = False,
+             message: str | None = None) -> None:  # fmt: skip
         """Answer `status` to the next `times` GETs (None: all) of `target`.
 
         `target` is a file key "repo_id/path" (resolve and CDN GETs; HEADs too if `head`)
@@ -169,7 +171,8 @@ class FakeHub:
         `retry_after` (seconds) adds a `Retry-After` header, for 429 or 503.
         """
         with self._lock:
-            self._faults.setdefault(target, []).append(_Fault(status, times, retry_after, head))
+            fault = _Fault(status, times, retry_after, head, message)
+            self._faults.setdefault(target, []).append(fault)
 
     def drop_after(self, key: str, nbytes: int, *, times: int | None = 1) -> None:
         """Close the connection after `nbytes` body bytes of file `key` (times None: always)."""
@@ -343,7 +346,7 @@ class _Handler(BaseHTTPRequestHandler):
             extra = (
                 {"Retry_After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
             )
-            self._error(fault.status, f"Injected fault {fault.status}", **extra)
+            self._error(fault.status, fault.message or f"Injected fault {fault.status}", **extra)
         return fault is not None
 
     # -- API ------------------------------------------------------------------------------

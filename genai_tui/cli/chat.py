@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from genai_tui.cli.common import fail as _fail
+from genai_tui.cli.common import for_stream
 
 if TYPE_CHECKING:
     from genai_tui.config import Settings
@@ -64,7 +65,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                     out.write(safe(event.text))
                     out.flush()
                 elif isinstance(event, ThinkingDelta) and args.thinking and not args.json:
-                    sys.stderr.write(safe(event.text))
+                    sys.stderr.write(for_stream(event.text, sys.stderr))
                     sys.stderr.flush()
                 elif isinstance(event, ChatDone):
                     done = event

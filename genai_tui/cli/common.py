@@ -6,12 +6,27 @@ Standard library only at the top.
 from __future__ import annotations
 
 import sys
+from typing import TextIO
 
 
 def fail(message: str, code: int = 1) -> int:
-    """Print `genai-tui: error: MESSAGE` on stderr and return the exit code."""
-    print(f"genai-tui: error: {message}", file=sys.stderr)
+    """Print `genai-tui: error: MESSAGE` on stderr and return the exit code.
+
+    The message may quote a server, a file name or model metadata: it is made
+    printable wherever it goes (a log read with `cat` is a terminal too).
+    """
+    from genai_tui.engine.core.text import printable
+
+    print(f"genai-tui: error: {printable(message)}", file=sys.stderr)
     return code
+
+
+def for_stream(text: str, stream: TextIO) -> str:
+    """`text` as written to `stream`: made printable on a terminal, as it is into a pipe
+    (a script reading printed paths needs the real bytes)."""
+    from genai_tui.engine.core.text import printable
+
+    return printable(text) if stream.isatty() else text
 
 
 def cell(text: str) -> str:

@@ -77,8 +77,10 @@ class _Progress:
         self._drawn = 0.0
 
     def say(self, text: str) -> None:
-        if self.tty:
-            self.stream.write("\r\x1b[K" + text)
+        if self.tty:  # text may name a model file: made printable
+            from genai_tui.cli.common import cell
+
+            self.stream.write("\r\x1b[K" + cell(text))
             self.stream.flush()
 
     def step(self, ev: Any) -> None:
@@ -130,6 +132,7 @@ def _request(args: argparse.Namespace, studio: Any) -> Any:
 async def _gen(args: argparse.Namespace, settings: Settings) -> int:
     from asyncio import CancelledError
 
+    from genai_tui.cli.common import for_stream
     from genai_tui.engine.core.errors import GenaiError, ImageOutOfMemoryError, ImageRequestError
     from genai_tui.engine.core.events import ImageReady, ImagesDone, PipelineLoaded, StepProgress
     from genai_tui.engine.engine import Engine
@@ -156,7 +159,7 @@ async def _gen(args: argparse.Namespace, settings: Settings) -> int:
                 ready.append(event)
                 if not args.json:
                     progress.close()
-                    print(event.path, flush=True)
+                    print(for_stream(str(event.path), sys.stdout), flush=True)
             elif isinstance(event, PipelineLoaded):
                 loaded = event
                 progress.say(f"{event.name} loaded on {event.device} in {event.load_s:.1f} s")

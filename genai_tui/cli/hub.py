@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from genai_tui.cli.common import cell as _cell
 from genai_tui.cli.common import fail as _fail
+from genai_tui.cli.common import for_stream
 from genai_tui.cli.common import table as _table
 from genai_tui.engine.core.text import human_bytes
 
@@ -224,7 +225,7 @@ async def _pull(args: argparse.Namespace, settings: Settings) -> int:
             }))  # fmt: skip
         else:
             for path in job.paths:
-                print(path)
+                print(for_stream(str(path), sys.stdout))
         return 0
     except (KeyboardInterrupt, CancelledError):
         if bar is not None:

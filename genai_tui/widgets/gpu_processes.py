@@ -11,13 +11,20 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widgets import DataTable
 
-from genai_tui.engine.core.text import human_bytes
+from genai_tui.engine.core.text import human_bytes, printable
 
 if TYPE_CHECKING:
     from genai_tui.engine.gpu.nvml import ProcessSample
 
 COLUMNS = (("gpu", "GPU"), ("pid", "PID"), ("user", "User"), ("name", "Process"),
            ("memory", "GPU memory"), ("mark", ""))  # fmt: skip
+
+
+def _cell(text: str, width: int) -> str:
+    """A process's name or user as one short line: whoever runs the process chose it
+    (psutil falls back to argv[0], any length, escapes and all)."""
+    text = " ".join(printable(text).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 class Sized:
@@ -82,8 +89,8 @@ class ProcessTable(DataTable):
                 continue
             style = "bold" if p.is_self else ""
             self.add_row(
-                Text(str(p.gpu)), Pid(p.pid), Text(p.user, style=style),
-                Text(p.name, style=style), memory,
+                Text(str(p.gpu)), Pid(p.pid), Text(_cell(p.user, 24), style=style),
+                Text(_cell(p.name, 48), style=style), memory,
                 Text("◀ this app", style="bold cyan") if p.is_self else Text(""),
                 key=key,
             )  # fmt: skip
