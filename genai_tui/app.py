@@ -62,7 +62,7 @@ class GenaiApp(App[int]):
                timeout: float | None = None, markup: bool = False) -> None:  # fmt: skip
         """Notifications carry text from models, servers and files: never markup, never
         control characters (shown as visible stand-ins such as ␛)."""
-        super().notify(printable(message), title=printable(title), severity=severity,
+        super().notify(printable(str(message)), title=printable(title), severity=severity,
                        timeout=timeout, markup=False)  # fmt: skip
 
     def copy_to_clipboard(self, text: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from textual.content import Content
 from textual.screen import Screen
 
 from genai_tui.engine.core.store import Message
@@ -105,7 +104,7 @@ class ChatActions(Screen[None]):
         except OSError as exc:
             self.notify(f"Export failed: {exc}", severity="error")
             return
-        self.notify(Content(f"Exported to {md}\nand {js.name}"), title="Export", timeout=8)
+        self.notify(f"Exported to {md}\nand {js.name}", title="Export", timeout=8)
 
     def action_system_prompt(self) -> None:
         current = self.pending_system_prompt

@@ -86,20 +86,8 @@ class SettingsScreen(ReportsWorkerErrors, Screen[None]):
         self.refresh_providers()
         self.table.focus()
         self.refresh_usage()
-        if not self.engine.settings.providers:
-            self.suggest_local_servers()
-
-    @work(exclusive=True, group="discover", exit_on_error=False)
-    async def suggest_local_servers(self) -> None:
-        """With no provider yet, say which local servers answer (adding them is the user's call)."""
-        from genai_tui.engine.chat.providers import KNOWN_PORTS, discover
-
-        found = await discover(self.discovery_ports or KNOWN_PORTS, timeout_s=0.5)
-        if found and not self.engine.settings.providers:
-            names = ", ".join(f"{f.label} ({f.base_url})" for f in found)
-            self.query_one("#provider-note", Static).update(
-                Content(f"Found on this machine: {names}. Press d to add.")
-            )
+        # No probing on a visit: on a shared box, whatever answers on a well-known port
+        # may be anyone's. `d` looks, and says what answered.
 
     def on_screen_resume(self) -> None:
         if self.is_mounted:
@@ -155,7 +143,7 @@ class SettingsScreen(ReportsWorkerErrors, Screen[None]):
             return False
         self.status.pop(replacing or provider.name, None)
         self.refresh_providers(select=provider.name)
-        self.notify(Content(f"Saved {provider.name} to {path}."), title="Providers")
+        self.notify(f"Saved {provider.name} to {path}.", title="Providers")
         return True
 
     def action_add(self) -> None:
@@ -238,8 +226,14 @@ class SettingsScreen(ReportsWorkerErrors, Screen[None]):
             return
         for server in new:
             count = len(server.models)
-            question = (f"Found {server.label} at {server.base_url} serving {count} model"
-                        f"{'' if count == 1 else 's'}. Add it as a provider?")  # fmt: skip
+            shown = ", ".join(printable(m) for m in server.models[:3]) + (
+                ", …" if count > 3 else "")  # fmt: skip
+            question = (
+                f"A server answered at {server.base_url} (the port {server.label} uses), "
+                f"listing {count} model{'' if count == 1 else 's'}{': ' if count else ''}"
+                f"{shown}. Unverified: any user of this machine can run a server on that "
+                "port, and it would see your chats. Add it as a provider?"
+            )
             if await self.app.push_screen_wait(ConfirmDialog(question)):
                 name = self._free_name(server.label)
                 self._save(ProviderSettings(name=name, base_url=server.base_url))

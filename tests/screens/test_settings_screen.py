@@ -120,14 +120,24 @@ async def test_usage_tab_shows_totals_models_and_the_plot(make_app):
         assert view.query_one(Sparkline).data[-1] == 200.0
 
 
-async def test_with_no_providers_the_screen_mentions_local_servers_found(make_app, monkeypatch):
-    with FaultServer() as local:
+async def test_a_visit_probes_nothing_and_d_says_what_answered_unverified(
+    make_app, monkeypatch
+):
+    """On a shared box a well-known port may be anyone's server: no probe on a visit."""
+    with FaultServer(models=["m\x1b]2;pwned\x07"]) as local:
         monkeypatch.setattr(SettingsScreen, "discovery_ports", {local.port: "vLLM"})
         app = make_app()
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.press("f7")
             await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen), 5)
-            note = app.screen.query_one("#provider-note")
-            await wait_until(pilot, lambda: "Found on this machine" in str(note.render()), 5)
-            assert f"vLLM ({local.url})" in str(note.render())
-            assert app.engine.settings.providers == []  # nothing added without asking
+            await pilot.pause(1.0)
+            assert local.requests == []
+            assert "d to look for local servers" in str(app.screen.query_one("#provider-note").render())
+            await pilot.press("d")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), timeout=10)
+            question = app.screen.question
+            assert local.url in question and "the port vLLM uses" in question
+            assert "Unverified" in question and "m␛]2;pwned␇" in question
+            await pilot.press("n")
+            await pilot.pause()
+            assert app.engine.settings.providers == []  # nothing added without a yes
