@@ -3,6 +3,8 @@ and the checks read what was drawn."""
 
 from __future__ import annotations
 
+import time
+
 
 def test_first_run_streams_a_reply_then_ctrl_q_quits(terminal) -> None:
     term = terminal(size=(80, 24))
@@ -84,3 +86,27 @@ def test_studio_parameter_keys_and_a_generation(terminal, studio_dirs) -> None:
     term.wait_for("Saved 1 image", timeout=120)
     term.keys("C-q")
     assert term.exited() == 0
+
+
+def test_hostile_file_names_do_not_reach_the_terminal_as_escapes(terminal, app_dirs) -> None:
+    """A model file named with OSC 52 (clipboard) and OSC 2 (title) escapes, and one whose
+    GGUF metadata carries them: the real terminal's clipboard and title stay untouched."""
+    from ggufs import write_gguf
+
+    payload = "\x1b]52;c;cHduZWQ=\x07\x1b]2;pwned\x07\x1b[2J"
+    write_gguf(app_dirs["models"] / f"evil{payload}.gguf", architecture=f"arch{payload}")
+    term = terminal(size=(80, 24))
+    term.wait_for("Type a message below")
+    before = term.title()
+    name = "evil␛]52;c;cHduZWQ=␇␛]2;pwned␇␛[2J.gguf"  # shown, not obeyed
+    term.keys("F2")
+    term.keys("C-l")
+    term.wait_for("Hub  Local  Downloads")
+    shown = term.wait_for("SmolLM2-135M-Instruct")
+    assert name in shown
+    term.keys("F1")
+    term.keys("C-o")
+    term.wait_for("Switch model")
+    time.sleep(0.5)
+    assert "pwned" not in term.title() and term.title() == before
+    assert term.buffers() == []

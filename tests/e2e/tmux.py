@@ -35,7 +35,10 @@ class Terminal:
                   "PATH": os.environ.get("PATH", ""), **(env or {})}  # fmt: skip
         command = ["env", "-i", *(f"{k}={v}" for k, v in values.items()), str(APP), *app_args]
         width, height = self.size
-        self._tmux("-f", "/dev/null", "new-session", "-d", "-s", "app", "-x", str(width),
+        # OSC 52 from the app would fill a tmux paste buffer (`buffers` sees it).
+        conf = self.home / f".{self.socket}.conf"
+        conf.write_text("set -s set-clipboard on\n")
+        self._tmux("-f", str(conf), "new-session", "-d", "-s", "app", "-x", str(width),
                    "-y", str(height), " ".join(_quote(c) for c in command))  # fmt: skip
         self._tmux("set-option", "-t", "app", "remain-on-exit", "on")
         return self
@@ -53,6 +56,15 @@ class Terminal:
 
     def screen(self) -> str:
         return self._tmux("capture-pane", "-p", "-t", "app").stdout
+
+    def title(self) -> str:
+        """The pane's title, as an OSC 0/2 from the app would have set it."""
+        return self._tmux("display-message", "-p", "-t", "app", "#{pane_title}").stdout.strip()
+
+    def buffers(self) -> list[str]:
+        """tmux's paste buffers: what an OSC 52 from the app put on the clipboard."""
+        out = self._tmux("list-buffers", "-F", "#{buffer_sample}").stdout
+        return [line for line in out.splitlines() if line]
 
     def wait_for(self, text: str, timeout: float = 30.0) -> str:
         deadline = time.monotonic() + timeout
