@@ -236,14 +236,17 @@ class GenaiApp(App[int]):
 
 
 def log_failure(path: Path, what: str, error: BaseException | None) -> Path:
-    """Append `error`'s traceback to the log file; returns where it went."""
+    """Append `error`'s traceback to the log file (private: 0600 in a 0700 folder, never
+    through a symlink); returns where it went."""
     import traceback
     from datetime import datetime
 
+    from genai_tui.engine.core.files import open_private, private_dir
+
     lines = traceback.format_exception(error) if error is not None else ["(no exception)\n"]
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as log:
+        private_dir(path.parent)
+        with open_private(path, "a") as log:
             log.write(f"--- {datetime.now().isoformat(timespec='seconds')} {what} failed\n")
             log.writelines(lines)
     except OSError:

@@ -66,6 +66,7 @@ async def test_an_unexpected_failure_mid_reply_is_reported_logged_and_the_chat_g
         assert "RuntimeError: disk on fire" in shown and str(log) in shown
         assert "RuntimeError: disk on fire" in log.read_text()
         assert "Traceback" in log.read_text()
+        assert log.stat().st_mode & 0o777 == 0o600  # a traceback may quote your chat
         assert "error" in str(app.screen.query_one("#status").render())
         # The screen is usable: the next message streams and is saved.
         await send(pilot, app, "Say hello.")
