@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,9 @@ class SamplingParams:
     repeat_penalty: float = 1.1
     max_tokens: int = 1024
     seed: int = -1
+    json_schema: dict[str, Any] | None = field(default=None, hash=False, compare=False)
+    """Constrain the reply to JSON of this schema (a llama.cpp grammar locally,
+    `response_format` for a remote server)."""
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> SamplingParams:
@@ -318,6 +321,10 @@ class LocalChatModel:
                 repeat_penalty=params.repeat_penalty,
                 max_tokens=budget,
                 seed=None if params.seed < 0 else params.seed,
+                response_format=(
+                    {"type": "json_object", "schema": params.json_schema}
+                    if params.json_schema else None
+                ),
             )
             try:
                 for chunk in chunks:

@@ -11,13 +11,37 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from genai_tui.engine.chat.remote_errors import redact, server_message
 from genai_tui.engine.core.errors import ProviderError, ProviderStreamError
 from genai_tui.engine.core.text import printable
 
+if TYPE_CHECKING:
+    from genai_tui.engine.chat.local import SamplingParams
+
 Item = tuple[Any, ...]
+
+
+def chat_body(model: str, messages: list[dict[str, str]], params: SamplingParams) -> dict:
+    """The JSON of a streaming POST /chat/completions."""
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        "max_tokens": params.max_tokens,
+    }
+    if params.seed >= 0:
+        body["seed"] = params.seed
+    if params.json_schema:  # servers without it answer 4xx: the caller retries without
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "answer", "schema": params.json_schema},
+        }
+    return body
 
 
 def malformed(name: str, payload: str, secrets: Iterable[str | None]) -> ProviderStreamError:

@@ -23,6 +23,7 @@ import httpx
 from genai_tui.engine.chat.circuit import CircuitBreaker
 from genai_tui.engine.chat.openai_chunks import (
     RemoteModel,
+    chat_body,
     parse_chunk,
     parse_completion,
     parse_model_list,
@@ -231,20 +232,6 @@ class RemoteProvider:
 
     # -- chat -----------------------------------------------------------------
 
-    def _body(self, model: str, messages: list[dict[str, str]], params: SamplingParams) -> dict:
-        body: dict[str, Any] = {
-            "model": model,
-            "messages": messages,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-            "temperature": params.temperature,
-            "top_p": params.top_p,
-            "max_tokens": params.max_tokens,
-        }
-        if params.seed >= 0:
-            body["seed"] = params.seed
-        return body
-
     async def _pump(self, body: dict, queue: asyncio.Queue[Any], cancel: threading.Event) -> None:
         """Open the stream (retrying until the first token) and queue what arrives."""
         url = f"{self.base_url}/chat/completions"
@@ -326,7 +313,7 @@ class RemoteProvider:
         """
         queue: asyncio.Queue[Any] = asyncio.Queue()
         started = time.perf_counter()
-        pump = asyncio.create_task(self._pump(self._body(model, messages, params), queue, cancel))
+        pump = asyncio.create_task(self._pump(chat_body(model, messages, params), queue, cancel))
 
         async def watch() -> None:  # wakes the loop below when the user stops the reply
             while not cancel.is_set():

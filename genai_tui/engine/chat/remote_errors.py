@@ -17,6 +17,7 @@ from genai_tui.engine.core.errors import (
     ProviderAuthError,
     ProviderError,
     ProviderModelNotFoundError,
+    ProviderRejectedError,
     ProviderUnavailableError,
 )
 from genai_tui.engine.core.text import printable
@@ -122,7 +123,7 @@ def status_failure(
             f"{name} failed with HTTP {status}.{detail}",
             "The server has a problem; try again later or check its log.",
         )
-    return ProviderError(
+    return ProviderRejectedError(
         f"{name} rejected the request (HTTP {status}).{detail}",
         "Check the model and the generation settings (e.g. max_tokens, context length).",
     )

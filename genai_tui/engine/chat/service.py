@@ -1,5 +1,5 @@
 """The chat turn: one reply from any chat model, the one copy used by the chat screen,
-the CLI and compare.
+the CLI, compare and the create flows (`model_reply` is its unsaved core).
 
 A turn fits the history into the model's context, streams the reply while splitting
 `<think>` reasoning from the answer, saves the reply with its stats and cost (a
@@ -78,6 +78,62 @@ def history(store: Store, conv: Conversation, leaving_out: Sequence[int] = ()) -
     return messages
 
 
+async def model_reply(
+    model: ChatModel,
+    messages: Messages,
+    params: SamplingParams,
+    cancel: threading.Event,
+    residency: Residency | None = None,
+    retry_hint: str = "Send the message again to load it back.",
+) -> AsyncGenerator[ChatEvent | ChatStats, None]:
+    """One reply from `model` to `messages`, saved nowhere: the core of every turn.
+
+    A local model takes its turn on the GPU through `residency` (it waits rather than
+    collide with an image job); if it was unloaded meanwhile, the reply fails with
+    `retry_hint`. The messages are fitted into the context (`ContextTrimmed` says what
+    was left out), reasoning is split from the answer (`ThinkingDelta` / `TokenDelta`),
+    and the last item is the reply's `ChatStats`.
+    """
+    async with AsyncExitStack() as stack:
+        if residency is not None and model.residency_key is not None:
+            await stack.enter_async_context(residency.gpu_slot(model.residency_key))
+        if not model.loaded:
+            raise GenerationError(
+                f"{model.name} was unloaded to make room for another model.", retry_hint
+            )
+        prompt_text = ""
+
+        async def count(msgs: Messages) -> int:
+            nonlocal prompt_text
+            tokens, prompt_text = await model.count_prompt(msgs)
+            return tokens
+
+        reserve = reply_reserve(params.max_tokens, model.context_size)
+        fitted, dropped, prompt_tokens = await fit_messages(
+            messages, count, model.context_size, reserve
+        )
+        if dropped:
+            yield ContextTrimmed(dropped, prompt_tokens, model.context_size)
+        splitter = ThinkSplitter(start_thinking=prompt_text.rstrip().endswith("<think>"))
+        stats: ChatStats | None = None
+        async with aclosing(model.stream(fitted, params, cancel, prompt_tokens)) as items:
+            async for item in items:
+                if isinstance(item, ChatStats):
+                    stats = item
+                    continue
+                # A server may send reasoning apart from the answer (reasoning_content).
+                pieces = [(True, item.text)] if isinstance(item, ThinkingDelta) else (
+                    splitter.feed(item.text))  # fmt: skip
+                for is_thinking, piece in pieces:
+                    yield ThinkingDelta(piece) if is_thinking else TokenDelta(piece)
+        for is_thinking, piece in splitter.flush():
+            yield ThinkingDelta(piece) if is_thinking else TokenDelta(piece)
+        if stats is None:
+            raise GenerationError(f"{model.name} ended its reply without a summary.",
+                                  "The partial reply was kept. Try again.")  # fmt: skip
+        yield stats
+
+
 async def chat_turn(
     store: Store,
     conv: Conversation,
@@ -88,51 +144,12 @@ async def chat_turn(
     retry_hint: str = "Send the message again to load it back.",
     replacing: Sequence[int] = (),
 ) -> AsyncGenerator[ChatEvent, None]:
-    """Stream `model`'s reply to `conv`'s history and save it.
+    """Stream `model`'s reply to `conv`'s history (`model_reply`) and save it.
 
     `replacing` (a regenerate) names the replies the new one replaces: they are left
     out of the history, and deleted only once the new reply is saved; a reply that
     fails keeps them (the failed attempt is not saved over them).
-
-    A local model takes its turn on the GPU through `residency` (it waits rather than
-    collide with an image job); if it was unloaded meanwhile, the turn fails with
-    `retry_hint`.
     """
-    async with AsyncExitStack() as stack:
-        if residency is not None and model.residency_key is not None:
-            await stack.enter_async_context(residency.gpu_slot(model.residency_key))
-        if not model.loaded:
-            raise GenerationError(
-                f"{model.name} was unloaded to make room for another model.", retry_hint
-            )
-        stream = _stream(store, conv, model, params, cancel, replacing)
-        async with aclosing(stream) as events:
-            async for event in events:
-                yield event
-
-
-async def _stream(
-    store: Store,
-    conv: Conversation,
-    model: ChatModel,
-    params: SamplingParams,
-    cancel: threading.Event,
-    replacing: Sequence[int],
-) -> AsyncGenerator[ChatEvent, None]:
-    prompt_text = ""
-
-    async def count(msgs: Messages) -> int:
-        nonlocal prompt_text
-        tokens, prompt_text = await model.count_prompt(msgs)
-        return tokens
-
-    reserve = reply_reserve(params.max_tokens, model.context_size)
-    fitted, dropped, prompt_tokens = await fit_messages(
-        history(store, conv, replacing), count, model.context_size, reserve
-    )
-    if dropped:
-        yield ContextTrimmed(dropped, prompt_tokens, model.context_size)
-    splitter = ThinkSplitter(start_thinking=prompt_text.rstrip().endswith("<think>"))
     answer: list[str] = []
     thinking: list[str] = []
     saved = False
@@ -168,32 +185,21 @@ async def _stream(
             store.delete_messages(list(replacing))
         return saved_id
 
-    def route(pieces: list[tuple[bool, str]]) -> list[ChatEvent]:
-        events: list[ChatEvent] = []
-        for is_thinking, piece in pieces:
-            (thinking if is_thinking else answer).append(piece)
-            events.append(ThinkingDelta(piece) if is_thinking else TokenDelta(piece))
-        return events
-
     stats: ChatStats | None = None
+    reply = model_reply(model, history(store, conv, replacing), params, cancel, residency,
+                        retry_hint)  # fmt: skip
     try:
-        async with aclosing(model.stream(fitted, params, cancel, prompt_tokens)) as items:
-            async for item in items:
-                if isinstance(item, ChatStats):
-                    stats = item
+        async with aclosing(reply) as events:
+            async for event in events:
+                if isinstance(event, ChatStats):
+                    stats = event
                     continue
-                # A server may send reasoning apart from the answer (reasoning_content).
-                if isinstance(item, ThinkingDelta):
-                    pieces = [(True, item.text)]
-                else:
-                    pieces = splitter.feed(item.text)
-                for event in route(pieces):
-                    yield event
-        for event in route(splitter.flush()):
-            yield event
-        if stats is None:
-            raise GenerationError(f"{model.name} ended its reply without a summary.",
-                                  "The partial reply was kept. Try again.")  # fmt: skip
+                if isinstance(event, TokenDelta):
+                    answer.append(event.text)
+                elif isinstance(event, ThinkingDelta):
+                    thinking.append(event.text)
+                yield event
+        assert stats is not None  # model_reply ends with its stats or raises
         cost = model.cost(stats)
         message_id = save(stats, cost)
         yield ChatDone("".join(answer), "".join(thinking).strip(), stats, message_id, cost)

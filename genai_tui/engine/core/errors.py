@@ -94,6 +94,11 @@ class ProviderUnavailableError(ProviderError):
     """Connection refused, DNS, TLS, timeout, 429 or 5xx, or the circuit breaker is open."""
 
 
+class ProviderRejectedError(ProviderError):
+    """Another 4xx: the server understood the request and refused what it asked (e.g. a
+    `response_format` it does not support)."""
+
+
 class ProviderStreamError(ProviderError):
     """The reply stream broke off or carried data that is not OpenAI-style chunks."""
 
