@@ -27,6 +27,7 @@ import fcntl
 import hashlib
 import os
 import re
+import stat
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -40,6 +41,8 @@ _REVISION = re.compile(r"^[\w.\-]+(?:/[\w.\-]+)*$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _ETAG = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,127}$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# C0 controls (NUL, ESC, newline, ...), DEL and the C1 range (0x9b is a one-byte CSI).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 GIT_OID = _COMMIT  # a git object id: 40 hex
 
 
@@ -102,11 +105,18 @@ def check_etag(etag: str | None, path: str) -> str:
 
 
 def safe_relpath(name: str) -> PurePosixPath:
-    """`name` (a file path in a repo) as a relative path that stays inside its folder."""
+    """`name` (a file path in a repo) as a relative path that stays inside its folder and
+    holds no control characters (a name is shown on terminals and written to disk)."""
+    if _CONTROL.search(name):
+        raise UnsafeNameError(
+            f"Refused the file name {name!r}: it holds control characters (shown here as "
+            "\\x.. escapes), which could rewrite the terminal that shows it.",
+            "Nothing was written. Report the name to the repo's owner, or download the "
+            "other files without it.",
+        )
     bad = (
         not name
         or "\\" in name
-        or "\0" in name
         or name.startswith("/")
         or re.match(r"^[A-Za-z]:", name) is not None
         or any(part in ("", ".", "..") for part in name.split("/"))
@@ -131,6 +141,17 @@ def inside(root: Path, rel: PurePosixPath) -> Path:
             "Nothing was written. Remove the symlink that points out of the download folder.",
         )
     return target
+
+
+def replace_text(path: Path, text: str) -> None:
+    """Write `path` whole through a new file beside it, never through a symlink (one
+    planted at the temporary name would otherwise redirect the write)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 def _short_hash(text: str) -> str:
@@ -206,9 +227,10 @@ class CacheLayout(Layout):
         if ours.exists():
             return
         theirs = sorted(
-            (self.repo_dir / "blobs").glob(f"{etag}.*.incomplete"),
-            key=lambda p: p.stat().st_size,
-        )
+            (p for p in (self.repo_dir / "blobs").glob(f"{etag}.*.incomplete")
+             if stat.S_ISREG(p.lstat().st_mode)),  # not a symlink someone planted
+            key=lambda p: p.lstat().st_size,
+        )  # fmt: skip
         if theirs and re.fullmatch(r"[0-9a-f]{8}", theirs[-1].name.split(".")[-2]):
             os.replace(theirs[-1], ours)
 
@@ -235,9 +257,7 @@ class CacheLayout(Layout):
             ref = self.repo_dir / "refs" / Path(*revision.split("/"))
             ref.parent.mkdir(parents=True, exist_ok=True)
             if not ref.exists() or ref.read_text() != commit:
-                tmp_ref = ref.with_name(f".{ref.name}.{os.getpid()}.tmp")
-                tmp_ref.write_text(commit)
-                os.replace(tmp_ref, ref)
+                replace_text(ref, commit)
         return pointer
 
 
@@ -280,10 +300,10 @@ class LocalDirLayout(Layout):
         os.replace(partial, dest)
         meta = self._meta(rel)
         meta.parent.mkdir(parents=True, exist_ok=True)
-        meta.write_text(f"{commit}\n{etag}\n{time.time()}\n")
+        replace_text(meta, f"{commit}\n{etag}\n{time.time()}\n")
         ignore = self.local_dir / ".cache" / "huggingface" / ".gitignore"
         if not ignore.exists():
-            ignore.write_text("*")
+            replace_text(ignore, "*")
         return dest
 
 
@@ -304,7 +324,16 @@ class BlobLock:
 
     def __enter__(self) -> BlobLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            raise UnsafeNameError(
+                f"Refused the lock file {self.path}: it is a symbolic link.",
+                "Someone with write access to the cache may have planted it: check who owns "
+                "it, delete it if it is not yours, then resume the download.",
+            ) from None
         waited = False
         while True:
             try:

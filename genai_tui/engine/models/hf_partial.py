@@ -9,15 +9,18 @@ the loop through `on_progress` / `on_status`.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import shlex
 import socket
+import stat
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 
@@ -106,6 +109,34 @@ class BackgroundHasher:
         return str(self._h.hexdigest())
 
 
+def open_partial(path: Path) -> Any:
+    """`path` opened for appending (created if missing), never through a symlink: in a
+    shared cache another user could plant one at a partial's name to make this download
+    write into a file of theirs choosing. Only a regular file is accepted."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        _refuse(path, f"a symbolic link (to {os.readlink(path)!r})" if path.is_symlink()
+                else "reached through a symbolic link")  # fmt: skip
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        _refuse(path, "not a regular file")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "a+b", buffering=0)
+
+
+def _refuse(path: Path, what: str) -> NoReturn:
+    raise DownloadError(
+        f"Refused to write the partial download {path}: it is {what}. Nothing was written "
+        "through it.",
+        "Someone with write access to that folder may have planted it: check who owns it, "
+        f"delete it (rm {shlex.quote(str(path))}) if it is not yours, then resume the download.",
+    )
+
+
 class PartialFile:
     """A partial file open for appending, with the hash of what it holds so far."""
 
@@ -113,7 +144,7 @@ class PartialFile:
         self.ctl = ctl
         self.digest = digest
         self.size = size
-        self.fd = open(path, "a+b", buffering=0)  # noqa: SIM115 - closed by __exit__
+        self.fd = open_partial(path)
         self.offset = os.fstat(self.fd.fileno()).st_size
         self.hasher: BackgroundHasher | None = digest.hasher(size) if digest else None
         self.buf = bytearray()

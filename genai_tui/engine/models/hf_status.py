@@ -14,6 +14,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from genai_tui.engine.core.errors import GenaiError
+from genai_tui.engine.core.text import printable
 
 LOGIN = "Set HF_TOKEN (or hf_token in the settings) or run `hf auth login`."
 
@@ -56,6 +57,16 @@ def describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
+def hub_said(text: str, token: str | None, limit: int = 200) -> str:
+    """The server's own words, safe to show: the token scrubbed from the whole text before
+    it is shortened (a cut must not leave a token's first half), control characters made
+    visible, on one line."""
+    if token:
+        text = text.replace(token, "***")
+    text = printable(" ".join(text.split()))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def check_status(resp: httpx.Response, ref: FileRef, endpoint: str, token: str | None) -> None:
     """Raise Retry for 408/429/5xx, DownloadError for other errors; 416 passes."""
     status = resp.status_code
@@ -63,9 +74,7 @@ def check_status(resp: httpx.Response, ref: FileRef, endpoint: str, token: str |
         return
     if status in (408, 429) or status >= 500:
         raise Retry(f"HTTP {status}", parse_retry_after(resp.headers.get("Retry-After")))
-    said = (resp.headers.get("X-Error-Message") or "")[:200]
-    if token:
-        said = said.replace(token, "***")
+    said = hub_said(resp.headers.get("X-Error-Message") or "", token)
     said = f' The Hub said: "{said}"' if said else ""
     code = resp.headers.get("X-Error-Code", "")
     repo = ref.repo_id
