@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import pickle
+import re
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -124,18 +130,79 @@ def check_source(path: Path) -> None:
             "The download is incomplete: download the model again.",
         )
 
+_FORCE_SAFE, _FORCE_UNSAFE = "TORCH_FORCE_WEIGHTS_ONLY_LOAD", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"
+_guard_lock = threading.Lock()
+_guard_depth = 0
+_guard_saved: dict[str, str | None] = {}
+
+
+@contextmanager
+def weights_only_loads() -> Iterator[None]:
+    """Every torch.load in the block (diffusers', transformers', whatever they pass)
+    unpickles tensors and plain containers only, never other Python objects: a pickled
+    checkpoint (.ckpt, .bin) can run code when loaded otherwise. Torch reads
+    TORCH_FORCE_WEIGHTS_ONLY_LOAD at each load; nested and concurrent blocks share it."""
+    global _guard_depth
+    with _guard_lock:
+        if _guard_depth == 0:
+            _guard_saved.update({k: os.environ.get(k) for k in (_FORCE_SAFE, _FORCE_UNSAFE)})
+            os.environ[_FORCE_SAFE] = "1"
+            os.environ.pop(_FORCE_UNSAFE, None)
+        _guard_depth += 1
+    try:
+        yield
+    finally:
+        with _guard_lock:
+            _guard_depth -= 1
+            if _guard_depth == 0:
+                for key, value in _guard_saved.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+
+
+def _refuse_pickle(name: str, exc: BaseException) -> PipelineError | None:
+    """A clear refusal when loading failed because a pickle held more than tensors."""
+    seen: BaseException | None = exc
+    while seen is not None and not isinstance(seen, pickle.UnpicklingError):
+        seen = seen.__cause__ or seen.__context__
+    if seen is None:
+        return None
+    found = re.search(r"GLOBAL ([\w.]+)", str(seen))
+    what = f" ({found.group(1)})" if found else ""
+    return PipelineError(
+        f"{name} was not loaded: besides weights it holds pickled Python objects{what}, "
+        "which could run code on this machine. Only plain weights are loaded from pickle "
+        "files; nothing in it was run.",
+        "Use the model's .safetensors file instead (most checkpoints are published as "
+        "one). Converting this file means unpickling it: do that only if you trust where "
+        "it came from.",
+    )
+
+
 def from_disk(path: Path, name: str, dtype: Any) -> Any:
-    """The text-to-image pipeline at `path` (a diffusers folder or a single file), offline."""
+    """The text-to-image pipeline at `path` (a diffusers folder or a single file), offline.
+
+    Pickled weights (.ckpt, .bin) are loaded with torch's weights_only unpickler only."""
+    import torch
     from diffusers import AutoPipelineForText2Image
 
+    if path.suffix.lower() == ".ckpt" and torch.__version__ < "2.6":
+        raise PipelineError(
+            f"{name} is a pickled checkpoint, and this torch ({torch.__version__}) is older "
+            "than 2.6, which genai-tui needs to load pickles as plain weights.",
+            "Install torch 2.6 or newer, or use the model's .safetensors file.",
+        )
     # `torch_dtype` works on every diffusers we accept; newer ones warn it is renamed.
     warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
     try:
-        if path.is_file():
-            return _from_single_file(path, dtype)
-        return AutoPipelineForText2Image.from_pretrained(
-            path, torch_dtype=dtype, local_files_only=True, safety_checker=None
-        )
+        with weights_only_loads():
+            if path.is_file():
+                return _from_single_file(path, name, dtype)
+            return AutoPipelineForText2Image.from_pretrained(
+                path, torch_dtype=dtype, local_files_only=True, safety_checker=None
+            )
     except PipelineError:
         raise
     except ValueError as exc:
@@ -146,8 +213,8 @@ def from_disk(path: Path, name: str, dtype: Any) -> Any:
                 "Pick a Stable Diffusion, SDXL, SD3, Flux or similar text-to-image model.",
             ) from exc
         raise _damaged(name, exc) from exc
-    except (OSError, RuntimeError, KeyError, TypeError) as exc:
-        raise _damaged(name, exc) from exc
+    except (OSError, RuntimeError, KeyError, TypeError, pickle.UnpicklingError) as exc:
+        raise _refuse_pickle(name, exc) or _damaged(name, exc) from exc
 
 def _damaged(name: str, exc: Exception) -> PipelineError:
     detail = " ".join(str(exc).split())[:300]
@@ -156,7 +223,7 @@ def _damaged(name: str, exc: Exception) -> PipelineError:
         "Its files are missing or damaged: download the model again.",
     )
 
-def _from_single_file(path: Path, dtype: Any) -> Any:
+def _from_single_file(path: Path, name: str, dtype: Any) -> Any:
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
     xl = "xl" in path.name.lower()
@@ -168,6 +235,8 @@ def _from_single_file(path: Path, dtype: Any) -> Any:
             str(path), config=config, torch_dtype=dtype, local_files_only=True
         )
     except Exception as exc:
+        if refused := _refuse_pickle(name, exc):
+            raise refused from exc
         detail = " ".join(str(exc).split())[:200]
         base = (
             "stabilityai/stable-diffusion-xl-base-1.0"
