@@ -19,6 +19,9 @@ behaviour from `server.script` (popped, first in first out) and then from
   echo               the reply is the last user message (for markup/escape tests)
   redirect:URL       HTTP 307 to URL (also as `models_behaviour`, for GET /v1/models)
 
+`server.replies` scripts the reply texts (popped in order before REPLY is used);
+`reject_response_format` answers 400 to a request that asks for structured output.
+
 With `key=...` every request needs `Authorization: Bearer <key>` (else 401).
 Every request is recorded in `server.requests` (method, path, headers, body).
 """
@@ -44,6 +47,8 @@ class FaultServer:
         self.default = "ok"
         self.models_behaviour = "ok"
         self.error_text: str | None = None  # replaces the message of every error body
+        self.replies: list[str] = []  # scripted reply texts, used (popped) before REPLY
+        self.reject_response_format = False  # 400 to a request with response_format
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         server = self
@@ -157,6 +162,8 @@ class _Handler(BaseHTTPRequestHandler):
         model = (entry["body"] or {}).get("model")
         if b.startswith("redirect:"):
             self._send(307, b"", Location=b.partition(":")[2])
+        elif self.owner.reject_response_format and "response_format" in (entry["body"] or {}):
+            self._error(400, "response_format is not supported")
         elif model not in self.owner.models:
             self._error(404, f"The model `{model}` does not exist.")
         elif b.isdigit():
@@ -185,6 +192,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
 
         text = REPLY
+        if self.owner.replies:  # scripted replies, first in first out
+            with self.owner._lock:
+                text = self.owner.replies.pop(0)
         if behaviour == "echo":
             text = [m for m in body["messages"] if m["role"] == "user"][-1]["content"]
         words = [w + " " for w in text.split(" ")]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncGenerator, Awaitable, Callable
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import aclosing, asynccontextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from genai_tui.engine.chat.compare import CompareTarget
     from genai_tui.engine.chat.providers import ProviderRegistry
     from genai_tui.engine.chat.usage import UsageOverview
+    from genai_tui.engine.create.flows import Creator
     from genai_tui.engine.gpu.sampler import GpuSampler
     from genai_tui.engine.images.studio import ImageStudio
     from genai_tui.engine.models.library import ModelLibrary
@@ -57,6 +58,13 @@ class Engine:
         from genai_tui.engine.images.studio import ImageStudio
 
         return ImageStudio(self.settings, self.store, self.residency)
+
+    @cached_property
+    def create(self) -> Creator:
+        """Chat that makes pictures: the prompt writer, /imagine and /story."""
+        from genai_tui.engine.create.story import StoryCreator
+
+        return StoryCreator(self)
 
     @cached_property
     def providers(self) -> ProviderRegistry:
@@ -280,32 +288,53 @@ class Engine:
         yield ModelLoading(choice.name, choice.path)
         yield await self.load_model(choice)
 
-    async def _reply(
-        self, conv_id: int, replacing: list[int] | None = None
-    ) -> AsyncGenerator[ChatEvent, None]:
+    @property
+    def cancel_event(self) -> threading.Event:
+        """Set by `stop()`: the reply, or the create flow, in flight stops."""
+        return self._cancel
+
+    @asynccontextmanager
+    async def busy(self) -> AsyncIterator[None]:
+        """One reply or create flow at a time; `stop()` applies to it."""
         self._check_idle()
         self._generating = True
         self._cancel.clear()
         try:
+            yield
+        finally:
+            self._generating = False
+
+    async def open_chat_model(
+        self, conv: Conversation, into: list[ChatModel]
+    ) -> AsyncGenerator[ChatEvent, None]:
+        """The conversation's chat model, appended to `into`: a provider's, or the local
+        one (loaded if needed, with its ModelLoading/ModelLoaded events)."""
+        if conv.provider:  # a remote provider's model: nothing to load here
+            into.append(await self.providers.chat_model(conv.provider, conv.model))
+            return
+        async with aclosing(self._ensure_model(conv)) as events:
+            async for event in events:
+                yield event
+        assert self.model is not None
+        if conv.id and conv.model != self.model.name:
+            self.store.update_conversation(conv.id, model=self.model.name)
+        into.append(self.model)
+
+    async def _reply(
+        self, conv_id: int, replacing: list[int] | None = None
+    ) -> AsyncGenerator[ChatEvent, None]:
+        async with self.busy():
+            into: list[ChatModel] = []
+            opening = self.open_chat_model(self.store.conversation(conv_id), into)
+            async with aclosing(opening) as events:
+                async for event in events:
+                    yield event
             conv = self.store.conversation(conv_id)
-            model: ChatModel | None
-            if conv.provider:  # a remote provider's model: nothing to load here
-                model = await self.providers.chat_model(conv.provider, conv.model)
-            else:
-                async with aclosing(self._ensure_model(conv)) as events:
-                    async for event in events:
-                        yield event
-                model = self.model
-                assert model is not None
-                if conv.model != model.name:
-                    conv = self.store.update_conversation(conv_id, model=model.name)
-            turn = chat_turn(self.store, conv, model, self.params_for(conv), self._cancel,
+            turn = chat_turn(self.store, conv, into[0], self.params_for(conv), self._cancel,
                              self.residency, replacing=replacing or ())  # fmt: skip
             async with aclosing(turn) as events:
                 async for event in events:
                     yield event
-        finally:
-            self._generating = False
 
     # -- compare --------------------------------------------------------------
 

@@ -51,11 +51,16 @@ class ThreadStream(Generic[T, R]):
                 loop.call_soon_threadsafe(queue.put_nowait, _END)
 
         self._future = future = loop.run_in_executor(self._executor, run)
+        ended = False
         try:
             while (item := await queue.get()) is not _END:
                 yield item
+            ended = True
         finally:
-            if not future.done():
+            # Only a consumer that leaves early stops the work. After the end marker the
+            # work is returning (its future may not be done yet): the cancel event is
+            # shared with whoever started the run, and must not be set behind its back.
+            if not ended and not future.done():
                 self._cancel.set()
                 with contextlib.suppress(Exception):
                     await asyncio.shield(future)

@@ -229,3 +229,45 @@ class GpuAcquired:
 
 
 ResidencyEvent = ModelEvicted | GpuWaiting | GpuAcquired
+
+
+# -- the create flows (engine/create): prompt writer, /imagine, /story ---------------
+
+
+@dataclass(frozen=True, slots=True)
+class PromptDraft:
+    """The prompt writer's text so far, split into the two boxes."""
+
+    prompt: str
+    negative_prompt: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreateStep:
+    """What a create flow is doing now ("writing the prompt", "scene 2 of 3")."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Clarify:
+    """The request is too vague to draw: one question, with 2-4 suggested answers."""
+
+    question: str
+    suggestions: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CreateNote:
+    """Something the user should know, e.g. the model's plan was malformed and the
+    request is drawn as written."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class PicturesSaved:
+    """A picture message (an /imagine result or a story page) was saved or updated."""
+
+    message_id: int
+    finished: bool  # False while a story still has scenes to draw

@@ -127,6 +127,8 @@ class Store(MediaTables):
 
     def add_message(self, conv_id: int, role: str, content: str, **fields: Any) -> Message:
         now = time.time()
+        if "meta" in fields:
+            fields["meta"] = json.dumps(fields["meta"])
         columns = ["conversation_id", "role", "content", "created_at", *fields]
         values = [conv_id, role, content, now, *fields.values()]
         with self._tx() as db:
@@ -149,6 +151,7 @@ class Store(MediaTables):
     def _message(row: sqlite3.Row) -> Message:
         data = dict(row)
         data["stopped"] = bool(data["stopped"])
+        data["meta"] = json.loads(data["meta"] or "{}")
         return Message(**data)
 
     def messages(self, conv_id: int) -> list[Message]:
@@ -157,9 +160,13 @@ class Store(MediaTables):
         )
         return [self._message(r) for r in rows]
 
-    def update_message(self, msg_id: int, content: str) -> None:
+    def update_message(
+        self, msg_id: int, content: str, meta: dict[str, Any] | None = None
+    ) -> None:
         with self._tx() as db:
             db.execute("UPDATE messages SET content = ? WHERE id = ?", (content, msg_id))
+            if meta is not None:
+                db.execute("UPDATE messages SET meta = ? WHERE id = ?", (json.dumps(meta), msg_id))
 
     def delete_messages(self, msg_ids: list[int]) -> None:
         with self._tx() as db:

@@ -115,6 +115,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE messages ADD COLUMN cost REAL;
     CREATE INDEX messages_usage ON messages(created_at) WHERE role = 'assistant';
     """,
+    # 5: pictures in the chat (engine/create): `kind` is "" for a text message, "images"
+    # for an /imagine result, "story" for a story page; `meta` is its JSON (prompt,
+    # mode, the gallery images with their seeds; a story's title and scenes).
+    """
+    ALTER TABLE messages ADD COLUMN kind TEXT NOT NULL DEFAULT '';
+    ALTER TABLE messages ADD COLUMN meta TEXT NOT NULL DEFAULT '{}';
+    """,
 ]
 
 
@@ -150,6 +157,9 @@ class Message:
     created_at: float = field(default_factory=time.time)
     provider: str = ""
     cost: float | None = None
+    kind: str = ""
+    """"" a text message; "images" an /imagine result; "story" a story page."""
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

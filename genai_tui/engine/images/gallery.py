@@ -111,7 +111,15 @@ class Gallery:
         scheduler: str = "",
         duration_s: float | None = None,
     ) -> GalleryImage:
-        """Write `image` as PNG with its A1111 parameters, and record it. Thread-safe."""
+        """Write `image` as PNG with its A1111 parameters, and record it. Thread-safe.
+
+        A poster request (`extra["poster"]`) has its slogan drawn on first, and named in
+        the parameters."""
+        slogan = str(request.extra.get("poster") or "")
+        if slogan:
+            from genai_tui.engine.images.poster import draw_slogan
+
+            image = draw_slogan(image, slogan)
         params = ImageParams(
             prompt=request.prompt,
             negative_prompt=request.negative_prompt,
@@ -124,6 +132,7 @@ class Gallery:
             model=model,
             model_hash=model_hash,
             strength=request.strength if request.img2img else None,
+            extra={"Poster": slogan} if slogan else {},
         )
         try:
             private_dir(self.folder)
