@@ -165,6 +165,9 @@ class Engine:
     def messages(self, conv_id: int) -> list[Message]:
         return self.store.messages(conv_id)
 
+    def message(self, message_id: int) -> Message:
+        return self.store.message(message_id)
+
     def rename(self, conv_id: int, title: str) -> Conversation:
         return self.store.update_conversation(conv_id, title=title)
 

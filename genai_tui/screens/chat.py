@@ -29,11 +29,13 @@ from genai_tui.engine.core.events import (
 )
 from genai_tui.engine.engine import Engine
 from genai_tui.engine.models.inventory import LocalModel
-from genai_tui.screens.chat_actions import ChatActions, message_meta
+from genai_tui.screens.chat_actions import message_meta
+from genai_tui.screens.chat_create import ChatCreate, create_command
 from genai_tui.widgets.chat_status import ChatStatus, stats_line
 from genai_tui.widgets.conversation_list import ConversationList
 from genai_tui.widgets.downloads_line import DownloadsLine
 from genai_tui.widgets.gpu_line import GpuLine
+from genai_tui.widgets.picture_message import PictureMessage
 from genai_tui.widgets.prompt_input import PromptInput
 from genai_tui.workbench import ReportsWorkerErrors
 
@@ -52,7 +54,7 @@ STATUS_INTERVAL_S = 0.25  # live token counter refresh while streaming
 FLUSH_INTERVAL_S = 1 / 15  # streamed text reaches the screen at most this often
 
 
-class ChatScreen(ReportsWorkerErrors, ChatActions):
+class ChatScreen(ReportsWorkerErrors, ChatCreate):
     CSS_PATH = "chat.tcss"
 
     BINDINGS = [
@@ -176,6 +178,7 @@ class ChatScreen(ReportsWorkerErrors, ChatActions):
         await container.remove_children()
         views = [
             message_view(m.role, m.content, m.thinking, message_meta(m), message_id=m.id)
+            if not m.kind else PictureMessage(m.kind, m.meta, self.renderer, message_id=m.id)
             for m in messages
             if m.role != "system"
         ]
@@ -222,6 +225,9 @@ class ChatScreen(ReportsWorkerErrors, ChatActions):
         self.prompt.clear()
         for empty in self.messages.query("#empty"):
             await empty.remove()
+        if (command := create_command(text)) and not self.editing:
+            await self.start_create(*command)
+            return
         if self.editing:
             self.editing = False
             await self._remove_from_last_user(keep_user=False)

@@ -36,7 +36,8 @@ from genai_tui.engine.images.gallery import GalleryImage
 from genai_tui.engine.images.png_params import read_parameters
 from genai_tui.engine.images.studio import ImageModel
 from genai_tui.screens.dialogs import ConfirmDialog
-from genai_tui.screens.studio_params import PARAMETER_KEYS, StudioParams
+from genai_tui.screens.studio_assist import StudioAssist
+from genai_tui.screens.studio_params import PARAMETER_KEYS
 from genai_tui.widgets.downloads_line import DownloadsLine
 from genai_tui.widgets.gallery_list import GalleryList
 from genai_tui.widgets.gpu_line import GpuLine
@@ -55,12 +56,12 @@ def load_picture(path: Path) -> Any:
     with Image.open(path) as src:
         return src.convert("RGB")
 
-class StudioScreen(ReportsWorkerErrors, StudioParams):
+class StudioScreen(ReportsWorkerErrors, StudioAssist):
     CSS_PATH = "studio.tcss"
 
     BINDINGS = [
         Binding("ctrl+g", "generate", "Generate", tooltip="Generate images from the prompt"),
-        Binding("escape", "cancel", "Cancel", tooltip="Stop generating after this step"),
+        Binding("escape", "stop", "Cancel", tooltip="Stop generating after this step"),
         Binding("ctrl+o", "pick_model", "Model", tooltip="Pick the image model"),
         Binding("alt+o", "cycle_model", "Next model", show=False, priority=True,
                 tooltip="Next image model"),  # fmt: skip
@@ -352,14 +353,8 @@ class StudioScreen(ReportsWorkerErrors, StudioParams):
 
     def action_recall(self) -> None:
         img = self._need_selected()
-        if img is None:
-            return
-        self.request = img.request()
-        self.query_one("#prompt", Input).value = img.prompt
-        self.query_one("#negative", Input).value = img.negative_prompt
-        self.model = next((m for m in self.models if m.name == img.model), self.model)
-        self._show_params()
-        self.say(f"Recalled the parameters of seed {img.seed}; ctrl+g makes it again.")
+        if img is not None:
+            self.recall(img)
 
     def action_rerun(self, step: int) -> None:
         img = self._need_selected()

@@ -269,6 +269,33 @@ class Creator:
                                         kind="images", meta=meta)  # fmt: skip
             yield PicturesSaved(message.id, True)
 
+    async def redraw(self, conv_id: int, image_id: int, seed_step: int = 1
+                     ) -> AsyncGenerator[Any]:  # fmt: skip
+        """A picture of the chat again with the next seed (same prompt and settings), as a
+        new picture message."""
+        picture = self.engine.images.gallery.image(image_id)
+        slogan = str(picture.params.get("extra", {}).get("poster") or "")
+        request = picture.request(seed=(picture.seed or 0) + seed_step,
+                                  extra={"poster": slogan} if slogan else {})  # fmt: skip
+        async with self._busy():
+            yield CreateStep(f"drawing seed {request.seed}")
+            ready: list[ImageReady] = []
+            async with aclosing(self._draw(request)) as events:
+                async for event in events:
+                    if isinstance(event, ImageReady):
+                        ready.append(event)
+                    yield event
+            if ready:
+                meta = {"mode": "poster" if slogan else "art", "request": picture.prompt,
+                        "prompt": picture.prompt, "negative_prompt": picture.negative_prompt,
+                        "slogan": slogan, "init_image": picture.init_image,
+                        "images": [{"id": r.image_id, "path": str(r.path), "seed": r.seed}
+                                   for r in ready]}  # fmt: skip
+                message = self.engine.store.add_message(
+                    conv_id, "assistant", picture_summary(len(ready), picture.prompt),
+                    kind="images", meta=meta)  # fmt: skip
+                yield PicturesSaved(message.id, True)
+
     def last_picture(self, conv_id: int) -> Path | None:
         """The newest picture of the conversation (a transform's default start)."""
         for message in reversed(self.engine.store.messages(conv_id)):

@@ -1,0 +1,167 @@
+"""Chat that makes pictures: `/imagine [mode:] …` and `/story … [N scenes]` typed in the
+chat (or Ctrl+E on the message being written), the clarifying question, the pictures'
+full view (n: next seed, s: to the studio). Each flow is one Engine call; this mixin only
+renders its events into the conversation."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.binding import Binding
+
+from genai_tui.engine.core.errors import GenaiError
+from genai_tui.engine.core.events import (
+    Clarify,
+    CreateNote,
+    CreateStep,
+    ModelLoaded,
+    ModelLoading,
+    PicturesSaved,
+    StepProgress,
+)
+from genai_tui.screens.chat_actions import ChatActions
+from genai_tui.widgets.picture_message import PictureMessage, PictureTile, load_picture
+
+COMMANDS = ("/imagine", "/story")
+
+
+def create_command(text: str) -> tuple[str, str] | None:
+    """("/imagine", "poster: a cat") for a create command, else None."""
+    head, _, rest = text.strip().partition(" ")
+    return (head.lower(), rest.strip()) if head.lower() in COMMANDS else None
+
+
+def init_image_in(request: str) -> tuple[Path | None, str]:
+    """A transform's start picture given as its first word (a path), and the rest."""
+    words = request.split(maxsplit=1)
+    if words:
+        try:
+            path = Path(shlex.split(words[0])[0]).expanduser()
+        except ValueError:
+            return None, request
+        if path.is_file():
+            return path, words[1] if len(words) > 1 else ""
+    return None, request
+
+
+class ChatCreate(ChatActions):
+    BINDINGS = [
+        Binding("ctrl+e", "imagine_message", "Imagine", priority=True,
+                tooltip="Make pictures of the message being written (/imagine)"),  # fmt: skip
+    ]
+
+    @property
+    def renderer(self) -> str:
+        return self.engine.settings.image.renderer
+
+    def action_imagine_message(self) -> None:
+        text = self.prompt.text.strip()
+        if not text:
+            self.notify("Write what to draw first; Ctrl+E makes pictures of it.",
+                        severity="warning")  # fmt: skip
+            return
+        text = text if create_command(text) else f"/imagine {text}"
+        self.prompt.post_message(self.prompt.Submitted(self.prompt, text))
+
+    async def start_create(self, command: str, request: str) -> None:
+        """Run a create command typed in the chat (the conversation exists)."""
+        from genai_tui.screens.chat import message_view
+
+        assert self.conv_id is not None
+        await self.messages.mount(message_view("user", f"{command} {request}"))
+        self.messages.anchor()
+        if command == "/story":
+            self.run_create(self.engine.create.story(self.conv_id, request))
+            return
+        self.imagine(request)
+
+    def imagine(self, request: str, answer: str | None = None) -> None:
+        from genai_tui.engine.create.flows import split_mode
+
+        assert self.conv_id is not None
+        mode, what = split_mode(request)
+        start = None
+        if mode == "transform":
+            start, what = init_image_in(what)
+            start = start or self.engine.create.last_picture(self.conv_id)
+            start = start or next((i.path for i in self.engine.images.gallery.images(limit=1)
+                                   if i.exists), None)  # fmt: skip
+            request = f"transform: {what}"
+        flow = self.engine.create.imagine(self.conv_id, request, answer, start)
+        self.run_create(flow, request)
+
+    @work(exclusive=True, group="chat", exit_on_error=False)
+    async def run_create(self, events: AsyncIterator[Any], request: str = "") -> None:
+        status = self.status
+        shown: dict[int, PictureMessage] = {}
+        try:
+            async for event in events:
+                if isinstance(event, CreateStep):
+                    status.set(state=f"{event.text}… · Esc stops")
+                elif isinstance(event, StepProgress):
+                    status.set(state=f"drawing {event.index + 1}/{event.count} · step "
+                                     f"{event.step}/{event.total} · Esc stops")  # fmt: skip
+                elif isinstance(event, ModelLoading):
+                    status.set(model=event.name, state="loading model…")
+                elif isinstance(event, ModelLoaded):
+                    status.set(model=event.name, context=(0, event.context_size))
+                elif isinstance(event, CreateNote):
+                    self.notify(event.text, title="Pictures", timeout=8)
+                elif isinstance(event, Clarify):
+                    self._ask(request, event)
+                elif isinstance(event, PicturesSaved):
+                    await self._show_pictures(event.message_id, shown)
+            status.set(state="")
+        except GenaiError as exc:
+            status.set(state="error")
+            self.notify(str(exc), title="Pictures", severity="error", timeout=10)
+        finally:
+            self.refresh_list()
+
+    async def _show_pictures(self, message_id: int, shown: dict[int, PictureMessage]) -> None:
+        message = self.engine.message(message_id)
+        view = shown.get(message_id)
+        if view is None:
+            view = shown[message_id] = PictureMessage(message.kind, message.meta, self.renderer,
+                                                      message_id=message_id)  # fmt: skip
+            await self.messages.mount(view)
+        else:
+            await view.show(message.meta)
+        self.messages.scroll_end(animate=False)
+
+    def _ask(self, request: str, question: Clarify) -> None:
+        from genai_tui.screens.clarify import ClarifyDialog
+
+        def answered(answer: str | None) -> None:
+            # Esc: draw it as asked (the flow never asks twice).
+            self.imagine(request, answer or "as asked, no more detail")
+
+        self.status.set(state="")
+        self.app.push_screen(ClarifyDialog(question.question, question.suggestions), answered)
+
+    @on(PictureTile.Opened)
+    def _open_picture(self, event: PictureTile.Opened) -> None:
+        from genai_tui.widgets.image_viewer import ImageViewer
+
+        tile = event.tile
+        image = load_picture(tile.path)
+        if image is None:
+            self.notify(f"{tile.path} is missing.", severity="warning")
+            return
+
+        def chosen(choice: str | None) -> None:
+            if choice == "next" and tile.image_id is not None and self.conv_id is not None:
+                if not self._busy():
+                    self.run_create(self.engine.create.redraw(self.conv_id, tile.image_id))
+            elif choice == "studio" and tile.image_id is not None:
+                self.app.switch_mode("studio")
+                recall = getattr(self.app.screen, "recall_image", None)
+                if recall is not None:  # the studio screen, once it is drawn
+                    self.app.screen.call_after_refresh(recall, tile.image_id)
+
+        about = f"{tile.about}\nseed {tile.seed} · {tile.path}"
+        self.app.push_screen(ImageViewer(image, about, self.renderer, actions=True), chosen)
