@@ -87,9 +87,7 @@ class ChatCreate(ChatActions):
         start = None
         if mode == "transform":
             start, what = init_image_in(what)
-            start = start or self.engine.create.last_picture(self.conv_id)
-            start = start or next((i.path for i in self.engine.images.gallery.images(limit=1)
-                                   if i.exists), None)  # fmt: skip
+            start = start or self.engine.create.start_picture(self.conv_id)
             request = f"transform: {what}"
         flow = self.engine.create.imagine(self.conv_id, request, answer, start)
         self.run_create(flow, request)
@@ -158,10 +156,12 @@ class ChatCreate(ChatActions):
                 if not self._busy():
                     self.run_create(self.engine.create.redraw(self.conv_id, tile.image_id))
             elif choice == "studio" and tile.image_id is not None:
+                from genai_tui.screens.studio import StudioScreen
+
                 self.app.switch_mode("studio")
-                recall = getattr(self.app.screen, "recall_image", None)
-                if recall is not None:  # the studio screen, once it is drawn
-                    self.app.screen.call_after_refresh(recall, tile.image_id)
+                studio = self.app.screen
+                if isinstance(studio, StudioScreen):  # recalled once it is drawn
+                    studio.call_after_refresh(studio.recall_image, tile.image_id)
 
         about = f"{tile.about}\nseed {tile.seed} · {tile.path}"
         self.app.push_screen(ImageViewer(image, about, self.renderer, actions=True), chosen)

@@ -160,7 +160,7 @@ async def test_transform_starts_from_the_last_picture_of_the_chat(remote, server
     server.replies = [json.dumps({"action": "draw", "prompt": "a red cube"}),
                       json.dumps({"action": "draw", "prompt": "the cube in blue"})]
     await run(engine.create.imagine(conv_id, "a red cube"))
-    start = engine.create.last_picture(conv_id)
+    start = engine.create.start_picture(conv_id)
     assert start is not None and start.exists()
     with pytest.raises(GenaiError, match="needs a picture"):
         await run(engine.create.imagine(conv_id, "transform: make it blue"))
@@ -169,4 +169,42 @@ async def test_transform_starts_from_the_last_picture_of_the_chat(remote, server
     assert message.meta["mode"] == "transform" and message.meta["init_image"] == str(start)
     image = engine.images.gallery.image(message.meta["images"][0]["id"])
     assert image.init_image == str(start)
+    await engine.aclose()
+
+
+STORY = {"title": "The Fox", "scenes": [
+    {"text": "A fox wakes.", "prompt": "a fox in snow"},
+    {"text": "It runs.", "prompt": "a fox running"},
+    {"text": "It sleeps.", "prompt": "a fox asleep"}]}  # fmt: skip
+
+
+async def test_a_story_has_n_scenes_each_with_its_picture(remote, server):
+    engine, conv_id = remote
+    server.replies = [json.dumps(STORY)]
+    events = await run(engine.create.story(conv_id, "a fox in winter 3 scenes"))
+    saved = [e for e in events if isinstance(e, PicturesSaved)]
+    assert saved[-1].finished and not saved[0].finished
+    page = engine.message(saved[-1].message_id)
+    assert page.kind == "story" and page.meta["title"] == "The Fox"
+    scenes = page.meta["scenes"]
+    assert [s["text"] for s in scenes] == ["A fox wakes.", "It runs.", "It sleeps."]
+    assert all(s["image"] and engine.images.gallery.image(s["image"]["id"]).prompt == s["prompt"]
+               for s in scenes)  # fmt: skip
+    assert "illustrated stories" in server.chat_requests()[-1]["body"]["messages"][0]["content"]
+    await engine.aclose()
+
+
+async def test_stopping_a_story_keeps_the_finished_scenes(remote, server):
+    engine, conv_id = remote
+    server.replies = [json.dumps(STORY)]
+    pictures = 0
+    async for event in engine.create.story(conv_id, "a fox in winter"):
+        if isinstance(event, ImageReady):
+            pictures += 1
+            engine.stop()  # Esc while the first scene is being drawn
+    page = engine.messages(conv_id)[-1]
+    drawn = [s for s in page.meta["scenes"] if s["image"]]
+    assert pictures == 1 and len(drawn) == 1 and drawn[0]["text"] == "A fox wakes."
+    assert len(page.meta["scenes"]) == 3  # the story's text is all there
+    assert not engine.generating
     await engine.aclose()

@@ -296,12 +296,14 @@ class Creator:
                     kind="images", meta=meta)  # fmt: skip
                 yield PicturesSaved(message.id, True)
 
-    def last_picture(self, conv_id: int) -> Path | None:
-        """The newest picture of the conversation (a transform's default start)."""
+    def start_picture(self, conv_id: int) -> Path | None:
+        """Where a transform starts by default: the newest picture of the conversation,
+        else the newest of the gallery."""
         for message in reversed(self.engine.store.messages(conv_id)):
             pictures = [i for s in message.meta.get("scenes", []) if (i := s.get("image"))]
             pictures = message.meta.get("images", []) or pictures
             for picture in reversed(pictures):
                 if Path(picture["path"]).exists():
                     return Path(picture["path"])
-        return None
+        newest = [i.path for i in self.engine.images.gallery.images(limit=1) if i.exists]
+        return newest[0] if newest else None
