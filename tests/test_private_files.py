@@ -186,6 +186,8 @@ def test_doctor_names_every_file_open_to_others_and_its_chmod_fixes_it(
     data = tmp_path / "data dir"  # a space: the commands are quoted
     fill_data_dir(data)
     db = data / "genai-tui.sqlite3"
+    pictures = private_dir(data / "exports" / "c-1_files")  # an export's pictures
+    (pictures / "p.png").write_bytes(b"png")
     opened = [data, data / "exports", data / "images", db, data / "genai-tui.log"]
     opened += list((data / "exports").iterdir()) + list((data / "images").iterdir())
     for path in opened:
@@ -203,8 +205,10 @@ def test_doctor_names_every_file_open_to_others_and_its_chmod_fixes_it(
         f"database {db} is open to other users (mode 0644): chmod 600 {q[:-1]}/genai-tui.sqlite3'",
         f"log {data}/genai-tui.log is open to other users (mode 0644): "
         f"chmod 600 {q[:-1]}/genai-tui.log'",
-        f"2 exports files in {data}/exports are open to other users: chmod 600 {q[:-1]}/exports'/*",
-        f"1 images files in {data}/images are open to other users: chmod 600 {q[:-1]}/images'/*",
+        f"4 files or folders in {data}/exports are open to other users: "
+        f"chmod -R go= {q[:-1]}/exports'",
+        f"1 files or folders in {data}/images are open to other users: "
+        f"chmod -R go= {q[:-1]}/images'",
     ]
     for warning in warnings:  # the advice, run as given, is enough
         subprocess.run(warning.split(": ", 1)[1], shell=True, check=True)

@@ -105,18 +105,20 @@ def permission_warnings(settings: Settings) -> list[str]:
                 f"chmod 600 {shlex.quote(str(file))}"
             )
     for label, folder in folders[1:]:
-        wide = [f for f in _files_in(folder) if open_to_others(f)]
+        # What they hold, at any depth (an export's pictures are in a folder beside it).
+        wide = [p for p in _walk(folder) if open_to_others(p)]
         if wide:
             warnings.append(
-                f"{len(wide)} {label} files in {folder} are open to other "
-                f"users: chmod 600 {shlex.quote(str(folder))}/*"
+                f"{len(wide)} files or folders in {folder} are open to other users: "
+                f"chmod -R go= {shlex.quote(str(folder))}"
             )
     return warnings
 
 
-def _files_in(folder: Path) -> list[Path]:
+def _walk(folder: Path) -> list[Path]:
+    """Everything under `folder` but symlinks (a chmod through one is not ours to ask)."""
     try:
-        return [f for f in folder.iterdir() if f.is_file() and not f.is_symlink()]
+        return [p for p in folder.rglob("*") if not p.is_symlink()]
     except OSError:
         return []
 
