@@ -104,7 +104,7 @@ def permission_warnings(settings: Settings) -> list[str]:
                 f"{label} {file} is open to other users ({mode(file)}): "
                 f"chmod 600 {shlex.quote(str(file))}"
             )
-    for label, folder in folders[1:]:
+    for _, folder in folders[1:]:
         # What they hold, at any depth (an export's pictures are in a folder beside it).
         wide = [p for p in _walk(folder) if open_to_others(p)]
         if wide:
