@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genai_tui import __version__
+from genai_tui.cli import create as cli_create
 from genai_tui.cli import gen as cli_gen
 from genai_tui.cli import gpu as cli_gpu
 from genai_tui.cli import usage as cli_usage
@@ -118,11 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     rm = sub.add_parser(
         "rm",
         help="delete a model from disk",
-        description="Delete a model listed by `genai-tui models` (exact name, or a unique "
-        "part of one). Asks first unless --yes. Models in LM Studio's or Ollama's store "
-        'are deleted only with --store "LM Studio" or --store Ollama.',
+        description="Delete a model listed by `genai-tui models` (its whole name, or whole "
+        "parts of it: a folder, or the file name without its suffix; several matches are "
+        "listed and nothing is deleted). Asks first unless --yes. Models in LM Studio's or "
+        'Ollama\'s store are deleted only with --store "LM Studio" or --store Ollama.',
     )
-    rm.add_argument("model", metavar="MODEL", help="name (or unique part) from `models`")
+    rm.add_argument("model", metavar="MODEL", help="name (or whole part of one) from `models`")
     rm.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     rm.add_argument("--store", metavar="NAME",
                     help='confirm deleting in a store: "LM Studio" or Ollama')  # fmt: skip
@@ -132,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_usage.add_parser(sub)
     cli_gpu.add_parser(sub)
     cli_gen.add_parser(sub)
+    cli_create.add_parser(sub)
     return parser
 
 
@@ -209,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
             return cli_gpu.run(args, settings)
         if args.command == "gen":
             return cli_gen.run(args, settings)
+        if args.command in ("imagine", "story"):
+            return cli_create.run(args, settings)
         from genai_tui.app import run_app
 
         if probe is not None:

@@ -68,7 +68,7 @@ def add_parser(sub: Any) -> None:
     gen.add_argument("--json", action="store_true", help="print one JSON object at the end")
 
 
-class _Progress:
+class StepBar:
     """One line on stderr, redrawn in place (only on a terminal)."""
 
     def __init__(self, stream: Any) -> None:
@@ -142,7 +142,7 @@ async def _gen(args: argparse.Namespace, settings: Settings) -> int:
     studio = engine.images
     if args.output is not None:
         studio.gallery = Gallery(engine.store, args.output)
-    progress = _Progress(sys.stderr)
+    progress = StepBar(sys.stderr)
     ready: list[Any] = []
     done: Any = None
     loaded: Any = None

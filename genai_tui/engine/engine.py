@@ -205,9 +205,11 @@ class Engine:
 
         return await asyncio.to_thread(usage_overview, self.store, days)
 
-    def export(self, conv_id: int) -> tuple[Path, Path]:
+    def export(self, conv_id: int, folder: Path | None = None) -> tuple[Path, Path]:
+        """Markdown and JSON (and the chat's pictures) into `folder` or the exports dir."""
         conv = self.store.conversation(conv_id)
-        return export_conversation(conv, self.store.messages(conv_id), self.settings.exports_dir)
+        return export_conversation(conv, self.store.messages(conv_id),
+                                   folder or self.settings.exports_dir)  # fmt: skip
 
     def params_for(self, conv: Conversation) -> SamplingParams:
         values: dict[str, Any] = self.settings.generation.model_dump()
