@@ -208,3 +208,24 @@ async def test_stopping_a_story_keeps_the_finished_scenes(remote, server):
     assert len(page.meta["scenes"]) == 3  # the story's text is all there
     assert not engine.generating
     await engine.aclose()
+
+
+async def test_on_a_budget_for_one_model_the_flow_swaps_them_with_notices(
+    image_settings, models_dir
+) -> None:
+    """A GPU (here: the budget) too small for both: the image model's load unloads the
+    chat model and the next plan loads it back; each swap is announced, nothing fails."""
+    engine = Engine(image_settings)
+    evicted = []
+    engine.residency.subscribe(lambda event: evicted.append(event))
+    await engine.load_model(engine.default_model())
+    chat = engine.residency.get(engine.model.name)
+    engine.settings.gpu.vram_budget_mb = chat.bytes // 2**20 + 2  # room for one
+    conv = engine.new_conversation()
+    for _ in range(2):
+        events = await run(engine.create.imagine(conv.id, "a red apple", answer="on a table"))
+        assert any(isinstance(e, PicturesSaved) for e in events)
+    kinds = [e.kind for e in evicted if type(e).__name__ == "ModelEvicted"]
+    assert kinds[:2] == ["chat", "image"]
+    assert "to make room" in next(e for e in evicted if type(e).__name__ == "ModelEvicted").reason
+    await engine.aclose()

@@ -60,7 +60,7 @@ async def test_notifications_show_escapes_as_pictures(make_app):
     app = make_app()
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         app.notify(f"Download failed: {PAYLOAD}", title=PAYLOAD)
-        await pilot.pause(0.3)
+        await wait_until(pilot, lambda: "Download failed" in plain(terminal_output(app)), 10)
         assert "evil␛]52;c;cHduZWQ" in visible(app)
 
 
