@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.binding import Binding
 
 from genai_tui.engine.core.errors import GenaiError
@@ -140,6 +140,14 @@ class ChatCreate(ChatActions):
 
         self.status.set(state="")
         self.app.push_screen(ClarifyDialog(question.question, question.suggestions), answered)
+
+    def on_key(self, event: events.Key) -> None:
+        """Typing while a picture has the focus writes in the message box, as elsewhere
+        in the chat (a picture takes only Enter)."""
+        if isinstance(self.focused, PictureTile) and event.is_printable and event.character:
+            event.stop()
+            self.prompt.focus()
+            self.prompt.insert(event.character)
 
     @on(PictureTile.Opened)
     def _open_picture(self, event: PictureTile.Opened) -> None:

@@ -89,6 +89,11 @@ async def test_imagine_puts_pictures_in_the_chat_and_they_are_there_after_a_rest
         tiles = list(pictures(app)[0].query(PictureTile))
         assert len(tiles) == 2 and all(t.path.exists() for t in tiles)
         assert len(app.engine.images.gallery.images()) == 2
+        # Typing on a picture writes in the message box.
+        tiles[1].focus()
+        await pilot.press("h", "i")
+        assert app.screen.prompt.text == "hi" and app.screen.prompt.has_focus
+        app.screen.prompt.clear()
         # Enter on a picture: the full view, with n / s.
         tiles[0].focus()
         await pilot.press("enter")
