@@ -59,6 +59,11 @@ class ChatCreate(ChatActions):
         return self.engine.settings.image.renderer
 
     def action_imagine_message(self) -> None:
+        # A priority key is handled before the keys typed just ahead of it reach the
+        # box: read the box once it has taken them (its own queue runs this after).
+        self.prompt.call_later(self._imagine_message)
+
+    def _imagine_message(self) -> None:
         text = self.prompt.text.strip()
         if not text:
             self.notify("Write what to draw first; Ctrl+E makes pictures of it.",

@@ -41,8 +41,9 @@ class StudioAssist(StudioParams):
         if self.engine.generating or self.images.generating:
             self.say("Busy: wait, or stop with Esc.", error=True)
             return
-        idea = self.query_one("#prompt", Input).value
-        self.write_prompt(idea)
+        # Read the box after it has taken the keys typed just ahead of this priority key.
+        box = self.query_one("#prompt", Input)
+        box.call_later(lambda: self.write_prompt(box.value))
 
     def action_stop(self) -> None:
         """Esc: stop the prompt writer if it runs, else cancel the generation."""

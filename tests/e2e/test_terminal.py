@@ -110,3 +110,17 @@ def test_hostile_file_names_do_not_reach_the_terminal_as_escapes(terminal, app_d
     time.sleep(0.5)
     assert "pwned" not in term.title() and term.title() == before
     assert term.buffers() == []
+
+
+def test_ctrl_e_turns_the_message_into_pictures_in_the_chat(terminal, studio_dirs) -> None:
+    """Ctrl+E (byte 0x05) on a written message: SmolLM2 plans, the tiny pipeline draws,
+    and the pictures show in the conversation (half-cell blocks)."""
+    term = terminal(size=(80, 24))
+    term.wait_for("Type a message below")
+    term.type("a red apple on a table")
+    term.bytes(b"\x05")
+    shown = term.wait_for("seed ", timeout=180)
+    assert "Pictures" in shown and "▀" in shown
+    assert "a red apple on a table" not in shown.splitlines()[-3]  # the box was emptied
+    term.keys("C-q")
+    assert term.exited() == 0
