@@ -229,3 +229,15 @@ async def test_on_a_budget_for_one_model_the_flow_swaps_them_with_notices(
     assert kinds[:2] == ["chat", "image"]
     assert "to make room" in next(e for e in evicted if type(e).__name__ == "ModelEvicted").reason
     await engine.aclose()
+
+
+async def test_a_picture_drawn_again_with_the_next_seed_is_a_new_message(remote, server):
+    engine, conv_id = remote
+    server.replies = [json.dumps({"action": "draw", "prompt": "a bee", "slogan": "Bees!"})]
+    await run(engine.create.imagine(conv_id, "poster: bees"))
+    first = engine.messages(conv_id)[-1].meta["images"][0]
+    events = await run(engine.create.redraw(conv_id, first["id"]))
+    again = engine.message(next(e for e in events if isinstance(e, PicturesSaved)).message_id)
+    assert [i["seed"] for i in again.meta["images"]] == [first["seed"] + 1]
+    assert again.meta["prompt"] == "a bee" and again.meta["slogan"] == "Bees!"
+    await engine.aclose()

@@ -148,6 +148,26 @@ class Creator:
             if watcher is not None:
                 watcher.cancel()
 
+    async def _pictures(self, conv_id: int, request: ImageRequest, meta: dict[str, Any]
+                        ) -> AsyncGenerator[Any]:  # fmt: skip
+        """Draw `request`, then save what was made as one picture message of the chat
+        (`meta` plus the prompt and the pictures with their seeds)."""
+        ready: list[ImageReady] = []
+        async with aclosing(self._draw(request)) as events:
+            async for event in events:
+                if isinstance(event, ImageReady):
+                    ready.append(event)
+                yield event
+        if not ready:
+            return
+        meta = meta | {"prompt": request.prompt, "negative_prompt": request.negative_prompt,
+                       "images": [{"id": r.image_id, "path": str(r.path), "seed": r.seed}
+                                  for r in ready]}  # fmt: skip
+        message = self.engine.store.add_message(
+            conv_id, "assistant", picture_summary(len(ready), request.prompt),
+            kind="images", meta=meta)  # fmt: skip
+        yield PicturesSaved(message.id, True)
+
     @asynccontextmanager
     async def _busy(self) -> Any:
         async with self.engine.busy():
@@ -251,23 +271,11 @@ class Creator:
                 init_image=init_image, extra={"poster": slogan} if slogan else {},
             )  # fmt: skip
             yield CreateStep("drawing")
-            ready: list[ImageReady] = []
-            async with aclosing(self._draw(request_)) as events:
+            meta = {"mode": mode, "request": full, "slogan": slogan,
+                    "init_image": str(init_image) if init_image else None}  # fmt: skip
+            async with aclosing(self._pictures(conv_id, request_, meta)) as events:
                 async for event in events:
-                    if isinstance(event, ImageReady):
-                        ready.append(event)
                     yield event
-            if not ready:
-                return
-            meta = {"mode": mode, "request": full, "prompt": request_.prompt,
-                    "negative_prompt": request_.negative_prompt, "slogan": slogan,
-                    "init_image": str(init_image) if init_image else None,
-                    "images": [{"id": r.image_id, "path": str(r.path), "seed": r.seed}
-                               for r in ready]}  # fmt: skip
-            message = store.add_message(conv_id, "assistant",
-                                        picture_summary(len(ready), request_.prompt),
-                                        kind="images", meta=meta)  # fmt: skip
-            yield PicturesSaved(message.id, True)
 
     async def redraw(self, conv_id: int, image_id: int, seed_step: int = 1
                      ) -> AsyncGenerator[Any]:  # fmt: skip
@@ -279,22 +287,11 @@ class Creator:
                                   extra={"poster": slogan} if slogan else {})  # fmt: skip
         async with self._busy():
             yield CreateStep(f"drawing seed {request.seed}")
-            ready: list[ImageReady] = []
-            async with aclosing(self._draw(request)) as events:
+            meta = {"mode": "poster" if slogan else "art", "request": picture.prompt,
+                    "slogan": slogan, "init_image": picture.init_image}  # fmt: skip
+            async with aclosing(self._pictures(conv_id, request, meta)) as events:
                 async for event in events:
-                    if isinstance(event, ImageReady):
-                        ready.append(event)
                     yield event
-            if ready:
-                meta = {"mode": "poster" if slogan else "art", "request": picture.prompt,
-                        "prompt": picture.prompt, "negative_prompt": picture.negative_prompt,
-                        "slogan": slogan, "init_image": picture.init_image,
-                        "images": [{"id": r.image_id, "path": str(r.path), "seed": r.seed}
-                                   for r in ready]}  # fmt: skip
-                message = self.engine.store.add_message(
-                    conv_id, "assistant", picture_summary(len(ready), picture.prompt),
-                    kind="images", meta=meta)  # fmt: skip
-                yield PicturesSaved(message.id, True)
 
     def start_picture(self, conv_id: int) -> Path | None:
         """Where a transform starts by default: the newest picture of the conversation,
