@@ -246,7 +246,7 @@ class ChatScreen(ReportsWorkerErrors, ChatCreate):
         self.messages.anchor()
         status = self.status
         status.set(state="waiting for first token…")
-        tokens, started, last_update = 0, time.monotonic(), 0.0
+        tokens, started, last_update, last_token = 0, time.monotonic(), 0.0, 0.0
         flusher = self.set_interval(FLUSH_INTERVAL_S, view.flush)
         try:
             async for event in events:
@@ -254,6 +254,9 @@ class ChatScreen(ReportsWorkerErrors, ChatCreate):
                     view.buffer(event.text)
                     tokens += 1
                     now = time.monotonic()
+                    if now - last_token > FLUSH_INTERVAL_S:  # the first, or after a pause:
+                        await view.flush()  # on screen now, not at the next tick
+                    last_token = now
                     if now - last_update > STATUS_INTERVAL_S:
                         last_update = now
                         status.set(live_tokens=(tokens, now - started),

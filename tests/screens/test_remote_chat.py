@@ -217,3 +217,22 @@ async def test_each_failure_is_shown_and_the_next_message_works(remote_app, serv
         conv = app.engine.store.conversations()[0]
         assert [m.content for m in app.engine.store.messages(conv.id) if m.role == "user"] == [
             "First", "Second"]  # fmt: skip
+
+
+async def test_the_first_token_is_on_screen_without_waiting_for_the_flush_tick(
+    remote_app, servers, monkeypatch
+):
+    """Streamed text reaches the screen on a timer; the first token (and the first after
+    a pause) is shown at once. With the timer at 60 s, the first word still shows."""
+    monkeypatch.setattr("genai_tui.screens.chat.FLUSH_INTERVAL_S", 60.0)
+    good, _ = servers
+    good.default = "slow"  # a word every 50 ms
+    app = remote_app
+    async with app.run_test(size=SIZE) as pilot:
+        await pick_remote(pilot, app)
+        await send(pilot, app, "Hello")
+        reply = lambda: list(app.screen.query(MessageView))[-1]  # noqa: E731
+        await wait_until(pilot, lambda: "word0" in reply().query_one("#body").source, 10)
+        assert app.engine.generating  # shown while the reply is still streaming
+        await pilot.press("escape")
+        await wait_idle(pilot, app)
