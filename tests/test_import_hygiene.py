@@ -171,6 +171,8 @@ def test_help_imports_only_the_standard_library() -> None:
         - {"genai_tui", "__main__", "_distutils_hack", "sitecustomize", "usercustomize"}
     )
     assert third_party == []
+    # Nor the slow parts of the standard library (asyncio pulls in ssl: ~60 ms).
+    assert [m for m in loaded if _is(m, ("asyncio", "ssl", "concurrent"))] == []
 
 
 def test_listing_models_does_not_load_llama_cpp(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ chat list. Standard library only at the top.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -78,6 +77,8 @@ def _conversation(engine: Engine, ref: str | None) -> int:
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from asyncio import CancelledError
+
     from genai_tui.engine.core.errors import GenaiError
     from genai_tui.engine.core.events import (
         Clarify,
@@ -132,7 +133,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             answer = _ask(question)
         bar.close()
         return _report(args, engine, conv_id, saved, ready)
-    except (KeyboardInterrupt, asyncio.CancelledError):
+    except (KeyboardInterrupt, CancelledError):
         engine.stop()
         return EXIT_INTERRUPTED
     except GenaiError as exc:
@@ -161,4 +162,6 @@ def _report(args: argparse.Namespace, engine: Engine, conv_id: int, saved: int |
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     return asyncio.run(_run(args, settings))
