@@ -97,3 +97,19 @@ def truncated_data(tmp_path: Path, smollm_path: Path) -> Path:
 def unknown_arch(write_gguf: WriteGGUF) -> Path:
     """A well-formed GGUF whose architecture llama.cpp does not know."""
     return write_gguf("future-model.gguf", "notarealarch")
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    """A fresh store (database) in the test's data dir."""
+    from genai_tui.engine.core.store import Store
+
+    s = Store(tmp_path / "data" / "genai-tui.sqlite3")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Path:
+    """An empty Hugging Face cache folder for download tests."""
+    return tmp_path / "hf-cache"

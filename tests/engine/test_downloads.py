@@ -43,18 +43,6 @@ def hub_files(repo) -> list[JobFile]:
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    s = Store(tmp_path / "data" / "genai-tui.sqlite3")
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def cache(tmp_path: Path) -> Path:
-    return tmp_path / "hf-cache"
-
-
-@pytest.fixture
 def repo(hub_server):
     return hub_server.add_repo(REPO, FILES)
 

@@ -24,18 +24,6 @@ WEIGHTS = random.Random(7).randbytes(300_000)
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    s = Store(tmp_path / "data" / "genai-tui.sqlite3")
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def cache(tmp_path: Path) -> Path:
-    return tmp_path / "hf-cache"
-
-
-@pytest.fixture
 async def make_queue(store: Store, cache: Path):
     queues: list[DownloadQueue] = []
 
