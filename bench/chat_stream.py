@@ -72,6 +72,7 @@ class Run:
     finish: str = ""
     ui_cpu_s: float = 0.0  # (c) only: CPU time of the event-loop thread, request to end
     frames: int = 0  # (c) only: frames written, request to end
+    shown: float = 0.0  # (c) only: the first frame written after the first token arrived
 
     @property
     def decode_tps(self) -> float:
@@ -384,10 +385,12 @@ async def run_tui_once(pilot: Any, timer: StreamTimer, lag: LagMonitor | None, d
     if lag is not None:
         await lag.stop()
     frames = sum(1 for t in driver.frames if start <= t <= end) if driver is not None else 0
+    first = timer.first or end
+    shown = next((t for t in driver.frames if t >= first), end) if driver is not None else end
     await pilot.app.workers.wait_for_complete()
     views = [v for v in screen.messages.query(MessageView) if v.role == "assistant"]
     text = views[-1].text if views else ""
-    return Run(text, timer.deltas, start, timer.first or end, end, timer.finish, ui_cpu, frames)
+    return Run(text, timer.deltas, start, first, end, timer.finish, ui_cpu, frames, shown)
 
 
 # -- the benchmark ------------------------------------------------------------------------
@@ -470,6 +473,11 @@ async def _bench(args: argparse.Namespace, log: Callable[[str], None], tmp: Path
         "lag_p50_ms": round(percentile(lag.samples, 50) * 1000, 2),
         "lag_p99_ms": round(percentile(lag.samples, 99) * 1000, 2),
         "tokens": tokens,
+        # Enter to the first token on screen (the first frame after it arrived), beside
+        # the raw library's first token for the same prompt.
+        "ui_first_token_ms": round(statistics.median(r.shown - r.start for r in tui.runs)
+                                   * 1000, 1),
+        "raw_first_token_ms": round(raw.median("ttft") * 1000, 1),
     }
     details = {
         "paths": (raw, eng, tui),
