@@ -11,7 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genai_tui.engine.chat.local import LocalChatModel, SamplingParams
-from genai_tui.engine.chat.service import DEFAULT_TITLE, ChatModel, chat_turn, title_from
+from genai_tui.engine.chat.service import (
+    DEFAULT_TITLE,
+    ChatModel,
+    add_user_message,
+    chat_turn,
+    title_from,
+)
 from genai_tui.engine.core.errors import GenaiError, NoModelError
 from genai_tui.engine.core.events import ChatEvent, ModelLoaded, ModelLoading
 from genai_tui.engine.core.export import export_conversation
@@ -239,10 +245,7 @@ class Engine:
     async def chat(self, conv_id: int, text: str) -> AsyncGenerator[ChatEvent, None]:
         """Add the user's message and stream the reply."""
         self._check_idle()
-        conv = self.store.conversation(conv_id)
-        self.store.add_message(conv_id, "user", text)
-        if conv.title == DEFAULT_TITLE:
-            self.store.update_conversation(conv_id, title=title_from(text))
+        add_user_message(self.store, self.store.conversation(conv_id), text)
         async with aclosing(self._reply(conv_id)) as events:
             async for event in events:
                 yield event

@@ -24,7 +24,8 @@ from genai_tui.engine.core.events import (
     StepProgress,
 )
 from genai_tui.screens.chat_actions import ChatActions, message_view
-from genai_tui.widgets.picture_message import PictureMessage, PictureTile, load_picture
+from genai_tui.widgets.image_view import load_picture
+from genai_tui.widgets.picture_message import PictureMessage, PictureTile
 
 COMMANDS = ("/imagine", "/story")
 

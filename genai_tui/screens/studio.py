@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import time
 from math import ceil
-from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -42,7 +41,7 @@ from genai_tui.widgets.downloads_line import DownloadsLine
 from genai_tui.widgets.gallery_list import GalleryList
 from genai_tui.widgets.gpu_line import GpuLine
 from genai_tui.widgets.image_model_picker import ImageModelPicker
-from genai_tui.widgets.image_view import ImageTile
+from genai_tui.widgets.image_view import ImageTile, load_picture
 from genai_tui.widgets.image_viewer import ImageViewer
 from genai_tui.widgets.step_progress import StepProgressBar
 from genai_tui.workbench import ReportsWorkerErrors
@@ -50,11 +49,6 @@ from genai_tui.workbench import ReportsWorkerErrors
 PREVIEW_S = 0.5  # at most two live previews a second
 
 
-def load_picture(path: Path) -> Any:
-    from PIL import Image
-
-    with Image.open(path) as src:
-        return src.convert("RGB")
 
 class StudioScreen(ReportsWorkerErrors, StudioAssist):
     CSS_PATH = "studio.tcss"
@@ -301,6 +295,8 @@ class StudioScreen(ReportsWorkerErrors, StudioAssist):
         if img is None or not img.exists:
             return
         picture = await asyncio.to_thread(load_picture, img.path)
+        if picture is None:
+            return
         tile = self.query_one("#gallery-preview", ImageTile)
         tile.path, tile.image_id = img.path, img.id
         tile.show(picture, f"seed {img.seed} · {img.model}")
@@ -344,12 +340,12 @@ class StudioScreen(ReportsWorkerErrors, StudioAssist):
         img = self._need_selected()
         if img is None:
             return
-        if not img.exists:
+        picture = load_picture(img.path) if img.exists else None
+        if picture is None:
             self.say(f"{img.path} is missing.", error=True)
             return
         about = read_parameters(img.path) or img.prompt
-        self.app.push_screen(ImageViewer(load_picture(img.path), f"{about}\n{img.path}",
-                                         self.renderer))  # fmt: skip
+        self.app.push_screen(ImageViewer(picture, f"{about}\n{img.path}", self.renderer))
 
     def action_recall(self) -> None:
         img = self._need_selected()

@@ -7,6 +7,7 @@ imports it before `App.run()` (app.run_app) so that query never races Textual.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -19,6 +20,17 @@ RENDERERS = ("auto", "kitty", "sixel", "halfcell", "unicode")
 
 
 _CLASSES: dict[str, type[Widget]] = {}
+
+
+def load_picture(path: Path) -> Any:
+    """A picture file as an RGB PIL image; None when it is gone or unreadable."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as src:
+            return src.convert("RGB")
+    except OSError:
+        return None
 
 
 class _Guarded:

@@ -8,6 +8,7 @@ full view.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +20,7 @@ from textual.message import Message
 from textual.widgets import Static
 
 from genai_tui.engine.core.text import printable
-from genai_tui.widgets.image_view import ImageTile
-
-
-def load_picture(path: Path) -> Any:
-    """The PNG as an RGB PIL image (None when the file is gone)."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as src:
-            return src.convert("RGB")
-    except OSError:
-        return None
+from genai_tui.widgets.image_view import ImageTile, load_picture
 
 
 class PictureTile(ImageTile):
@@ -51,7 +41,11 @@ class PictureTile(ImageTile):
         self.about = about
 
     def on_mount(self) -> None:
-        image = load_picture(self.path)
+        self.run_worker(self._load(), exclusive=True)
+
+    async def _load(self) -> None:
+        """Read and decode the PNG off the event loop (a chat may hold many)."""
+        image = await asyncio.to_thread(load_picture, self.path)
         if image is None:
             self.set_caption(f"{self.caption} · file missing")
         else:

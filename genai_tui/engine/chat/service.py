@@ -69,6 +69,13 @@ def title_from(text: str, limit: int = 60) -> str:
     return first if len(first) <= limit else first[: limit - 1].rstrip() + "…"
 
 
+def add_user_message(store: Store, conv: Conversation, text: str, title: str = "") -> None:
+    """Save the user's message; a new chat takes its title from it (or from `title`)."""
+    store.add_message(conv.id, "user", text)
+    if conv.title == DEFAULT_TITLE:
+        store.update_conversation(conv.id, title=title_from(title or text))
+
+
 def history(store: Store, conv: Conversation, leaving_out: Sequence[int] = ()) -> Messages:
     """The conversation as chat messages, its system prompt first."""
     messages = [{"role": m.role, "content": m.content} for m in store.messages(conv.id)

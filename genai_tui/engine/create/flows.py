@@ -14,11 +14,18 @@ import asyncio
 import dataclasses
 import re
 from collections.abc import AsyncGenerator
-from contextlib import aclosing, asynccontextmanager
+from contextlib import aclosing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from genai_tui.engine.chat.service import DEFAULT_TITLE, ChatModel, history, model_reply, title_from
+from genai_tui.engine.chat.service import (
+    DEFAULT_TITLE,
+    ChatModel,
+    add_user_message,
+    history,
+    model_reply,
+    title_from,
+)
 from genai_tui.engine.core.errors import GenaiError
 from genai_tui.engine.core.events import (
     Clarify,
@@ -168,11 +175,6 @@ class Creator:
             kind="images", meta=meta)  # fmt: skip
         yield PicturesSaved(message.id, True)
 
-    @asynccontextmanager
-    async def _busy(self) -> Any:
-        async with self.engine.busy():
-            yield
-
     # -- the studio's prompt assistant --------------------------------------------
 
     async def write_prompt(self, idea: str) -> AsyncGenerator[Any]:
@@ -181,7 +183,7 @@ class Creator:
         if not idea.strip():
             raise GenaiError("Type an idea in the prompt box first.",
                              "A few words are enough: the assistant expands them.")  # fmt: skip
-        async with self._busy():
+        async with self.engine.busy():
             conv = self._conversation(None)
             into: list[ChatModel] = []
             async for event in self._chat_model(conv, into):
@@ -225,7 +227,7 @@ class Creator:
                              "gallery), or give a path: /imagine transform: PATH what to "
                              "change.")  # fmt: skip
         store = self.engine.store
-        async with self._busy():
+        async with self.engine.busy():
             conv = store.conversation(conv_id)
             full = what if not answer else f"{what} ({answer.strip()})"
             user_text = f"/imagine {mode}: {full}" if mode != "art" else f"/imagine {full}"
@@ -263,9 +265,7 @@ class Creator:
             slogan = " ".join(plan.slogan.split())[:60] if mode == "poster" else ""
             if mode == "poster" and not slogan:
                 slogan = title_from(what, 40)
-            store.add_message(conv_id, "user", user_text)
-            if conv.title == DEFAULT_TITLE:
-                store.update_conversation(conv_id, title=title_from(user_text))
+            add_user_message(store, conv, user_text)
             request_ = self.engine.images.request_defaults(
                 plan.prompt.strip(), negative_prompt=plan.negative_prompt.strip(),
                 init_image=init_image, extra={"poster": slogan} if slogan else {},
@@ -285,7 +285,7 @@ class Creator:
         slogan = str(picture.params.get("extra", {}).get("poster") or "")
         request = picture.request(seed=(picture.seed or 0) + seed_step,
                                   extra={"poster": slogan} if slogan else {})  # fmt: skip
-        async with self._busy():
+        async with self.engine.busy():
             yield CreateStep(f"drawing seed {request.seed}")
             meta = {"mode": "poster" if slogan else "art", "request": picture.prompt,
                     "slogan": slogan, "init_image": picture.init_image}  # fmt: skip

@@ -10,7 +10,7 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
-from genai_tui.engine.chat.service import DEFAULT_TITLE, ChatModel, title_from
+from genai_tui.engine.chat.service import ChatModel, add_user_message, title_from
 from genai_tui.engine.core.errors import GenaiError
 from genai_tui.engine.core.events import CreateNote, CreateStep, ImageReady, PicturesSaved
 from genai_tui.engine.create import instructions as ins
@@ -48,7 +48,7 @@ class StoryCreator(Creator):
                              f"Add 'N scenes' at the end for another length (1-{MAX_SCENES}).")
         store = self.engine.store
         cancel = self.engine.cancel_event
-        async with self._busy():
+        async with self.engine.busy():
             conv = store.conversation(conv_id)
             into: list[ChatModel] = []
             async for event in self._chat_model(conv, into):
@@ -81,9 +81,7 @@ class StoryCreator(Creator):
             ]
             title = " ".join(plan.title.split())
             user_text = f"/story {idea.strip()} ({scenes} scenes)"
-            store.add_message(conv_id, "user", user_text)
-            if conv.title == DEFAULT_TITLE:
-                store.update_conversation(conv_id, title=title_from(title))
+            add_user_message(store, conv, user_text, title=title)
             meta: dict[str, Any] = {"title": title, "idea": idea.strip(), "scenes": page}
             message = store.add_message(conv_id, "assistant", story_text(title, page),
                                         kind="story", meta=meta)  # fmt: skip
