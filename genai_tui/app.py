@@ -255,10 +255,6 @@ def log_failure(path: Path, what: str, error: BaseException | None) -> Path:
 
 
 def run_app(settings: Settings) -> int:
-    # textual-image asks the terminal for Sixel/Kitty support and cell size on import
-    # (whatever renderer is set): that must happen before Textual owns the terminal.
-    import textual_image.widget  # noqa: F401
-
     app = GenaiApp(settings)
     app.run()
     return app.return_code or 0

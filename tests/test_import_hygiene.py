@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import ast
-import re
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -234,3 +234,30 @@ def test_store_internals_stay_in_core() -> None:
     private = re.compile(r"\bstore\._\w+")
     outside = [p for p in PACKAGE.rglob("*.py") if "core" not in p.relative_to(PACKAGE).parts]
     assert [f"{f}:{n}" for f, n, line in _lines(outside) if private.search(line)] == []
+
+
+def test_the_tui_first_frame_loads_no_picture_libraries(tmp_path: Path) -> None:
+    """The first frame waits for nothing but Textual and the chat screen: textual-image
+    (and PIL, numpy under it) load when a picture is first shown (issue 14)."""
+    loaded = run_python(
+        f"""
+        import asyncio, json, sys
+        from genai_tui.cli import _probe_terminal_graphics
+        from genai_tui.app import GenaiApp
+        from genai_tui.config import load_settings
+
+        _probe_terminal_graphics().join()  # what the CLI does before the TUI starts
+
+        async def main():
+            settings = load_settings(None, data_dir={str(tmp_path)!r},
+                                     models_dir={str(tmp_path / "models")!r})
+            app = GenaiApp(settings)
+            async with app.run_test() as pilot:
+                await pilot.pause()
+                assert type(app.screen).__name__ == "ChatScreen"
+                return sorted(sys.modules)
+
+        print(json.dumps({{"modules": asyncio.run(main())}}))
+        """
+    )["modules"]
+    assert [m for m in loaded if _is(m, ("textual_image", "PIL", "numpy") + HEAVY)] == []

@@ -226,18 +226,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _probe_terminal_graphics() -> threading.Thread:
-    """Import textual-image on a thread: on import it asks the terminal for Sixel,
-    Kitty graphics and the cell size, waiting up to 0.1 s for each answer. That has
-    to end before Textual owns the terminal, but it need not hold up the other
-    start-up imports: the thread mostly waits, the main thread imports meanwhile."""
+    """Ask the terminal what pictures it can show (one round trip, terminal_probe) on a
+    thread: it has to end before Textual owns the terminal, but it need not hold up the
+    start-up imports meanwhile. textual-image itself is imported only when a picture is
+    first shown, and takes these answers instead of asking again."""
 
     def probe() -> None:
         try:
-            import textual_image.widget  # noqa: F401
-
             from genai_tui.terminal_graphics import probe_terminal
 
-            probe_terminal()  # XTVERSION: kitty's version decides its renderer
+            probe_terminal()
         except Exception:  # noqa: BLE001 - the studio reports it when it opens
             pass
 

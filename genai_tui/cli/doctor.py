@@ -139,11 +139,11 @@ def _holds_keys(config: Path) -> bool:
 def _renderer(setting: str) -> str:
     """What the studio will draw pictures with here, and why (asks the terminal)."""
     try:
-        import textual_image.widget  # noqa: F401  (its import asks about Sixel and kitty)
-
         from genai_tui.terminal_graphics import current_choice, probe_terminal
 
         probe_terminal()
+        import textual_image.widget  # noqa: F401  (it draws the pictures: it must load)
+
         choice = current_choice(setting)
     except Exception as exc:  # noqa: BLE001 - a doctor reports, it does not fail
         return f"unknown ({type(exc).__name__}: {exc})"
