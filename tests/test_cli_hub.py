@@ -296,7 +296,7 @@ def test_pull_resumes_after_ctrl_c(
     f = hub.repos[GGUF_REPO].files[name]
     key = f"{GGUF_REPO}/{name}"
     hub.drop_after(key, 7000)  # then the queue waits ~1 s before retrying: time to interrupt
-    partial = cache() / "models--org--Tiny-GGUF" / "blobs" / f"{f.sha256}.incomplete"
+    partial = cache() / "models--org--Tiny-GGUF" / "blobs" / f"{f.sha256}.ranged.incomplete"
     proc = subprocess.Popen(
         [sys.executable, "-m", "genai_tui", *base, "pull", GGUF_REPO, "--quant", "Q4_K_M"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy(), text=True,

@@ -42,6 +42,7 @@ from genai_tui.engine.models.download_jobs import (
     JobState,
     JobUpdate,
 )
+from genai_tui.engine.models.download_pieces import CONNECTIONS, PIECE_BYTES
 from genai_tui.engine.models.download_worker import JobWorker, discard_partials, layout_for
 from genai_tui.engine.models.hf_cache import (
     UnsafeNameError,
@@ -81,19 +82,16 @@ class DownloadQueue:
         backoff_s: float = 1.0,
         local_root: Path | None = None,
         timeout_s: float = 30.0,
+        connections: int = CONNECTIONS,
+        piece_bytes: int = PIECE_BYTES,
     ) -> None:
         self.store = store
         self.cache_dir = Path(cache_dir).expanduser()
         self.local_root = Path(local_root).expanduser() if local_root else None
         self.concurrency = max(1, concurrency)
-        self.fetcher = Fetcher(
-            endpoint,
-            token,
-            retries=retries,
-            backoff_s=backoff_s,
-            timeout_s=timeout_s,
-            max_connections=2 * self.concurrency + 2,
-        )
+        self.connections, self.piece_bytes = connections, piece_bytes
+        self.fetcher = Fetcher(endpoint, token, retries=retries, backoff_s=backoff_s,
+                               timeout_s=timeout_s)  # fmt: skip
         self._jobs: dict[int, JobState] = {}
         self._listeners = Listeners()
         self._streams: set[EventStream] = set()
@@ -329,9 +327,9 @@ class DownloadQueue:
             if job.state == "queued" and (job.task is None or job.task.done()):
                 ctl = Control()
                 job.start_run(ctl)
-                worker = JobWorker(
-                    job, ctl, fetcher=self.fetcher, store=self.store, cache_dir=self.cache_dir
-                )
+                worker = JobWorker(job, ctl, fetcher=self.fetcher, store=self.store,
+                                   cache_dir=self.cache_dir, connections=self.connections,
+                                   piece_bytes=self.piece_bytes)  # fmt: skip
                 job.task = self._loop.create_task(self._run(job, worker))
                 running += 1
 

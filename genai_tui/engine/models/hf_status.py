@@ -10,8 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-
-import httpx
+from typing import Any
 
 from genai_tui.engine.core.errors import GenaiError
 from genai_tui.engine.core.text import printable
@@ -67,16 +66,16 @@ def hub_said(text: str, token: str | None, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def check_status(resp: httpx.Response, ref: FileRef, endpoint: str, token: str | None) -> None:
+def check_status(status: int, headers: Any, ref: FileRef, endpoint: str,
+                 token: str | None) -> None:  # fmt: skip
     """Raise Retry for 408/429/5xx, DownloadError for other errors; 416 passes."""
-    status = resp.status_code
     if status < 400 or status == 416:
         return
     if status in (408, 429) or status >= 500:
-        raise Retry(f"HTTP {status}", parse_retry_after(resp.headers.get("Retry-After")))
-    said = hub_said(resp.headers.get("X-Error-Message") or "", token)
+        raise Retry(f"HTTP {status}", parse_retry_after(headers.get("Retry-After")))
+    said = hub_said(headers.get("X-Error-Message") or "", token)
     said = f' The Hub said: "{said}"' if said else ""
-    code = resp.headers.get("X-Error-Code", "")
+    code = headers.get("X-Error-Code") or ""
     repo = ref.repo_id
     page = f"{endpoint}/{repo}"
     if code == "GatedRepo" and status == 403:
