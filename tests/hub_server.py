@@ -7,8 +7,10 @@ calls: model search (`/api/models`, paged with a `Link` header), model info
 with `X-Repo-Commit`, `ETag` and `Range`. LFS files are answered with a 302 to
 `/cdn/...` on the same server, as the real Hub redirects to its CDN.
 
-Faults are switched on per test and per file (`fail`, `drop_after`, `corrupt`);
-counters (`bytes_sent`, `requests`) let tests check what was transferred.
+Faults are switched on per test and per file (`fail`, `drop_after`, `corrupt`),
+and for the whole server (`ranges = False`: Range ignored, every GET a 200);
+counters (`bytes_sent`, `requests`, `most_sending` bodies at once) let tests
+check what was transferred.
 A file is named by its key "repo_id/path" everywhere.
 """
 
@@ -19,6 +21,7 @@ import json
 import re
 import socket
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -116,6 +119,10 @@ class FakeHub:
         self._drops: dict[str, list[int | None]] = {}  # key -> [after_bytes, times]
         self._corrupt: set[str] = set()
         self._lock = threading.Lock()
+        self.ranges = True  # False: Range is ignored (200, the whole file), as some servers do
+        self.chunk_delay_s = 0.0  # a pause after each CHUNK of a body: a slower link
+        self.sending = 0  # file bodies being sent right now
+        self.most_sending = 0  # the most at once since reset_counters
         self._httpd: ThreadingHTTPServer | None = None
         self.url = ""
 
@@ -194,6 +201,7 @@ class FakeHub:
         with self._lock:
             self.bytes_sent.clear()
             self.requests.clear()
+            self.most_sending = self.sending
 
     def requests_for(self, key: str) -> list[Request]:
         """The logged requests for file `key` (HEAD, resolve and CDN)."""
@@ -452,7 +460,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, key: str, f: RepoFile, headers: dict[str, str]) -> None:
         start, end, status = 0, f.size - 1, 200
-        if m := re.fullmatch(r"bytes=(\d*)-(\d*)", self.headers.get("Range", "").strip()):
+        asked = self.headers.get("Range", "").strip() if self.hub.ranges else ""
+        if m := re.fullmatch(r"bytes=(\d*)-(\d*)", asked):
             if m.group(1):
                 start = int(m.group(1))
                 end = min(int(m.group(2)), end) if m.group(2) else end
@@ -465,7 +474,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         headers |= {
             "Content-Type": "application/octet-stream",
-            "Accept-Ranges": "bytes",
+            "Accept-Ranges": "bytes" if self.hub.ranges else "none",
             "Content-Length": str(end - start + 1),
             "Content-Disposition": f'attachment; filename="{f.path.split("/")[-1]}"',
         }
@@ -478,11 +487,20 @@ class _Handler(BaseHTTPRequestHandler):
         body = memoryview(data)[start : end + 1]
         drop = self.hub._take_drop(key)
         limit = len(body) if drop is None else min(drop, len(body))
-        for pos in range(0, limit, CHUNK):
-            chunk = body[pos : min(pos + CHUNK, limit)]
-            self.wfile.write(chunk)
+        with self.hub._lock:
+            self.hub.sending += 1
+            self.hub.most_sending = max(self.hub.most_sending, self.hub.sending)
+        try:
+            for pos in range(0, limit, CHUNK):
+                chunk = body[pos : min(pos + CHUNK, limit)]
+                self.wfile.write(chunk)
+                with self.hub._lock:
+                    self.hub.bytes_sent[key] += len(chunk)
+                if self.hub.chunk_delay_s:
+                    time.sleep(self.hub.chunk_delay_s)
+        finally:
             with self.hub._lock:
-                self.hub.bytes_sent[key] += len(chunk)
+                self.hub.sending -= 1
         if limit < len(body):  # the injected drop: cut the connection mid-body
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)

@@ -457,3 +457,41 @@ def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
         main(["pull", "--help"])
     out = capsys.readouterr().out
     assert "--quant" in out and "--variant" in out and "--local-dir" in out
+
+
+def test_pull_without_a_config_skips_the_settings_machinery_but_not_their_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No config file and no GENAI_TUI_* variable: `pull` reads its settings' defaults
+    without pydantic-settings; they are Settings' own. A config file (or a variable)
+    sends it through the real Settings."""
+    from genai_tui.cli import build_parser
+    from genai_tui.cli.hub import PullSettings, default_pull_settings
+    from genai_tui.config import Settings
+
+    for name in list(os.environ):
+        if name.upper().startswith("GENAI_TUI_"):
+            monkeypatch.delenv(name)
+    defaults = Settings()
+    for field in ("hf_token", "download_concurrency", "download_dir"):
+        assert getattr(PullSettings(), field) == getattr(defaults, field)
+    config = tmp_path / "config.toml"
+    args = build_parser().parse_args(["--config", str(config), "pull", "org/x"])
+    assert default_pull_settings(args) == PullSettings()
+    config.write_text('download_dir = "/somewhere"\n')
+    assert default_pull_settings(args) is None
+    config.unlink()
+    monkeypatch.setenv("GENAI_TUI_DOWNLOAD_CONCURRENCY", "4")
+    assert default_pull_settings(args) is None
+
+
+def test_pull_imports_neither_pydantic_settings_nor_httpx(hub, base: list[str]) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("GENAI_TUI_")}
+    env["GENAI_TUI_CONFIG"] = str(Path(base[1]) / "no-config.toml")
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "genai_tui", *base, "pull", GGUF_REPO,
+         "--quant", "Q4_K_M"], capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
+    assert "pydantic_settings" not in imported and "httpx" not in imported

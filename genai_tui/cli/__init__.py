@@ -187,6 +187,13 @@ def main(argv: list[str] | None = None) -> int:
     from genai_tui.engine.core.errors import GenaiError
 
     try:
+        if args.command == "pull":
+            from genai_tui.cli import hub as cli_hub
+
+            # Without a config file or GENAI_TUI_* variables, pull's settings are the
+            # defaults: it need not import pydantic-settings to learn that.
+            return cli_hub.run(args, cli_hub.default_pull_settings(args)
+                               or settings_from_args(args))  # fmt: skip
         settings = settings_from_args(args)
         if args.command == "chat":
             import asyncio

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +20,33 @@ if TYPE_CHECKING:
     from genai_tui.config import Settings
 
 
-def _library(settings: Settings) -> Any:
+@dataclass(frozen=True)
+class PullSettings:
+    """What `pull` reads of the settings, at their defaults (tests check they match
+    config.Settings' defaults)."""
+
+    hf_token: str | None = None
+    download_concurrency: int = 2
+    download_dir: Path | None = None
+
+
+def default_pull_settings(args: argparse.Namespace) -> PullSettings | None:
+    """PullSettings when nothing can change pull's settings (no config file, no
+    GENAI_TUI_* variable but GENAI_TUI_CONFIG); None: build the real Settings."""
+    if any(k.upper().startswith("GENAI_TUI_") and k.upper() != "GENAI_TUI_CONFIG"
+           for k in os.environ):  # fmt: skip
+        return None
+    path = args.config or os.environ.get("GENAI_TUI_CONFIG")
+    if path:
+        config = Path(path).expanduser()
+    else:
+        from platformdirs import user_config_path
+
+        config = user_config_path("genai-tui") / "config.toml"
+    return None if config.exists() else PullSettings()
+
+
+def _library(settings: Any) -> Any:
     from genai_tui.engine.core.store import Store
     from genai_tui.engine.models.library import ModelLibrary
 
@@ -173,7 +201,7 @@ def _print_quants(listing: list[dict[str, Any]], as_json: bool) -> None:
     print(_table(rows, ("QUANT", "SIZE", "FILES"), right=(1,)), end="")
 
 
-async def _pull(args: argparse.Namespace, settings: Settings) -> int:
+async def _pull(args: argparse.Namespace, settings: Settings | PullSettings) -> int:
     from asyncio import CancelledError
 
     from genai_tui.engine.core.events import DownloadFailed, DownloadFinished, DownloadProgress
@@ -344,10 +372,11 @@ def _duration(seconds: float) -> str:
     return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Run `search` or `pull`."""
+def run(args: argparse.Namespace, settings: Settings | PullSettings) -> int:
+    """Run `search` or `pull` (`pull` may get PullSettings: see default_pull_settings)."""
     import asyncio
 
     if args.command == "search":
+        assert not isinstance(settings, PullSettings)
         return asyncio.run(_search(args, settings))
     return asyncio.run(_pull(args, settings))

@@ -18,6 +18,7 @@ import http.client
 import os
 import socket
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -72,7 +73,8 @@ def _proxy_for(scheme: str, host: str) -> str | None:
         return None  # the common case, without importing urllib.request
     import urllib.request
 
-    if urllib.request.proxy_bypass_environment(host):  # type: ignore[attr-defined]
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]  # untyped
+    if bypass(host):
         return None
     return urllib.request.getproxies_environment().get(scheme)
 
@@ -87,6 +89,10 @@ class Connections:
         self._all: set[http.client.HTTPConnection] = set()
         self._lock = threading.Lock()
         self._ssl: Any = None
+        # plain-HTTP proxy connections -> the headers for the proxy
+        self._via_proxy: weakref.WeakKeyDictionary[http.client.HTTPConnection, dict[str, str]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def _pool(self) -> dict[tuple[str, str], http.client.HTTPConnection]:
         pool: dict[tuple[str, str], http.client.HTTPConnection] | None = getattr(
@@ -121,7 +127,7 @@ class Connections:
             conn.set_tunnel(host, port, headers=headers)
             return conn, False
         conn = http.client.HTTPConnection(p.hostname or "", p.port or 8080, **kw)
-        conn._genai_proxy_headers = headers  # type: ignore[attr-defined]
+        self._via_proxy[conn] = headers
         return conn, True
 
     def request(self, method: str, url: str, headers: dict[str, str], *,
@@ -156,15 +162,14 @@ class Connections:
             conn = pool.get(key)
             fresh = conn is None
             if conn is None:
-                conn, via_proxy = self._connect(u.scheme, u.netloc)
-                conn._genai_via_proxy = via_proxy  # type: ignore[attr-defined]
+                conn, _ = self._connect(u.scheme, u.netloc)
                 pool[key] = conn
                 with self._lock:
                     self._all.add(conn)
-            path = url if getattr(conn, "_genai_via_proxy", False) else target
-            extra = getattr(conn, "_genai_proxy_headers", {})
+            extra = self._via_proxy.get(conn)  # a plain proxy: absolute URL, its headers
+            path = url if extra is not None else target
             try:
-                conn.request(method, path, headers={**extra, **headers})
+                conn.request(method, path, headers={**(extra or {}), **headers})
                 if conn.sock is not None:
                     conn.sock.settimeout(self.timeout_s)
                 raw = conn.getresponse()
