@@ -5,13 +5,14 @@ repo of 3 files of random bytes totalling --size-mb (and a second one of --small
 In one run, alternating (ours, hf, hf, ours, ...), each into a fresh temp HF cache:
 
   ours   `python -m genai_tui pull REPO` in a child process: the CLI's one-off
-         DownloadQueue (HEAD, Range GETs, sha256 while streaming, fsync, cache layout)
+         DownloadQueue (HEAD; the files at once over 8 connections, large ones in
+         16 MiB Range pieces; sha256 of each file on its own thread; fsync; cache layout)
   hf     `hf download REPO --cache-dir TMP` (huggingface_hub's CLI, plain HTTP:
          HF_HUB_DISABLE_XET=1, HF_HUB_ENABLE_HF_TRANSFER=0)
 
 Both are timed end to end as processes (start-up, metadata calls, transfer, exit);
 the medians of --repeats give MB/s (MB = 10^6 bytes) and the ratio ours/hf (target
->= 1.0). The same command run again on the filled cache (nothing to transfer) gives
+>= 1.05). The same command run again on the filled cache (nothing to transfer) gives
 each tool's fixed cost, so `transfer MB/s` = size / (full - no-op) is also shown.
 Peak RSS is each child's ru_maxrss (os.wait4), for ours at both sizes: streaming to
 disk, it must not grow with the file size.
@@ -43,7 +44,7 @@ from hub_server import FakeHub  # noqa: E402  (tests/hub_server.py, by path)
 
 MB = 1_000_000
 NFILES = 3
-TARGET_RATIO = 1.0
+TARGET_RATIO = 1.05
 HF = Path(sys.executable).with_name("hf")
 
 
