@@ -35,6 +35,7 @@ pays for. `--headless` uses the stock driver instead.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import asyncio
 import contextlib
 import json
@@ -441,17 +442,25 @@ async def _bench(args: argparse.Namespace, log: Callable[[str], None], tmp: Path
     async with app.run_test(headless=args.headless, size=SIZE) as pilot:
         await pilot.pause()
         await run_tui_once(pilot, timer, None, driver)  # warm-up
+        profiler = cProfile.Profile() if args.profile else None
         for i in range(args.repeats):
             with load:
                 raw.runs.append(run_raw(raw_llm, settings))  # blocks the (idle) loop
                 eng.runs.append(await run_engine(engine_b))
+                if profiler is not None:
+                    profiler.enable()
                 tui.runs.append(await run_tui_once(pilot, timer, lag, driver))
+                if profiler is not None:
+                    profiler.disable()
             log(
                 f"repeat {i + 1}/{args.repeats}: decode tok/s raw {raw.runs[-1].decode_tps:.1f}"
                 f" · engine {eng.runs[-1].decode_tps:.1f} · tui {tui.runs[-1].decode_tps:.1f}"
             )
     await engine_b.aclose()
     raw_llm.close()
+    if profiler is not None:
+        profiler.dump_stats(args.profile)
+        log(f"profile of the event-loop thread during (c): {args.profile} (pstats)")
 
     # Same reply everywhere, or the comparison means nothing.
     reference = raw.runs[0]
@@ -558,6 +567,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--headless", action="store_true",
                    help="use Textual's stock headless driver (frames are not encoded)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
+    p.add_argument("--profile", metavar="FILE",
+                   help="cProfile the app's event-loop thread during the timed TUI runs "
+                   "(it slows them: the figures are then not comparable)")  # fmt: skip
     args = p.parse_args(argv)
     args.model = args.model or default_model()
     if not args.model:

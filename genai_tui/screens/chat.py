@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -18,6 +17,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import Footer, Static
 
+from genai_tui.engine.core.bridge import Started
 from genai_tui.engine.core.errors import GenaiError
 from genai_tui.engine.core.events import (
     ChatDone,
@@ -43,7 +43,7 @@ from genai_tui.workbench import ReportsWorkerErrors
 if TYPE_CHECKING:
     from genai_tui.widgets.message_view import MessageView
 
-STATUS_INTERVAL_S = 0.25  # live token counter refresh while streaming
+STATUS_INTERVAL_S = 0.5  # live token counter refresh while streaming
 FLUSH_INTERVAL_S = 1 / 15  # streamed text reaches the screen at most this often
 
 
@@ -230,12 +230,13 @@ class ChatScreen(ReportsWorkerErrors, ChatCreate):
             events = self.engine.edit_last(self.conv_id, text)
         else:
             events = self.engine.chat(self.conv_id, text)
+        events = Started(events)  # the model starts on the prompt while the views mount
         await self.messages.mount(message_view("user", text))
         self.stream_reply(events)
 
     @work(exclusive=True, group="chat", exit_on_error=False)
     async def stream_reply(
-        self, events: AsyncIterator[ChatEvent], replacing: list[MessageView] | None = None
+        self, events: Started[ChatEvent], replacing: list[MessageView] | None = None
     ) -> None:
         view = message_view("assistant")
         await self.messages.mount(view)
@@ -301,6 +302,7 @@ class ChatScreen(ReportsWorkerErrors, ChatCreate):
             raise
         finally:
             flusher.stop()
+            await events.aclose()
             self.refresh_list()
 
     async def _show_error(self, view: MessageView, exc: GenaiError) -> None:
@@ -343,7 +345,7 @@ class ChatScreen(ReportsWorkerErrors, ChatCreate):
         views = list(self.messages.query("MessageView"))
         users = [i for i, v in enumerate(views) if v.role == "user"]
         old = views[users[-1] + 1:] if users else []
-        self.stream_reply(self.engine.regenerate(self.conv_id), replacing=old)
+        self.stream_reply(Started(self.engine.regenerate(self.conv_id)), replacing=old)
 
     @on(PromptInput.EditLastRequested)
     def action_edit_last(self) -> None:

@@ -57,4 +57,5 @@ class ChatStatus(Static):
             rate = f" · {count / seconds:.1f} tok/s" if seconds > 0.2 and count > 1 else ""
             self.speed = f"{count} tokens{rate}"
         parts = [p for p in (self.model or "no model", self.context, self.speed, self.state) if p]
-        self.update(Content(" · ".join(parts)))
+        # One line, always: no layout of the whole screen for a new figure.
+        self.update(Content(" · ".join(parts)), layout=False)

@@ -62,9 +62,8 @@ class MessageView(Vertical):
     def compose(self) -> ComposeResult:
         label = {"user": "You", "assistant": "Assistant", "system": "System"}.get(self.role)
         yield Static(Content(label or self.role), classes="role")
-        with Collapsible(title="Thinking", collapsed=True, id="thinking") as thinking:
-            thinking.display = bool(self._thinking)
-            yield Markdown(printable(self._thinking), id="thinking-body")
+        if self._thinking:
+            yield self._thinking_section(self._thinking)
         if self.role == "user":
             # What the user typed is shown as typed: line breaks kept, no Markdown.
             yield Static(Content(printable(self._content)), id="body", classes="plain")
@@ -73,6 +72,13 @@ class MessageView(Vertical):
         meta = Static(Content(self._meta), classes="meta", id="meta")
         meta.display = bool(self._meta)
         yield meta
+
+    @staticmethod
+    def _thinking_section(text: str) -> Collapsible:
+        """The collapsed Thinking section: made only for a message that has reasoning, so
+        the other messages cost the screen's layout four widgets fewer each."""
+        return Collapsible(Markdown(printable(text), id="thinking-body"), title="Thinking",
+                           collapsed=True, id="thinking")  # fmt: skip
 
     @property
     def body(self) -> Markdown:
@@ -120,10 +126,9 @@ class MessageView(Vertical):
 
     async def append_thinking(self, text: str) -> None:
         """Append reasoning text (streamed) into the collapsed Thinking section."""
-        collapsible = self.query_one("#thinking", Collapsible)
-        if not collapsible.display:
-            collapsible.display = True
         if self._thinking_stream is None:
+            if not self.query("#thinking"):
+                await self.mount(self._thinking_section(""), before=self.query_one("#body"))
             body = self.query_one("#thinking-body", Markdown)
             self._thinking_stream = Markdown.get_stream(body)
         await self._thinking_stream.write(printable(text))

@@ -87,3 +87,44 @@ async def test_leaving_a_merge_early_calls_on_abandon_and_ends_the_streams() -> 
     await merged.__anext__()
     await merged.aclose()
     assert stop.is_set() and sorted(ended) == [0, 1]
+
+
+async def test_started_runs_the_first_step_before_anyone_reads() -> None:
+    """A screen mounts its views while the reply's first step (save, start the model)
+    already runs; the events arrive complete and in order."""
+    from genai_tui.engine.core.bridge import Started
+
+    steps: list[str] = []
+
+    async def reply():
+        steps.append("saved")
+        yield "token 1"
+        yield "token 2"
+
+    events = Started(reply())
+    await asyncio.sleep(0)  # the caller mounts something meanwhile
+    assert steps == ["saved"]
+    assert [e async for e in events] == ["token 1", "token 2"]
+
+
+async def test_started_closed_unread_runs_the_generators_cleanup() -> None:
+    from genai_tui.engine.core.bridge import Started
+
+    cleaned = asyncio.Event()
+    entered = asyncio.Event()
+
+    async def reply():
+        try:
+            entered.set()
+            await asyncio.sleep(30)  # the model thinking
+            yield "never"
+        finally:
+            cleaned.set()
+
+    events = Started(reply())
+    await entered.wait()
+    await events.aclose()
+    assert cleaned.is_set()
+    empty = Started(reply())
+    await empty.aclose()  # closed before its first step ran: nothing left running
+    assert not [t for t in asyncio.all_tasks() if "anext" in repr(t)]

@@ -257,7 +257,7 @@ async def test_thinking_is_collapsible_and_kept_apart(make_app):
         # Streaming: thinking goes to the collapsible, the answer to the body.
         view = MessageView("assistant")
         await app.screen.query_one("#messages").mount(view)
-        assert not view.query_one(Collapsible).display
+        assert not view.query(Collapsible)  # no reasoning, no Thinking section
         await view.append_thinking("let me see")
         await view.append("Answer.")
         await view.finish()

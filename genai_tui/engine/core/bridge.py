@@ -114,3 +114,34 @@ async def merge(
                     await asyncio.wait_for(asyncio.shield(task), 10)
                 except (TimeoutError, asyncio.CancelledError, Exception):  # noqa: BLE001
                     task.cancel()
+
+
+class Started(Generic[T]):
+    """`events` with its first step already running: what it does before its first event
+    (a chat reply: save the message, start the model on the prompt) overlaps whatever
+    the caller does meanwhile (a screen mounting the reply's views), instead of waiting
+    for the first `anext`. Close it (or read it to the end) like the generator itself."""
+
+    def __init__(self, events: AsyncGenerator[T, None]) -> None:
+        self._events = events
+        self._first: asyncio.Future[Any] | None = asyncio.ensure_future(anext(events, _END))
+
+    def __aiter__(self) -> Started[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        if self._first is None:
+            return await anext(self._events)
+        first, self._first = self._first, None
+        item = await first
+        if item is _END:
+            raise StopAsyncIteration
+        return item
+
+    async def aclose(self) -> None:
+        first, self._first = self._first, None
+        if first is not None and not first.done():
+            first.cancel()  # the generator's own cleanup runs on the CancelledError
+            with contextlib.suppress(BaseException):
+                await first
+        await self._events.aclose()
