@@ -7,6 +7,9 @@ through `printable` first: model output is data, never terminal control.
 
 from __future__ import annotations
 
+from functools import cache
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
@@ -14,6 +17,18 @@ from textual.widgets import Collapsible, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from genai_tui.engine.core.text import printable
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+
+
+@cache
+def markdown_parser() -> MarkdownIt:
+    """One parser for every message: Textual's Markdown builds a new one (its rules
+    compiled again) for every streamed append; parsing keeps no state in it."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("gfm-like")
 
 
 class MessageView(Vertical):
@@ -68,7 +83,7 @@ class MessageView(Vertical):
             # What the user typed is shown as typed: line breaks kept, no Markdown.
             yield Static(Content(printable(self._content)), id="body", classes="plain")
         else:
-            yield Markdown(printable(self._content), id="body")
+            yield Markdown(printable(self._content), id="body", parser_factory=markdown_parser)
         meta = Static(Content(self._meta), classes="meta", id="meta")
         meta.display = bool(self._meta)
         yield meta
@@ -77,7 +92,8 @@ class MessageView(Vertical):
     def _thinking_section(text: str) -> Collapsible:
         """The collapsed Thinking section: made only for a message that has reasoning, so
         the other messages cost the screen's layout four widgets fewer each."""
-        return Collapsible(Markdown(printable(text), id="thinking-body"), title="Thinking",
+        body = Markdown(printable(text), id="thinking-body", parser_factory=markdown_parser)
+        return Collapsible(body, title="Thinking",
                            collapsed=True, id="thinking")  # fmt: skip
 
     @property
