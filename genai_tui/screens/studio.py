@@ -6,15 +6,13 @@ one worker renders the run's events.
 from __future__ import annotations
 
 import asyncio
-import time
-from math import ceil
 from typing import Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, Vertical
+from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Input, OptionList, Static, TabbedContent, TabPane
 
 from genai_tui.engine.core.errors import GenaiError, ImageOutOfMemoryError
@@ -43,11 +41,9 @@ from genai_tui.widgets.gpu_line import GpuLine
 from genai_tui.widgets.image_model_picker import ImageModelPicker
 from genai_tui.widgets.image_view import ImageTile, load_picture
 from genai_tui.widgets.image_viewer import ImageViewer
+from genai_tui.widgets.results_grid import ResultsGrid
 from genai_tui.widgets.step_progress import StepProgressBar
 from genai_tui.workbench import ReportsWorkerErrors
-
-PREVIEW_S = 0.5  # at most two live previews a second
-
 
 
 class StudioScreen(ReportsWorkerErrors, StudioAssist):
@@ -88,8 +84,7 @@ class StudioScreen(ReportsWorkerErrors, StudioAssist):
         self.models: list[ImageModel] = []
         self.model: ImageModel | None = None
         self.offload_next = False
-        self.tiles: list[ImageTile] = []
-        self._preview_at = 0.0
+        self._last_step: StepProgress | None = None
         self._gallery_stale = True
 
     def compose(self) -> ComposeResult:
@@ -100,7 +95,7 @@ class StudioScreen(ReportsWorkerErrors, StudioAssist):
             yield StepProgressBar(id="progress")
         with TabbedContent(id="studio-tabs"):
             with TabPane("Results", id="results"):
-                yield Grid(id="grid")
+                yield ResultsGrid(self.renderer, id="grid")
             with TabPane("Gallery", id="gallery"):
                 with Horizontal():
                     yield GalleryList(id="gallery-list")
@@ -109,6 +104,10 @@ class StudioScreen(ReportsWorkerErrors, StudioAssist):
         yield DownloadsLine()
         yield GpuLine()  # VRAM while generating, and "waiting for GPU" (hidden without one)
         yield Footer()
+
+    @property
+    def tiles(self) -> list[ImageTile]:
+        return self.query_one(ResultsGrid).tiles
 
     def on_mount(self) -> None:
         self._show_params()
@@ -121,7 +120,10 @@ class StudioScreen(ReportsWorkerErrors, StudioAssist):
     def say(self, text: str, error: bool = False) -> None:
         status = self.query_one("#studio-status", Static)
         status.set_class(error, "-error")
-        status.update(Text(printable(text)))
+        shown = Text(printable(text))
+        # Lay the screen out again only when the line count changes (news per run).
+        lines = len(shown.wrap(self.app.console, max(1, status.content_size.width)))
+        status.update(shown, layout=min(lines, 3) != status.content_size.height)
 
     def fail(self, exc: GenaiError) -> None:
         self.say(str(exc), error=True)
@@ -194,28 +196,11 @@ class StudioScreen(ReportsWorkerErrors, StudioAssist):
             self.images.cancel()
             self.say("Cancelling after this step…")
 
-    def _prepare_grid(self, count: int, shape: tuple[int, int]) -> None:
-        self.query_one(TabbedContent).active = "results"
-        if len(self.tiles) == count and all(t.shape == shape for t in self.tiles):
-            # The same grid again: keep the tiles (no layout); old pictures stay until
-            # the first preview replaces them.
-            for tile in self.tiles:
-                tile.path, tile.image_id = None, None
-                tile.set_caption(f"#{tile.index + 1} waiting")
-            return
-        grid = self.query_one("#grid", Grid)
-        grid.remove_children()
-        columns = 1 if count == 1 else 2 if count <= 4 else 4
-        grid.styles.grid_size_columns = columns
-        grid.styles.grid_size_rows = ceil(count / columns)
-        self.tiles = [ImageTile(self.renderer, f"#{i + 1} waiting", index=i, shape=shape)
-                      for i in range(count)]  # fmt: skip
-        grid.mount_all(self.tiles)
-
     @work(exclusive=True, group="studio", exit_on_error=False)
     async def generate(self, request: ImageRequest, model: ImageModel | str | None) -> None:
         progress = self.query_one(StepProgressBar)
-        self._prepare_grid(request.variations, (request.width, request.height))
+        self.query_one(TabbedContent).active = "results"
+        self.query_one(ResultsGrid).prepare(request.variations, (request.width, request.height))
         per_image = request.steps
         if request.img2img:
             per_image = max(1, int(request.steps * request.strength))
@@ -241,24 +226,27 @@ class StudioScreen(ReportsWorkerErrors, StudioAssist):
                 self.refresh_gallery()
 
     def _route(self, event: Any) -> None:
-        progress = self.query_one(StepProgressBar)
+        progress, grid = self.query_one(StepProgressBar), self.query_one(ResultsGrid)
         if isinstance(event, StepProgress):
-            progress.step(event.index, event.count, event.step, event.total, event.eta_s)
+            # Drawn a few times a second, with the newest previews in the same frame.
+            self._last_step = event
+            if progress.step(event.index, event.count, event.step, event.total, event.eta_s):
+                grid.flush()
         elif isinstance(event, PreviewImage):
-            # Previews can come faster than a terminal shows pictures: a few a second.
-            now = time.monotonic()
-            if now - self._preview_at >= PREVIEW_S:
-                self._preview_at = now
-                self.tiles[event.index].show(event.image, f"step {event.step}")
+            grid.preview(event.index, event.step, event.image)
         elif isinstance(event, ImageReady):
-            tile = self.tiles[event.index]
-            tile.path, tile.image_id = event.path, event.image_id
-            tile.show(event.image, f"seed {event.seed} · {event.duration_s:.1f} s")
+            grid.ready(event.index, event.image, event.path, event.image_id,
+                       f"seed {event.seed} · {event.duration_s:.1f} s")  # fmt: skip
+            if (last := self._last_step) is not None:
+                progress.step(last.index, last.count, last.step, last.total, last.eta_s,
+                              force=True)  # fmt: skip
         elif isinstance(event, PipelineLoaded):
-            self.model = next((m for m in self.models if m.path == event.path), self.model)
+            model = next((m for m in self.models if m.path == event.path), self.model)
+            if model is not self.model:
+                self.model = model
+                self._show_params()
             self.say(f"Loaded {event.name} on {event.device} ({event.dtype}, "
                      f"{human_bytes(event.memory_bytes)}) in {event.load_s:.1f} s.")  # fmt: skip
-            self._show_params()
         elif isinstance(event, ImagesDone):
             n = len(event.paths)
             if event.cancelled:
@@ -267,8 +255,7 @@ class StudioScreen(ReportsWorkerErrors, StudioAssist):
             else:
                 progress.finish(f"{n} image{'s' * (n != 1)} in {event.duration_s:.1f} s")
                 self.say(f"Saved {n} image{'s' * (n != 1)} in {self.images.gallery.folder}.")
-            for tile in self.tiles[n:]:
-                tile.set_caption("not made")
+            grid.done(n)
 
     # -- gallery --------------------------------------------------------------
 
@@ -338,13 +325,17 @@ class StudioScreen(ReportsWorkerErrors, StudioAssist):
 
     def action_view(self) -> None:
         img = self._need_selected()
-        if img is None:
-            return
-        picture = load_picture(img.path) if img.exists else None
+        if img is not None:
+            self._view(img)
+
+    @work(exclusive=True, group="studio-view", exit_on_error=False)
+    async def _view(self, img: GalleryImage) -> None:
+        """The full view; the PNG is read and decoded off the event loop."""
+        picture = await asyncio.to_thread(load_picture, img.path) if img.exists else None
         if picture is None:
             self.say(f"{img.path} is missing.", error=True)
             return
-        about = read_parameters(img.path) or img.prompt
+        about = await asyncio.to_thread(read_parameters, img.path) or img.prompt
         self.app.push_screen(ImageViewer(picture, f"{about}\n{img.path}", self.renderer))
 
     def action_recall(self) -> None:
@@ -373,10 +364,7 @@ class StudioScreen(ReportsWorkerErrors, StudioAssist):
             except GenaiError as exc:
                 self.fail(exc)
                 return
-            for tile in self.tiles:
-                if tile.image_id == img.id:
-                    tile.image_id, tile.path = None, None
-                    tile.set_caption("deleted")
+            self.query_one(ResultsGrid).forget(img.id)
             self.say(f"Deleted {img.path.name}.")
             self.refresh_gallery()
 

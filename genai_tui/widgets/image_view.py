@@ -1,8 +1,10 @@
-"""Images in the terminal (textual-image): the renderer chosen by setting, and a tile
-holding one picture with a caption.
+"""Images in the terminal: the renderer chosen by setting, and a tile holding one picture
+with a caption.
 
-textual-image asks the terminal what it supports when first imported; the app
-imports it before `App.run()` (app.run_app) so that query never races Textual.
+Half cells are drawn by our own widget (half_cell.HalfCellPicture: cached strips, no
+per-frame Rich objects); Sixel, kitty and the Unicode fallback by textual-image, which
+asks the terminal what it supports when first imported (the app imports it before
+`App.run()`, so that query never races Textual).
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from textual.app import ComposeResult
 from textual.containers import Container, Vertical
 from textual.widget import Widget
 from textual.widgets import Static
+
+from genai_tui.widgets.half_cell import HalfCellPicture
+from genai_tui.widgets.text_line import TextLine
 
 RENDERERS = ("auto", "kitty", "sixel", "halfcell", "unicode")
 
@@ -99,8 +104,26 @@ def image_class(renderer: str) -> type[Widget]:
     return cls
 
 
+def half_cells(renderer: str) -> bool:
+    """Whether pictures for this renderer setting are drawn in half cells (by us)."""
+    if renderer == "halfcell":
+        return True
+    from genai_tui.terminal_graphics import current_choice
+
+    return current_choice(renderer).renderer == "halfcell"
+
+
+def picture_widget(renderer: str, placeholder: str = "", *, id: str | None = None,
+                   shape: tuple[int, int] = (0, 0)) -> HalfCellPicture | PictureBox:  # fmt: skip
+    """The widget that shows pictures for `renderer`; both kinds have `show(image)`."""
+    if half_cells(renderer):
+        return HalfCellPicture(placeholder, id=id, classes="picture")
+    return PictureBox(renderer, placeholder, id=id, shape=shape)
+
+
 class PictureBox(Container):
-    """A picture as large as fits this box, its aspect ratio kept, centred.
+    """A textual-image picture (Sixel, kitty, Unicode) as large as fits this box, its
+    aspect ratio kept, centred.
 
     textual-image draws at the top left of its widget; the box sizes the widget to
     the picture (in cells, from the terminal's cell size) so it sits in the middle.
@@ -127,10 +150,11 @@ class PictureBox(Container):
             self._picture = image_class(self.renderer)(None, classes="picture")
             yield self._picture
         else:
-            yield Static(Text(self.placeholder), classes="placeholder")
+            yield Static(Text(self.placeholder), classes="placeholder", markup=False)
 
-    def show(self, image: Any) -> None:
-        """Show a PIL image; once the widget exists only its pixels change (no layout)."""
+    def show(self, image: Any, *, coarse: bool = False) -> None:
+        """Show a PIL image; once the widget exists only its pixels change (no layout).
+        (`coarse`, for previews, matters to half cells only.)"""
         self._pixels = image.size
         if self._picture is None:
             self._picture = image_class(self.renderer)(image, classes="picture")
@@ -171,7 +195,7 @@ class ImageTile(Vertical, can_focus=True):
     DEFAULT_CSS = """
     ImageTile { height: 1fr; width: 1fr; border: round $panel; }
     ImageTile:focus { border: round $accent; }
-    ImageTile > .caption { height: 1; width: 100%; color: $text-muted; text-align: center; }
+    ImageTile > .caption { height: 1; width: 100%; color: $text-muted; }
     """
 
     def __init__(self, renderer: str, caption: str = "", *, index: int = 0,
@@ -185,15 +209,16 @@ class ImageTile(Vertical, can_focus=True):
         self.image_id: int | None = None
 
     def compose(self) -> ComposeResult:
-        yield PictureBox(self.renderer, f"#{self.index + 1}", shape=self.shape)
-        yield Static(Text(self.caption), classes="caption", markup=False)
+        self.picture = picture_widget(self.renderer, f"#{self.index + 1}", shape=self.shape)
+        yield self.picture
+        yield TextLine(self.caption, align="center", classes="caption")
 
-    def show(self, image: Any, caption: str | None = None) -> None:
-        """Show a PIL image (a preview or the result)."""
-        self.query_one(PictureBox).show(image)
+    def show(self, image: Any, caption: str | None = None, *, preview: bool = False) -> None:
+        """Show a PIL image: a live preview (drawn coarse) or the result."""
+        self.picture.show(image, coarse=preview)
         if caption is not None:
             self.set_caption(caption)
 
     def set_caption(self, caption: str) -> None:
         self.caption = caption
-        self.query_one(".caption", Static).update(Text(caption, no_wrap=True), layout=False)
+        self.query_one(".caption", TextLine).update(caption)

@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from genai_tui.engine.core.text import printable
-from genai_tui.widgets.image_view import PictureBox
+from genai_tui.widgets.image_view import picture_widget
 
 
 class ImageViewer(ModalScreen[str | None]):
@@ -40,13 +40,14 @@ class ImageViewer(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield PictureBox(self.renderer, id="viewer-image")
+            self.picture = picture_widget(self.renderer, id="viewer-image")
+            yield self.picture
             keys = "\nn: again with the next seed · s: to the studio · Esc: close"
             about = printable(self.about) + (keys if self.actions else "")
             yield Static(Text(about), classes="about", markup=False)
 
     def on_mount(self) -> None:
-        self.query_one(PictureBox).show(self.image)
+        self.picture.show(self.image)
 
     def action_close(self) -> None:
         self.dismiss(None)

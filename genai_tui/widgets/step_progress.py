@@ -1,59 +1,92 @@
-"""A progress bar with a one-line summary of an image run: step, image, elapsed, ETA."""
+"""A progress bar with a one-line summary of an image run: step, image, elapsed, ETA.
+
+One widget drawing one strip (bar and text), rebuilt only when what it shows changes,
+and at most `UPDATE_S` apart while steps come: each redraw is CPU the event loop takes
+from a generation that needs the GIL.
+"""
 
 from __future__ import annotations
 
 import time
 
-from rich.text import Text
-from textual.app import ComposeResult
-from textual.containers import Horizontal
-from textual.widgets import ProgressBar, Static
+from rich.segment import Segment
+from textual.filter import LineFilter
+from textual.strip import Strip
+from textual.widget import Widget
 
+from genai_tui.engine.core.text import printable
 from genai_tui.widgets.downloads_line import human_eta
+from genai_tui.widgets.half_cell import filters_for_own_strips
 
-UPDATE_S = 1 / 5  # step events may come faster than a terminal needs to show them
+UPDATE_S = 0.3  # step events come faster than anyone reads them
+BAR_CELLS = 20
 
 
-class StepProgressBar(Horizontal):
+class StepProgressBar(Widget):
+    """`start`, then `step` per step event (drawn a few times a second), then `finish`."""
+
+    COMPONENT_CLASSES = {"step-progress--done", "step-progress--todo"}
     DEFAULT_CSS = """
-    StepProgressBar { height: 1; padding: 0 1; }
-    StepProgressBar ProgressBar { width: 22; }
-    StepProgressBar #bar Bar { width: 20; }
-    StepProgressBar .summary { width: 1fr; color: $text-muted; }
+    StepProgressBar { height: 1; padding: 0 1; color: $text-muted; }
+    StepProgressBar > .step-progress--done { color: $accent; }
+    StepProgressBar > .step-progress--todo { color: $foreground 15%; }
     """
 
     def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)
         self._shown = 0.0
-
-    def compose(self) -> ComposeResult:
-        # No percentage label: its updates would lay the screen out again every step.
-        yield ProgressBar(total=None, show_eta=False, show_percentage=False, id="bar")
-        yield Static(Text("idle"), classes="summary")
+        self.total = 0
+        self.progress = 0
+        self.text = "idle"
+        self._strip: Strip | None = None
+        self._width = -1
 
     def start(self, total_steps: int, label: str) -> None:
-        bar = self.query_one(ProgressBar)
-        bar.update(total=total_steps, progress=0)
+        self.total, self.progress = total_steps, 0
+        self._shown = 0.0
         self.say(label)
 
     def step(self, index: int, count: int, step: int, total: int, eta_s: float | None,
-             *, force: bool = False) -> None:  # fmt: skip
-        """Move to `step` of image `index`; redrawn at most 10 times a second."""
+             *, force: bool = False) -> bool:  # fmt: skip
+        """Move to `step` of image `index`; redrawn at most every `UPDATE_S` (`force`: now).
+        True when it was drawn."""
         now = time.monotonic()
-        if not force and now - self._shown < UPDATE_S and step != total:
-            return
+        if not force and now - self._shown < UPDATE_S:
+            return False
         self._shown = now
-        self.query_one(ProgressBar).update(total=total * count, progress=index * total + step)
+        self.total, self.progress = total * count, index * total + step
         eta = f" · ETA {human_eta(eta_s)}" if eta_s is not None else ""
-        done = 100 * (index * total + step) // (total * count)
+        done = 100 * self.progress // max(1, self.total)
         self.say(f"image {index + 1}/{count} · step {step}/{total} · {done}%{eta}")
+        return True
 
     def finish(self, label: str) -> None:
-        bar = self.query_one(ProgressBar)
-        if bar.total:
-            bar.update(progress=bar.total)
+        self.progress = self.total
         self.say(label)
 
     def say(self, text: str) -> None:
-        # layout=False: the line has a fixed size, so only it is redrawn.
-        self.query_one(".summary", Static).update(Text(text, no_wrap=True), layout=False)
+        self.text = " ".join(printable(text).split())
+        self._strip = None
+        self.refresh()  # one line of fixed size: no layout
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strip = None
+
+    def get_line_filters(self) -> list[LineFilter]:
+        return filters_for_own_strips(self, text=True)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if self._strip is None or width != self._width:
+            self._width = width
+            style = self.rich_style
+            done = BAR_CELLS * self.progress // self.total if self.total else 0
+            parts = [
+                Segment("━" * done, self.get_component_rich_style("step-progress--done")),
+                Segment("━" * (BAR_CELLS - done),
+                        self.get_component_rich_style("step-progress--todo")),  # fmt: skip
+                Segment(f"  {self.text}", style),
+            ]
+            self._strip = Strip([p for p in parts if p.text]).adjust_cell_length(width, style)
+        return self._strip if y == 0 else Strip.blank(width, self.rich_style)

@@ -68,7 +68,7 @@ async def test_generate_shows_a_grid_and_saves_to_the_gallery(studio_app) -> Non
         tiles = screen.tiles
         assert len(tiles) == 4 and all(t.path.is_file() for t in tiles)
         assert all(t.region.width > 0 and t.region.height > 3 for t in tiles)  # fits at 80x24
-        assert "4 images" in str(screen.query_one("#progress .summary").render())
+        assert "4 images" in screen.query_one("#progress").text
         gallery = app.engine.images.gallery.images()
         assert len(gallery) == 4 and {g.prompt for g in gallery} == {"a red fox"}
         seeds = [g.seed for g in sorted(gallery, key=lambda g: g.id)]
@@ -81,6 +81,40 @@ async def test_generate_shows_a_grid_and_saves_to_the_gallery(studio_app) -> Non
         await wait_until(pilot, lambda: isinstance(app.screen, ImageViewer))
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is screen)
+
+
+async def test_previews_show_while_steps_run_then_the_picture_replaces_them(
+    studio_app, monkeypatch
+) -> None:
+    from genai_tui.widgets import step_progress
+    from genai_tui.widgets.half_cell import HalfCellPicture
+
+    # Every step drawn (not a few a second): each preview reaches its tile at the next step.
+    monkeypatch.setattr(step_progress, "UPDATE_S", 0.0)
+    shown: list[tuple[int, bool, tuple[int, int]]] = []
+    real = HalfCellPicture.show
+
+    def show(self, image, *, coarse: bool = False) -> None:
+        shown.append((self.parent.index, coarse, image.size))
+        real(self, image, coarse=coarse)
+
+    monkeypatch.setattr(HalfCellPicture, "show", show)
+    app = studio_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_studio(pilot)
+        screen = app.screen
+        screen.request = screen.request.replace(variations=2)  # 4 steps, a preview each
+        screen.query_one("#prompt", Input).value = "a lamp"
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: len(made(app)) == 2 and not app.engine.images.generating)
+        for index in (0, 1):
+            mine = [(coarse, size) for i, coarse, size in shown if i == index]
+            # Latent previews (1/8 of 64 px), drawn coarse, then the picture, last.
+            assert mine[:-1] and all(m == (True, (8, 8)) for m in mine[:-1])
+            assert mine[-1] == (False, (64, 64))
+            tile = screen.tiles[index]
+            assert not tile.picture.coarse and tile.caption.startswith("seed")
+        assert screen.query_one("#progress").text.startswith("2 images")
 
 
 async def test_parameters_by_key_and_a_bad_size_message(studio_app) -> None:
@@ -129,9 +163,9 @@ async def test_cancel_keeps_the_app_and_the_model(studio_app) -> None:
         screen.query_one("#prompt", Input).value = "long"
         await pilot.press("ctrl+g")
         images = app.engine.images
-        summary = screen.query_one("#progress .summary")
+        progress = screen.query_one("#progress")
         await wait_until(pilot, lambda: images.generating and images.model is not None
-                         and str(summary.render()).startswith("image"))
+                         and progress.text.startswith("image"))
         await pilot.press("escape")
         await wait_until(pilot, lambda: not images.generating)
         await pilot.pause(0.05)
@@ -292,7 +326,12 @@ async def test_image_to_image_by_keys(studio_app, tmp_path: Path) -> None:
 def test_renderer_setting_picks_the_textual_image_class() -> None:
     from textual_image import widget as w
 
-    from genai_tui.widgets.image_view import image_class
+    from genai_tui.widgets.half_cell import HalfCellPicture
+    from genai_tui.widgets.image_view import PictureBox, image_class, picture_widget
+
+    # Half cells are ours (cached strips); Sixel, kitty and Unicode are textual-image's.
+    assert isinstance(picture_widget("halfcell"), HalfCellPicture)
+    assert isinstance(picture_widget("sixel"), PictureBox)
 
     assert issubclass(image_class("halfcell"), w.HalfcellImage)
     assert issubclass(image_class("sixel"), w.SixelImage)
@@ -307,9 +346,9 @@ def test_renderer_setting_picks_the_textual_image_class() -> None:
 
 
 async def test_model_picker_lists_image_models(studio_app, settings, tiny_sd_dir) -> None:
-    from genai_tui.widgets.image_model_picker import ImageModelPicker
-
     import shutil
+
+    from genai_tui.widgets.image_model_picker import ImageModelPicker
 
     shutil.copytree(tiny_sd_dir, settings.models_path / "other-sd")  # a link would be one model
     app = studio_app()

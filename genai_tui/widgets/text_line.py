@@ -1,0 +1,57 @@
+"""One line of text that changes often (a caption, a status), drawn as one cached strip.
+
+`update` repaints this widget only, never the layout, and does nothing when the text is
+the same; the strip is built once per text and width. Outside text is shown through
+`printable` (visible stand-ins, never markup or escapes).
+"""
+
+from __future__ import annotations
+
+from rich.cells import cell_len
+from rich.segment import Segment
+from textual.filter import LineFilter
+from textual.strip import Strip
+from textual.widget import Widget
+
+from genai_tui.engine.core.text import printable
+from genai_tui.widgets.half_cell import filters_for_own_strips
+
+
+class TextLine(Widget):
+    """A one-line text, left-aligned or centred (`align`), cut to the widget's width."""
+
+    DEFAULT_CSS = """
+    TextLine { height: 1; width: 1fr; }
+    """
+
+    def __init__(self, text: str = "", *, align: str = "left", id: str | None = None,
+                 classes: str | None = None) -> None:  # fmt: skip
+        super().__init__(id=id, classes=classes)
+        self.text = " ".join(printable(text).split())
+        self.align = align
+        self._strip: Strip | None = None
+        self._width = -1
+
+    def update(self, text: str) -> None:
+        text = " ".join(printable(text).split())
+        if text != self.text:
+            self.text = text
+            self._strip = None
+            self.refresh()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strip = None
+
+    def get_line_filters(self) -> list[LineFilter]:
+        return filters_for_own_strips(self, text=True)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if self._strip is None or width != self._width:
+            self._width = width
+            style = self.rich_style
+            left = max(0, (width - cell_len(self.text)) // 2) if self.align == "center" else 0
+            line = [Segment(" " * left + self.text, style)] if self.text or left else []
+            self._strip = Strip(line).adjust_cell_length(width, style)
+        return self._strip if y == 0 else Strip.blank(width, self.rich_style)
