@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import Collapsible, Markdown, Static
+from textual.widgets._markdown import MarkdownParagraph
 from textual.widgets.markdown import MarkdownStream
 
 from genai_tui.engine.core.text import printable
@@ -29,6 +30,34 @@ def markdown_parser() -> MarkdownIt:
     from markdown_it import MarkdownIt
 
     return MarkdownIt("gfm-like")
+
+
+class StreamParagraph(MarkdownParagraph):
+    """A paragraph that asks for a layout of the screen only when its height changes.
+
+    While a reply streams, its open paragraph is set again at every flush; Textual lays
+    out the whole screen for each (every message on it), though most flushes add words
+    to the same line. Here a flush that keeps the height at the width it was laid out
+    at only repaints the paragraph."""
+
+    def set_content(self, content: Content) -> None:
+        width, height = self._content_height_cache  # (width, height) of the last layout
+        self._content = content
+        self.update(content, layout=False)  # (this forgets that cache)
+        if isinstance(width, int) and self._render().get_height(self.styles, width) == height:
+            self._content_height_cache = (width, height)  # still true: no layout needed
+        else:
+            self.refresh(layout=True)
+
+
+class ReplyMarkdown(Markdown):
+    """Markdown for replies: streamed paragraphs repaint without a layout when they can,
+    and one parser serves every message."""
+
+    BLOCKS = {**Markdown.BLOCKS, "paragraph_open": StreamParagraph}
+
+    def __init__(self, markdown: str = "", *, id: str | None = None) -> None:
+        super().__init__(markdown, id=id, parser_factory=markdown_parser)
 
 
 class MessageView(Vertical):
@@ -83,7 +112,7 @@ class MessageView(Vertical):
             # What the user typed is shown as typed: line breaks kept, no Markdown.
             yield Static(Content(printable(self._content)), id="body", classes="plain")
         else:
-            yield Markdown(printable(self._content), id="body", parser_factory=markdown_parser)
+            yield ReplyMarkdown(printable(self._content), id="body")
         meta = Static(Content(self._meta), classes="meta", id="meta")
         meta.display = bool(self._meta)
         yield meta
@@ -92,7 +121,7 @@ class MessageView(Vertical):
     def _thinking_section(text: str) -> Collapsible:
         """The collapsed Thinking section: made only for a message that has reasoning, so
         the other messages cost the screen's layout four widgets fewer each."""
-        body = Markdown(printable(text), id="thinking-body", parser_factory=markdown_parser)
+        body = ReplyMarkdown(printable(text), id="thinking-body")
         return Collapsible(body, title="Thinking",
                            collapsed=True, id="thinking")  # fmt: skip
 

@@ -1,0 +1,79 @@
+"""A streamed reply: every word reaches the screen, and words added to the same line
+repaint the paragraph without laying out the whole screen (counted, not timed)."""
+
+from __future__ import annotations
+
+import pytest
+from textual._compositor import Compositor
+from textual.app import App, ComposeResult
+from textual.containers import VerticalScroll
+
+from genai_tui.widgets.message_view import MessageView, StreamParagraph
+
+
+class OneReply(App[None]):
+    def compose(self) -> ComposeResult:
+        yield VerticalScroll(MessageView("assistant"), id="messages")
+
+
+@pytest.fixture
+def reflows(monkeypatch):
+    count = [0]
+    original = Compositor.reflow
+
+    def counted(self, parent, size):
+        count[0] += 1
+        return original(self, parent, size)
+
+    monkeypatch.setattr(Compositor, "reflow", counted)
+    return count
+
+
+async def stream(pilot, view: MessageView, words: list[str]) -> None:
+    for word in words:
+        view.buffer(word)
+        await view.flush()
+        await pilot.pause()
+
+
+async def test_words_on_the_same_line_repaint_without_a_layout(reflows):
+    app = OneReply()
+    async with app.run_test(size=(60, 20)) as pilot:
+        view = app.query_one(MessageView)
+        await stream(pilot, view, ["The", " keeper"])  # the paragraph exists, laid out
+        before = reflows[0]
+        await stream(pilot, view, [" lit", " the", " lamp", " at", " dusk."])
+        assert reflows[0] == before  # one line all along: no layout of the screen
+        paragraph = view.body.query_one(StreamParagraph)
+        assert paragraph.size.height == 1
+        assert "The keeper lit the lamp at dusk." in str(paragraph.render())
+
+
+async def test_a_paragraph_that_wraps_grows_and_shows_every_word(reflows):
+    app = OneReply()
+    async with app.run_test(size=(40, 20)) as pilot:
+        view = app.query_one(MessageView)
+        words = [f" word{i}" for i in range(30)]
+        await stream(pilot, view, ["Start"])
+        before = reflows[0]
+        await stream(pilot, view, words)
+        await view.finish()
+        await pilot.pause()
+        assert reflows[0] > before  # it grew: laid out again
+        paragraph = view.body.query_one(StreamParagraph)
+        lines = [strip.text.strip() for strip in paragraph.render_lines(paragraph.size.region)]
+        assert paragraph.size.height == len([ln for ln in lines if ln]) > 3
+        assert " ".join(lines).split() == ("Start" + "".join(words)).split()
+        assert view.text == "Start" + "".join(words)
+
+
+async def test_a_new_paragraph_and_a_list_still_appear():
+    app = OneReply()
+    async with app.run_test(size=(60, 20)) as pilot:
+        view = app.query_one(MessageView)
+        await stream(pilot, view, ["First", " part.", "\n\n", "- one", "\n- two"])
+        await view.finish()
+        await pilot.pause()
+        assert view.body.source == "First part.\n\n- one\n- two"
+        text = "\n".join(s.text for s in app.screen._compositor.render_strips())
+        assert "First part." in text and "one" in text and "two" in text
