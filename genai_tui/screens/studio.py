@@ -84,7 +84,6 @@ class StudioScreen(ReportsWorkerErrors, StudioAssist):
         self.models: list[ImageModel] = []
         self.model: ImageModel | None = None
         self.offload_next = False
-        self._last_step: StepProgress | None = None
         self._gallery_stale = True
 
     def compose(self) -> ComposeResult:
@@ -229,7 +228,6 @@ class StudioScreen(ReportsWorkerErrors, StudioAssist):
         progress, grid = self.query_one(StepProgressBar), self.query_one(ResultsGrid)
         if isinstance(event, StepProgress):
             # Drawn a few times a second, with the newest previews in the same frame.
-            self._last_step = event
             if progress.step(event.index, event.count, event.step, event.total, event.eta_s):
                 grid.flush()
         elif isinstance(event, PreviewImage):
@@ -237,9 +235,6 @@ class StudioScreen(ReportsWorkerErrors, StudioAssist):
         elif isinstance(event, ImageReady):
             grid.ready(event.index, event.image, event.path, event.image_id,
                        f"seed {event.seed} · {event.duration_s:.1f} s")  # fmt: skip
-            if (last := self._last_step) is not None:
-                progress.step(last.index, last.count, last.step, last.total, last.eta_s,
-                              force=True)  # fmt: skip
         elif isinstance(event, PipelineLoaded):
             model = next((m for m in self.models if m.path == event.path), self.model)
             if model is not self.model:

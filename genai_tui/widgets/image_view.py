@@ -2,9 +2,8 @@
 with a caption.
 
 Half cells are drawn by our own widget (half_cell.HalfCellPicture: cached strips, no
-per-frame Rich objects); Sixel, kitty and the Unicode fallback by textual-image, which
-asks the terminal what it supports when first imported (the app imports it before
-`App.run()`, so that query never races Textual).
+per-frame Rich objects); Sixel, kitty and the Unicode fallback by textual-image, imported
+only when one of those is used (terminal_graphics says which this terminal can show).
 """
 
 from __future__ import annotations

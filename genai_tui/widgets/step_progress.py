@@ -18,7 +18,7 @@ from genai_tui.engine.core.text import printable
 from genai_tui.widgets.downloads_line import human_eta
 from genai_tui.widgets.half_cell import filters_for_own_strips
 
-UPDATE_S = 0.3  # step events come faster than anyone reads them
+UPDATE_S = 0.5  # step events come faster than anyone reads them
 BAR_CELLS = 20
 
 
