@@ -208,6 +208,9 @@ class StudioScreen(ReportsWorkerErrors, StudioAssist):
             not isinstance(model, ImageModel) or self.images.model.path != model.path
         ):
             self.say(f"Loading {getattr(model, 'name', model) or 'the image model'}…")
+        blinking = [box for box in self.query(Input) if box.cursor_blink]
+        for box in blinking:  # steady while generating: each blink is a frame drawn
+            box.cursor_blink = False
         try:
             async for event in self.images.generate(request, model):
                 self._route(event)
@@ -220,6 +223,11 @@ class StudioScreen(ReportsWorkerErrors, StudioAssist):
             self.fail(exc)
             progress.finish("failed")
         finally:
+            for box in blinking:  # a box without focus: no watcher, its timer stays off
+                if box.has_focus:
+                    box.cursor_blink = True
+                else:
+                    box.set_reactive(Input.cursor_blink, True)
             self._gallery_stale = True
             if self.query_one(TabbedContent).active == "gallery":
                 self.refresh_gallery()

@@ -117,6 +117,27 @@ async def test_previews_show_while_steps_run_then_the_picture_replaces_them(
         assert screen.query_one("#progress").text.startswith("2 images")
 
 
+async def test_the_prompt_cursor_is_steady_while_generating_and_blinks_after(studio_app) -> None:
+    app = studio_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_studio(pilot)
+        screen = app.screen
+        prompt, negative = screen.query_one("#prompt", Input), screen.query_one("#negative", Input)
+        screen.request = screen.request.replace(steps=500, variations=1)
+        prompt.value = "long"
+        await pilot.press("ctrl+g")
+        images = app.engine.images
+        await wait_until(pilot, lambda: images.generating)
+        assert not prompt.cursor_blink and not negative.cursor_blink
+        assert prompt._cursor_visible  # shown, not blinked away
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not images.generating)
+        await pilot.pause(0.05)
+        assert prompt.cursor_blink and negative.cursor_blink
+        assert prompt._blink_timer._active.is_set()  # the focused box blinks again
+        assert not negative._blink_timer._active.is_set()  # the other stays still
+
+
 async def test_parameters_by_key_and_a_bad_size_message(studio_app) -> None:
     app = studio_app()
     async with app.run_test(size=SIZE) as pilot:
