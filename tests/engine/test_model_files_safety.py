@@ -168,9 +168,12 @@ async def test_token_cut_by_the_shortening_never_leaks(
 # -- symlinks planted at a partial download's name ---------------------------------------------
 
 
-def lfs_partial(cache: Path, repo) -> Path:
+def lfs_partial(cache: Path, repo, ranged: bool = False) -> Path:
+    """The partial of the repo's weights: hf's (and our older) contiguous name, or the
+    one parallel ranges write."""
     f = repo.files["model.safetensors"]
-    return cache / "models--acme--shared" / "blobs" / f"{f.sha256}.incomplete"
+    suffix = ".ranged.incomplete" if ranged else ".incomplete"
+    return cache / "models--acme--shared" / "blobs" / f"{f.sha256}{suffix}"
 
 
 @pytest.fixture
@@ -182,15 +185,17 @@ def files_of(repo) -> list[JobFile]:
     return [JobFile(f.path, f.size, f.sha256) for f in repo.files.values()]
 
 
+@pytest.mark.parametrize("ranged", [False, True])
 @pytest.mark.parametrize("dangling", [False, True])
 async def test_a_symlinked_partial_is_never_written_through(
-    hub_server, shared_repo, make_queue, cache: Path, tmp_path: Path, dangling: bool
-) -> None:
+    hub_server, shared_repo, make_queue, cache: Path, tmp_path: Path, dangling: bool,
+    ranged: bool,
+) -> None:  # fmt: skip
     victim = tmp_path / "victim" / "authorized_keys"
     victim.parent.mkdir()
     if not dangling:
         victim.write_bytes(b"ssh-ed25519 AAAA precious\n")
-    partial = lfs_partial(cache, shared_repo)
+    partial = lfs_partial(cache, shared_repo, ranged)
     partial.parent.mkdir(parents=True)
     partial.symlink_to(victim)
 

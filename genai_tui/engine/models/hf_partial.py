@@ -190,9 +190,10 @@ def done_on_disk(legacy: Path, size: int) -> int:
     if spans is not None:
         return sum(b - a for a, b in spans)
     try:
-        return min(size, legacy.stat().st_size)
+        found = legacy.lstat()  # a planted symlink is not our progress
     except OSError:
         return 0
+    return min(size, found.st_size) if stat.S_ISREG(found.st_mode) else 0
 
 
 def discard(legacy: Path) -> None:
@@ -222,7 +223,7 @@ class Partial:
 
     def _open(self) -> None:
         spans = read_record(self.record, self.size) if self.path.exists() else None
-        if spans is None and not self.path.exists() and self.legacy.exists():
+        if spans is None and not os.path.lexists(self.path) and os.path.lexists(self.legacy):
             legacy = open_partial(self.legacy)  # refuses a planted symlink
             have = os.fstat(legacy).st_size
             os.close(legacy)
