@@ -94,8 +94,10 @@ class Phase:
     seconds: float = 0.0
     samples: list[tuple[int, float]] = field(default_factory=list)  # (count, RSS MB)
     top_growth: list[str] = field(default_factory=list)  # with --trace
+    traced_growth_kb: float | None = None  # with --trace: the Python heap's growth
     _started: float = 0.0
     _snapshot: Any = None
+    _traced: int = 0
 
     def warm(self, done: int) -> None:
         self.warmup = done
@@ -105,6 +107,7 @@ class Phase:
         self._started = time.perf_counter()
         if tracemalloc.is_tracing():
             self._snapshot = tracemalloc.take_snapshot()
+            self._traced = tracemalloc.get_traced_memory()[0]
 
     def sample(self, done: int) -> float:
         rss = rss_mb()
@@ -119,6 +122,8 @@ class Phase:
         if self.samples[-1][0] != done:
             self.samples.append((done, round(self.rss_end_mb, 1)))
         if self._snapshot is not None:
+            self.traced_growth_kb = round((tracemalloc.get_traced_memory()[0] - self._traced)
+                                          / 1024, 1)
             self.top_growth = top_growth(self._snapshot, tracemalloc.take_snapshot())
             self._snapshot = None
 
@@ -153,8 +158,9 @@ class Phase:
             seconds=round(self.seconds, 1),
             target_met=self.met,
         )
-        if not self.top_growth:
+        if self.traced_growth_kb is None:
             out.pop("top_growth")
+            out.pop("traced_growth_kb")
         return out
 
 
@@ -349,8 +355,9 @@ def report(phases: list[Phase], log: Log) -> None:
         units = "replies" if p.unit == "reply" else "images"
         log(f"target  {p.name}: growth ≤ {TARGET_GROWTH_PCT:g}% over {p.items} {units}, "
             f"threads and fds flat: {state}")  # fmt: skip
-        if p.top_growth:
-            log(f"        where {p.name}'s memory grew (tracemalloc, warm-up → end):")
+        if p.traced_growth_kb is not None:
+            log(f"        {p.name}: the Python heap grew {p.traced_growth_kb:+.1f} KiB "
+                "(tracemalloc; RSS under --trace includes the snapshots); grew most:")
             for line in p.top_growth:
                 log(f"          {line}")
 
