@@ -35,9 +35,11 @@ def unpin_styles_caches() -> None:
     each reply added, until 1024 widgets had come and gone). Its
     answer depends on the two colours only, so it is cached on those instead.
     """
+    import inspect
+
     from textual._styles_cache import StylesCache
 
-    pinned = StylesCache.__dict__.get("get_inner_outer")
+    pinned = inspect.getattr_static(StylesCache, "get_inner_outer", None)
     if not hasattr(pinned, "cache_clear"):
         return  # done already, or fixed upstream
     compute = pinned.__wrapped__
