@@ -1,21 +1,14 @@
 """Soak: does memory stay flat over a long session? Replies and images, in one process.
 
-Three phases, one after another in this process, each on its own Engine (a Store in a
-temp dir) and measured against its own warm-up:
+Three phases, each on its own Engine (a Store in a temp dir), each measured against its
+own warm-up: `engine`, `Engine.chat()` headless, N replies from the demo SmolLM2, a new
+chat every --per-chat turns; `tui`, the same typed into the chat screen under
+`GenaiApp.run_test()` (null terminal driver, as chat_stream.py), ctrl+n for a new chat;
+`images`, `Engine.images.generate()` with the tiny SD pipeline (tests/tiny_sd.py).
 
-  engine  `Engine.chat()` headless: N replies from the demo SmolLM2, a new chat every
-          --per-chat turns (default 25)
-  tui     the chat screen under `GenaiApp.run_test()` (null terminal driver, as in
-          chat_stream.py): each prompt typed into the prompt box, Enter, the reply
-          streamed into the view; ctrl+n every --per-chat turns
-  images  `Engine.images.generate()` with the tiny random-weight SD pipeline
-          (tests/tiny_sd.py): M images, --batch per request
-
-Figures per phase: RSS (VmRSS, after a gc.collect()) once the warm-up is over and at
-the end, growth in MB, per reply / per image (KB) and in % of the warm RSS; OS threads
-and open file descriptors at the same two points. Goal: growth ≤ 2 % after the warm-up,
-threads and fds flat. --trace N diffs tracemalloc snapshots (warm-up vs end) and prints
-the sites that grew most: where the memory went.
+Per phase: RSS (after gc.collect()) once the warm-up is over and at the end, growth in
+MB, per reply / image (KB) and in %; OS threads and open fds at both points. Goal:
+growth ≤ 2 %, threads and fds flat. --trace N: where the Python heap grew (tracemalloc).
 
     .venv/bin/python bench/soak.py [--replies 300] [--images 100] [--json]
 """
@@ -42,7 +35,12 @@ for extra in (ROOT, ROOT / "tests", ROOT / "bench"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
-from chat_stream import console_log, isolate, null_terminal_driver  # noqa: E402
+from chat_stream import (  # noqa: E402
+    console_log,
+    default_model,
+    isolate,
+    null_terminal_driver,
+)
 
 TARGET_GROWTH_PCT = 2.0
 SIZE = (100, 32)
@@ -56,9 +54,6 @@ def prompt_for(turn: int) -> str:
     return f"Tell me one short fact about {TOPICS[turn % len(TOPICS)]} (#{turn})."
 
 
-# -- process figures ----------------------------------------------------------------------
-
-
 def rss_mb() -> float:
     """Resident memory now (VmRSS), after a full collection so garbage is not counted."""
     gc.collect()
@@ -70,7 +65,7 @@ def rss_mb() -> float:
 
 
 def os_threads() -> int:
-    return len(os.listdir("/proc/self/task"))
+    return len(os.listdir("/proc/self/task"))  # every OS thread, llama.cpp's and torch's too
 
 
 def open_fds() -> int:
@@ -176,9 +171,6 @@ def top_growth(before: Any, after: Any, limit: int = 15) -> list[str]:
     return lines
 
 
-# -- settings -----------------------------------------------------------------------------
-
-
 def make_settings(tmp: Path, args: argparse.Namespace, name: str) -> Any:
     from genai_tui.config import load_settings
 
@@ -195,10 +187,10 @@ def make_settings(tmp: Path, args: argparse.Namespace, name: str) -> Any:
 
 
 def checkpoints(total: int, warmup: int, every: int) -> set[int]:
-    return {n for n in range(warmup + every, total, every)} | {total}
+    return {*range(warmup + every, total, every), total}
 
 
-# -- (1) the engine, headless -------------------------------------------------------------
+# -- the phases: (1) the engine headless, (2) the chat screen, (3) images -------------------
 
 
 async def soak_engine(args: argparse.Namespace, tmp: Path, log: Log) -> Phase:
@@ -217,19 +209,13 @@ async def soak_engine(args: argparse.Namespace, tmp: Path, log: Log) -> Phase:
             phase.warm(turn)
         if turn % args.per_chat == 0:
             conv_id = engine.new_conversation(engine.model.name if engine.model else "").id
-        done = None
-        async for event in engine.chat(conv_id, prompt_for(turn)):
-            if isinstance(event, ChatDone):
-                done = event
-        assert done is not None, "the reply ended without ChatDone"
+        events = [event async for event in engine.chat(conv_id, prompt_for(turn))]
+        assert isinstance(events[-1], ChatDone), "the reply ended without ChatDone"
         if turn + 1 in marks:
             log(f"engine  {turn + 1:>4} replies  RSS {phase.sample(turn + 1):7.1f} MB")
     phase.end(args.replies)
     await engine.aclose()
     return phase
-
-
-# -- (2) the chat screen under run_test ----------------------------------------------------
 
 
 async def soak_tui(args: argparse.Namespace, tmp: Path, log: Log) -> Phase:
@@ -251,11 +237,6 @@ async def soak_tui(args: argparse.Namespace, tmp: Path, log: Log) -> Phase:
         screen = app.screen
         assert isinstance(screen, ChatScreen), f"expected the chat screen, got {screen!r}"
 
-        async def idle() -> None:
-            while engine.generating or any(w.is_running for w in app.workers):
-                await asyncio.sleep(0.005)
-            await pilot.pause()
-
         for turn in range(args.replies):
             if turn == args.warmup:
                 phase.warm(turn)
@@ -266,18 +247,16 @@ async def soak_tui(args: argparse.Namespace, tmp: Path, log: Log) -> Phase:
             screen.prompt.focus()
             before = len(engine.messages(screen.conv_id)) if screen.conv_id is not None else 0
             await pilot.press("enter")
-            await idle()
-            conv_id = screen.conv_id
-            saved = len(engine.messages(conv_id)) if conv_id is not None else 0
+            while engine.generating or any(w.is_running for w in app.workers):
+                await asyncio.sleep(0.005)  # the reply streams, then its worker ends
+            await pilot.pause()
+            saved = len(engine.messages(screen.conv_id)) if screen.conv_id is not None else 0
             assert saved >= before + 2, f"turn {turn}: the prompt and its reply were not saved"
             if turn + 1 in marks:
                 log(f"tui     {turn + 1:>4} replies  RSS {phase.sample(turn + 1):7.1f} MB")
         phase.end(args.replies)
     await engine.aclose()
     return phase
-
-
-# -- (3) images with the tiny pipeline ------------------------------------------------------
 
 
 async def soak_images(args: argparse.Namespace, tmp: Path, log: Log) -> Phase:
@@ -324,18 +303,16 @@ async def soak(args: argparse.Namespace, log: Log) -> list[Phase]:
         phases = []
         if args.trace:
             tracemalloc.start(args.trace)
-        if args.replies and "engine" in args.phases:
-            log(f"engine: {args.replies} replies of ≤{args.tokens} tokens, a new chat every "
+        chat = (f"{args.replies} replies of ≤{args.tokens} tokens, a new chat every "
                 f"{args.per_chat}, warm-up {args.warmup}")  # fmt: skip
-            phases.append(await soak_engine(args, tmp, log))
-        if args.replies and "tui" in args.phases:
-            log(f"tui: {args.replies} replies typed into the chat screen, ctrl+n every "
-                f"{args.per_chat}, warm-up {args.warmup}")  # fmt: skip
-            phases.append(await soak_tui(args, tmp, log))
-        if args.images and "images" in args.phases:
-            log(f"images: {args.images} images of {args.size}² in {args.steps} steps, "
-                f"{args.batch} per request, warm-up {args.image_warmup}")  # fmt: skip
-            phases.append(await soak_images(args, tmp, log))
+        runs = [("engine", args.replies, soak_engine, chat), ("tui", args.replies, soak_tui, chat),
+                ("images", args.images, soak_images,
+                 f"{args.images} images of {args.size}² in {args.steps} steps, {args.batch} "
+                 f"per request, warm-up {args.image_warmup}")]  # fmt: skip
+        for name, count, run, what in runs:
+            if count and name in args.phases:
+                log(f"{name}: {what}")
+                phases.append(await run(args, tmp, log))
         return phases
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -360,13 +337,6 @@ def report(phases: list[Phase], log: Log) -> None:
                 "(tracemalloc; RSS under --trace includes the snapshots); grew most:")
             for line in p.top_growth:
                 log(f"          {line}")
-
-
-def default_model() -> str | None:
-    from genai_tui.engine.models.inventory import demo_model_path
-
-    path = demo_model_path()
-    return str(path) if path else None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -414,10 +384,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         out: dict[str, Any] = {p.name: p.result() for p in phases}
         out["target_met"] = all(p.met for p in phases)
-        out["settings"] = {"replies": args.replies, "images": args.images,
-                           "per_chat": args.per_chat, "tokens": args.tokens,
-                           "warmup": args.warmup, "image_warmup": args.image_warmup,
-                           "size": args.size, "steps": args.steps, "batch": args.batch}  # fmt: skip
+        keys = "replies images per_chat tokens warmup image_warmup size steps batch".split()
+        out["settings"] = {k: getattr(args, k) for k in keys}
         print(json.dumps(out))
     else:
         report(phases, log)
