@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from functools import lru_cache, partial
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,33 +20,11 @@ from genai_tui.engine.core.errors import GenaiError
 from genai_tui.engine.core.text import printable
 from genai_tui.engine.engine import Engine
 from genai_tui.terminal_safety import ControlFilter, clipboard_text
+from genai_tui.textual_fixes import render_only_what_changed, unpin_styles_caches
 
 if TYPE_CHECKING:
     from genai_tui.engine.gpu.nvml import Snapshot
     from genai_tui.engine.models.download_jobs import DownloadJob
-
-
-def unpin_styles_caches() -> None:
-    """Let Textual free the line caches of removed widgets.
-
-    Textual's `StylesCache.get_inner_outer` is an `lru_cache` on an instance method
-    (Textualize/textual#6665): its 1024 entries keep the StylesCache of widgets long
-    removed, with every line they rendered (in a long chat: about half of the memory
-    each reply added, until 1024 widgets had come and gone). Its
-    answer depends on the two colours only, so it is cached on those instead.
-    """
-    import inspect
-
-    from textual._styles_cache import StylesCache
-
-    pinned = inspect.getattr_static(StylesCache, "get_inner_outer", None)
-    if not hasattr(pinned, "cache_clear"):
-        return  # done already, or fixed upstream
-    compute = pinned.__wrapped__
-    by_colours = lru_cache(1024)(lambda base, background: compute(None, base, background))
-    setattr(StylesCache, "get_inner_outer",  # noqa: B010 - mypy: no assigning to a method
-            lambda _self, base, background: by_colours(base, background))
-    pinned.cache_clear()
 
 
 class GenaiApp(App[int]):
@@ -68,6 +46,7 @@ class GenaiApp(App[int]):
     def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
         super().__init__()
         unpin_styles_caches()
+        render_only_what_changed()
         self.settings = settings
         self.engine = engine or Engine(settings)
         # App-wide: the download queue's jobs, for every screen's status line and the

@@ -15,7 +15,7 @@ from textual.widgets import Markdown
 from textual.widgets.markdown import MarkdownStream
 from textual.worker import Worker
 
-from genai_tui.app import unpin_styles_caches
+from genai_tui.textual_fixes import unpin_styles_caches
 from genai_tui.widgets.message_view import MessageView
 
 from .conftest import SIZE, send, wait_idle, wait_until

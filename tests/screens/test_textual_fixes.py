@@ -1,0 +1,55 @@
+"""Work-arounds inside Textual (genai_tui/textual_fixes.py): a frame renders only the
+widgets it changes, and the screen still shows everything (counted, not timed)."""
+
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static, TextArea
+
+from genai_tui.textual_fixes import render_only_what_changed
+
+
+class Counted(TextArea):
+    renders = 0
+
+    def render_lines(self, crop):
+        Counted.renders += 1
+        return super().render_lines(crop)
+
+
+class Pane(App[None]):
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static("tick 0", id="ticker")
+            yield Counted("the prompt stays as typed")
+
+
+async def test_a_frame_renders_only_the_widgets_it_changes():
+    render_only_what_changed()
+    app = Pane()
+    async with app.run_test(size=(50, 12)) as pilot:
+        await pilot.pause()
+        ticker = app.query_one("#ticker", Static)
+        app.query_one(Counted).cursor_blink = False
+        await pilot.pause()
+        Counted.renders = 0
+        for i in range(1, 6):
+            ticker.update(f"tick {i}", layout=False)
+            await pilot.pause()
+        # The ticker changed five times; the box beside it in the same pane was not
+        # touched, so it was not rendered again (Textual alone renders it each frame).
+        assert Counted.renders == 0
+        shown = "\n".join(s.text for s in app.screen._compositor.render_strips())
+        assert "tick 5" in shown and "the prompt stays as typed" in shown
+
+
+async def test_a_touched_widget_is_still_drawn():
+    render_only_what_changed()
+    app = Pane()
+    async with app.run_test(size=(50, 12)) as pilot:
+        box = app.query_one(Counted)
+        box.text = "edited"
+        await pilot.pause()
+        assert "edited" in "\n".join(s.text for s in app.screen._compositor.render_strips())
+        assert "edited" in "".join(str(line.text) for line in box.render_lines(box.size.region))
