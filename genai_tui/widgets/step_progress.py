@@ -1,6 +1,6 @@
 """A progress bar with a one-line summary of an image run: step, image, elapsed, ETA.
 
-One widget drawing one strip (bar and text), rebuilt only when what it shows changes,
+A TextLine drawing one strip (bar and text), rebuilt only when what it shows changes,
 and at most `UPDATE_S` apart while steps come: each redraw is CPU the event loop takes
 from a generation that needs the GIL.
 """
@@ -10,19 +10,17 @@ from __future__ import annotations
 import time
 
 from rich.segment import Segment
-from textual.filter import LineFilter
-from textual.strip import Strip
-from textual.widget import Widget
+from rich.style import Style
 
 from genai_tui.engine.core.text import printable
 from genai_tui.widgets.downloads_line import human_eta
-from genai_tui.widgets.half_cell import filters_for_own_strips
+from genai_tui.widgets.text_line import TextLine
 
 UPDATE_S = 0.5  # step events come faster than anyone reads them
 BAR_CELLS = 20
 
 
-class StepProgressBar(Widget):
+class StepProgressBar(TextLine):
     """`start`, then `step` per step event (drawn a few times a second), then `finish`."""
 
     COMPONENT_CLASSES = {"step-progress--done", "step-progress--todo"}
@@ -33,13 +31,10 @@ class StepProgressBar(Widget):
     """
 
     def __init__(self, id: str | None = None) -> None:
-        super().__init__(id=id)
+        super().__init__("idle", id=id)
         self._shown = 0.0
         self.total = 0
         self.progress = 0
-        self.text = "idle"
-        self._strip: Strip | None = None
-        self._width = -1
 
     def start(self, total_steps: int, label: str) -> None:
         self.total, self.progress = total_steps, 0
@@ -66,27 +61,14 @@ class StepProgressBar(Widget):
 
     def say(self, text: str) -> None:
         self.text = " ".join(printable(text).split())
-        self._strip = None
-        self.refresh()  # one line of fixed size: no layout
+        self.redraw()  # the bar moved even when the words did not
 
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._strip = None
-
-    def get_line_filters(self) -> list[LineFilter]:
-        return filters_for_own_strips(self, text=True)
-
-    def render_line(self, y: int) -> Strip:
-        width = self.size.width
-        if self._strip is None or width != self._width:
-            self._width = width
-            style = self.rich_style
-            done = BAR_CELLS * self.progress // self.total if self.total else 0
-            parts = [
-                Segment("━" * done, self.get_component_rich_style("step-progress--done")),
-                Segment("━" * (BAR_CELLS - done),
-                        self.get_component_rich_style("step-progress--todo")),  # fmt: skip
-                Segment(f"  {self.text}", style),
-            ]
-            self._strip = Strip([p for p in parts if p.text]).adjust_cell_length(width, style)
-        return self._strip if y == 0 else Strip.blank(width, self.rich_style)
+    def segments(self, width: int, style: Style) -> list[Segment]:
+        done = BAR_CELLS * self.progress // self.total if self.total else 0
+        todo = self.get_component_rich_style("step-progress--todo")
+        parts = [
+            Segment("━" * done, self.get_component_rich_style("step-progress--done")),
+            Segment("━" * (BAR_CELLS - done), todo),
+            Segment(f"  {self.text}", style),
+        ]
+        return [p for p in parts if p.text]

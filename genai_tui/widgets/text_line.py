@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from rich.cells import cell_len
 from rich.segment import Segment
+from rich.style import Style
 from textual.filter import LineFilter
 from textual.strip import Strip
 from textual.widget import Widget
@@ -36,8 +37,17 @@ class TextLine(Widget):
         text = " ".join(printable(text).split())
         if text != self.text:
             self.text = text
-            self._strip = None
-            self.refresh()
+            self.redraw()
+
+    def redraw(self) -> None:
+        """Build the strip again at the next frame (one line of fixed size: no layout)."""
+        self._strip = None
+        self.refresh()
+
+    def segments(self, width: int, style: Style) -> list[Segment]:
+        """What the line shows; a subclass draws more (the step progress: a bar)."""
+        left = max(0, (width - cell_len(self.text)) // 2) if self.align == "center" else 0
+        return [Segment(" " * left + self.text, style)] if self.text or left else []
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -51,7 +61,5 @@ class TextLine(Widget):
         if self._strip is None or width != self._width:
             self._width = width
             style = self.rich_style
-            left = max(0, (width - cell_len(self.text)) // 2) if self.align == "center" else 0
-            line = [Segment(" " * left + self.text, style)] if self.text or left else []
-            self._strip = Strip(line).adjust_cell_length(width, style)
+            self._strip = Strip(self.segments(width, style)).adjust_cell_length(width, style)
         return self._strip if y == 0 else Strip.blank(width, self.rich_style)
