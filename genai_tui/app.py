@@ -20,7 +20,11 @@ from genai_tui.engine.core.errors import GenaiError
 from genai_tui.engine.core.text import printable
 from genai_tui.engine.engine import Engine
 from genai_tui.terminal_safety import ControlFilter, clipboard_text
-from genai_tui.textual_fixes import render_only_what_changed, unpin_styles_caches
+from genai_tui.textual_fixes import (
+    fresh_table_widths,
+    render_only_what_changed,
+    unpin_styles_caches,
+)
 
 if TYPE_CHECKING:
     from genai_tui.engine.gpu.nvml import Snapshot
@@ -47,6 +51,7 @@ class GenaiApp(App[int]):
         super().__init__()
         unpin_styles_caches()
         render_only_what_changed()
+        fresh_table_widths()
         self.settings = settings
         self.engine = engine or Engine(settings)
         # App-wide: the download queue's jobs, for every screen's status line and the

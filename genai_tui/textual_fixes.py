@@ -1,8 +1,9 @@
-"""Work-arounds for two costs inside Textual (pinned in pyproject), each applied once by
-the App and undone by nothing: both keep Textual's behaviour and drop work.
+"""Work-arounds inside Textual (pinned in pyproject), each applied once by the App and
+undone by nothing.
 
 - `unpin_styles_caches`: a leak (Textualize/textual#6665).
 - `render_only_what_changed`: every frame re-rendered widgets that were not touched.
+- `fresh_table_widths`: a table drawn before it measured its new rows kept those lines.
 """
 
 from __future__ import annotations
@@ -75,3 +76,28 @@ def render_only_what_changed() -> None:
 
     get_renders._genai_tui = True  # type: ignore[attr-defined]
     Compositor._get_renders = get_renders  # type: ignore[method-assign]
+
+
+def fresh_table_widths() -> None:
+    """Let a DataTable redraw its lines once it has measured new rows.
+
+    A DataTable measures added rows when it is next idle, and widens its columns then;
+    its line cache is keyed by an update counter that measuring does not move. When a
+    frame was drawn between `add_row` and that idle (a busy loop, a slow machine), the
+    lines drawn at the old widths stayed: the Local models table showed `Smol` for
+    `SmolLM2-135M-Instruct` until something else changed. Measuring now moves the
+    counter, so the next frame draws the rows at their new widths.
+    """
+    from textual.widgets import DataTable
+
+    measure = DataTable._update_dimensions
+    if getattr(measure, "_genai_tui", False):
+        return
+
+    def update_dimensions(self: Any, new_rows: Iterable[Any]) -> None:
+        measure(self, new_rows)
+        self._update_count += 1
+        self.refresh()
+
+    update_dimensions._genai_tui = True  # type: ignore[attr-defined]
+    DataTable._update_dimensions = update_dimensions  # type: ignore[method-assign]

@@ -1,13 +1,14 @@
 """Work-arounds inside Textual (genai_tui/textual_fixes.py): a frame renders only the
-widgets it changes, and the screen still shows everything (counted, not timed)."""
+widgets it changes, and the screen still shows everything (counted, not timed); a table
+drawn before it measured its rows shows them whole afterwards."""
 
 from __future__ import annotations
 
 from textual.app import App, ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Static, TextArea
+from textual.widgets import DataTable, Static, TextArea
 
-from genai_tui.textual_fixes import render_only_what_changed
+from genai_tui.textual_fixes import fresh_table_widths, render_only_what_changed
 
 
 class Counted(TextArea):
@@ -53,3 +54,26 @@ async def test_a_touched_widget_is_still_drawn():
         await pilot.pause()
         assert "edited" in "\n".join(s.text for s in app.screen._compositor.render_strips())
         assert "edited" in "".join(str(line.text) for line in box.render_lines(box.size.region))
+
+
+class Table(App[None]):
+    CSS = "DataTable { height: 1fr; }"  # a table that fills its pane, as the Local tab's
+
+    def compose(self) -> ComposeResult:
+        yield DataTable()
+
+
+async def test_a_table_drawn_before_it_measured_its_rows_shows_them_whole():
+    fresh_table_widths()
+    app = Table()
+    async with app.run_test(size=(60, 8)) as pilot:
+        table = app.query_one(DataTable)
+        table.add_columns("name", "ctx")
+        await pilot.pause()
+        table.add_row("SmolLM2-135M-Instruct", "8,192")
+        # A frame drawn before the table was idle (a busy loop): columns as wide as titles.
+        assert "Smol " in table.render_line(1).text
+        await pilot.pause()
+        await pilot.pause()
+        shown = "\n".join(s.text for s in app.screen._compositor.render_strips())
+        assert "SmolLM2-135M-Instruct" in shown and "8,192" in shown
