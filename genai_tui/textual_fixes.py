@@ -4,6 +4,8 @@ undone by nothing.
 - `unpin_styles_caches`: a leak (Textualize/textual#6665).
 - `render_only_what_changed`: every frame re-rendered widgets that were not touched.
 - `fresh_table_widths`: a table drawn before it measured its new rows kept those lines.
+- `render_only_changed_regions`: a frame with two changes far apart rendered every
+  widget between them.
 """
 
 from __future__ import annotations
@@ -101,3 +103,75 @@ def fresh_table_widths() -> None:
 
     update_dimensions._genai_tui = True  # type: ignore[attr-defined]
     DataTable._update_dimensions = update_dimensions  # type: ignore[method-assign]
+
+
+def render_only_changed_regions() -> None:
+    """Render, for a partial frame, only the widgets that meet one of its changed regions,
+    and only their lines in those regions' rows.
+
+    Textual crops a partial frame to the one rectangle around every changed region, so
+    two changes far apart (a progress line at the top of the studio, a preview at the
+    bottom) rendered every widget between them: about twenty per frame, three of them
+    changed, the rest only for their lines to be dropped (the frame writes the changed
+    spans alone). A widget that meets none of the changed regions, or meets them only
+    where a widget in front of it covers them whole (its containers), contributes nothing
+    to the frame and is now skipped; the others render only the changed rows.
+    Supersedes `render_only_what_changed` (the same pick by visible region, for full
+    frames too); either order of applying them works.
+    """
+    from textual._compositor import ChopsUpdate, Compositor
+    from textual.geometry import Region
+
+    if getattr(Compositor.render_partial_update, "_genai_tui", False):
+        return
+
+    def render_partial_update(self: Any) -> Any:
+        # Textual 8.2.8's body; the changed regions are kept for `get_renders`.
+        update_regions = self._dirty_regions.copy()
+        self._dirty_regions.clear()
+        if not update_regions:
+            return None
+        crop = Region.from_union(update_regions).intersection(self.size.region)
+        spans = list(self._regions_to_spans(update_regions))
+        is_rendered_line = {y for y, _, _ in spans}.__contains__
+        self._genai_changed = list(update_regions)
+        try:
+            chops = self._render_chops(crop, is_rendered_line)
+        finally:
+            self._genai_changed = None
+        chop_ends = [cut_set[1:] for cut_set in self.cuts]
+        return ChopsUpdate(chops, spans, chop_ends)
+
+    def get_renders(
+        self: Any, crop: Region | None = None
+    ) -> Iterable[tuple[Region, Region, list[Any]]]:
+        changed: list[Region] | None = getattr(self, "_genai_changed", None)
+        for widget, (region, clip) in self.visible_widgets.items():  # front to back
+            shown = region.intersection(clip)
+            if not shown or crop and not crop.overlaps(shown):
+                continue
+            if changed is not None:
+                met = [r for r in changed if r.overlaps(shown)]
+                if not met:
+                    continue
+                # A changed region inside this widget is all drawn by it: the widgets
+                # behind it (its containers) would only be covered there.
+                changed = [r for r in changed if not shown.contains_region(r)]
+                # Only the rows of the changed regions are written: render those alone
+                # (whole rows; a changed region's columns need not fall on a cut).
+                top = max(shown.y, min(r.y for r in met))
+                bottom = min(shown.bottom, max(r.bottom for r in met))
+                shown = clip = Region(shown.x, top, shown.width, bottom - top)
+            x, y, width, height = shown
+            if shown == region:
+                yield region, clip, widget.render_lines(Region(0, 0, width, height))
+            else:
+                lines = widget.render_lines(Region(x - region.x, y - region.y, width, height))
+                yield region, clip, lines
+            if changed == []:
+                return
+
+    render_partial_update._genai_tui = True  # type: ignore[attr-defined]
+    get_renders._genai_tui = True  # type: ignore[attr-defined]
+    Compositor.render_partial_update = render_partial_update  # type: ignore[method-assign]
+    Compositor._get_renders = get_renders  # type: ignore[method-assign]

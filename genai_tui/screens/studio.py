@@ -35,6 +35,7 @@ from genai_tui.engine.images.studio import ImageModel
 from genai_tui.screens.dialogs import ConfirmDialog
 from genai_tui.screens.studio_assist import StudioAssist
 from genai_tui.screens.studio_params import PARAMETER_KEYS
+from genai_tui.textual_fixes import render_only_changed_regions
 from genai_tui.widgets.downloads_line import DownloadsLine
 from genai_tui.widgets.gallery_list import GalleryList
 from genai_tui.widgets.gpu_line import GpuLine
@@ -77,6 +78,9 @@ class StudioScreen(ReportsWorkerErrors, StudioAssist):
 
     def __init__(self, engine: Engine) -> None:
         super().__init__()
+        # The progress line (top) and a preview (bottom) change in one frame: render
+        # those two, not every widget between them. (Idempotent; app-wide once applied.)
+        render_only_changed_regions()
         self.engine = engine
         self.images = engine.images
         self.renderer = engine.settings.image.renderer
