@@ -8,8 +8,9 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing, asynccontextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from genai_tui.engine.chat.chat_sampling import ChatSampling
 from genai_tui.engine.chat.local import LocalChatModel, SamplingParams
 from genai_tui.engine.chat.service import (
     DEFAULT_TITLE,
@@ -78,6 +79,11 @@ class Engine:
         from genai_tui.engine.chat.providers import ProviderRegistry
 
         return ProviderRegistry(self.settings)
+
+    @cached_property
+    def sampling(self) -> ChatSampling:
+        """Each chat's generation settings (set, clear, changes) and the named presets."""
+        return ChatSampling(self.store, self.settings.generation)
 
     @cached_property
     def gpu(self) -> GpuSampler:
@@ -218,9 +224,7 @@ class Engine:
                                    folder or self.settings.exports_dir)  # fmt: skip
 
     def params_for(self, conv: Conversation) -> SamplingParams:
-        values: dict[str, Any] = self.settings.generation.model_dump()
-        values.update(conv.params)
-        return SamplingParams.from_mapping(values)
+        return self.sampling.params_for(conv)
 
     # -- chat -----------------------------------------------------------------
 

@@ -18,10 +18,10 @@ import time
 from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genai_tui.engine.chat.sampling import SamplingParams
 from genai_tui.engine.core.bridge import ThreadStream
 from genai_tui.engine.core.errors import (
     GenerationError,
@@ -35,23 +35,6 @@ from genai_tui.engine.models.gguf_info import GGUFInfo, read_gguf
 
 # Memory a loaded model needs beyond weights and KV cache (compute buffers, runtime).
 _OVERHEAD_BYTES = 256 * 1024**2
-
-
-@dataclass(frozen=True, slots=True)
-class SamplingParams:
-    temperature: float = 0.7
-    top_p: float = 0.95
-    top_k: int = 40
-    repeat_penalty: float = 1.1
-    max_tokens: int = 1024
-    seed: int = -1
-    json_schema: dict[str, Any] | None = field(default=None, hash=False, compare=False)
-    """Constrain the reply to JSON of this schema (a llama.cpp grammar locally,
-    `response_format` for a remote server)."""
-
-    @classmethod
-    def from_mapping(cls, values: dict[str, Any]) -> SamplingParams:
-        return cls(**{k: values[k] for k in cls.__dataclass_fields__ if k in values})
 
 
 class _LlamaLog:
@@ -318,13 +301,12 @@ class LocalChatModel:
                 temperature=params.temperature,
                 top_p=params.top_p,
                 top_k=params.top_k,
+                min_p=params.min_p,
                 repeat_penalty=params.repeat_penalty,
                 max_tokens=budget,
+                stop=list(params.stop),
                 seed=None if params.seed < 0 else params.seed,
-                response_format=(
-                    {"type": "json_object", "schema": params.json_schema}
-                    if params.json_schema else None
-                ),
+                response_format=params.response_format(),
             )
             try:
                 for chunk in chunks:

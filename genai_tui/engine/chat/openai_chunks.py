@@ -36,11 +36,20 @@ def chat_body(model: str, messages: list[dict[str, str]], params: SamplingParams
     }
     if params.seed >= 0:
         body["seed"] = params.seed
+    if params.stop:
+        body["stop"] = list(params.stop)
+    # Beyond the OpenAI API (vLLM, llama.cpp's server, LM Studio and Ollama read them; the
+    # OpenAI API refuses them): sent only when the chat itself sets them.
+    for key in ("top_k", "min_p", "repeat_penalty"):
+        if key in params.chat_keys:
+            body[key] = getattr(params, key)
     if params.json_schema:  # servers without it answer 4xx: the caller retries without
         body["response_format"] = {
             "type": "json_schema",
             "json_schema": {"name": "answer", "schema": params.json_schema},
         }
+    elif params.json_mode:
+        body["response_format"] = {"type": "json_object"}
     return body
 
 

@@ -1,6 +1,6 @@
-"""SQLite store: conversations, messages, system prompts and projects here; download
-jobs, gallery images and usage in store_tables; the schema in store_schema. The only
-place with SQL.
+"""SQLite store: conversations, messages, system prompts, projects and sampling presets
+here; download jobs, gallery images and usage in store_tables; the schema in
+store_schema. The only place with SQL.
 
 WAL mode, one transaction per write: a process killed mid-reply loses at most
 the reply in flight (it is saved only when complete or stopped), never an
@@ -21,11 +21,13 @@ from genai_tui.engine.core.store_schema import (
     Conversation,
     DownloadRecord,
     Message,
+    SamplingPreset,
     SystemPrompt,
 )
 from genai_tui.engine.core.store_tables import MediaTables
 
-__all__ = ["MIGRATIONS", "Conversation", "DownloadRecord", "Message", "Store", "SystemPrompt"]
+__all__ = ["MIGRATIONS", "Conversation", "DownloadRecord", "Message", "SamplingPreset", "Store",
+           "SystemPrompt"]  # fmt: skip
 
 
 class Store(MediaTables):
@@ -199,3 +201,41 @@ class Store(MediaTables):
     def delete_system_prompt(self, name: str) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM system_prompts WHERE name = ?", (name,))
+
+    # -- sampling presets ---------------------------------------------------
+
+    @staticmethod
+    def _preset(row: sqlite3.Row) -> SamplingPreset:
+        return SamplingPreset(row["id"], row["name"], json.loads(row["params"] or "{}"),
+                              bool(row["builtin"]))  # fmt: skip
+
+    def sampling_presets(self) -> list[SamplingPreset]:
+        """Built-in ones first, then the user's, each by name."""
+        rows = self._query("SELECT * FROM sampling_presets ORDER BY builtin DESC, name")
+        return [self._preset(r) for r in rows]
+
+    def sampling_preset(self, name: str) -> SamplingPreset | None:
+        rows = self._query("SELECT * FROM sampling_presets WHERE name = ?", (name,))
+        return self._preset(rows[0]) if rows else None
+
+    def save_sampling_preset(self, name: str, params: dict[str, Any]) -> SamplingPreset:
+        """Create or replace the user's preset `name` (a built-in one is left alone)."""
+        now = time.time()
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO sampling_presets(name, params, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET params = excluded.params,"
+                " updated_at = excluded.updated_at WHERE builtin = 0",
+                (name, json.dumps(params), now, now),
+            )
+        preset = self.sampling_preset(name)
+        assert preset is not None
+        return preset
+
+    def delete_sampling_preset(self, name: str) -> bool:
+        """Delete the user's preset `name`; False when there is none (built-ins stay)."""
+        with self._tx() as db:
+            cur = db.execute(
+                "DELETE FROM sampling_presets WHERE name = ? AND builtin = 0", (name,)
+            )
+            return cur.rowcount > 0

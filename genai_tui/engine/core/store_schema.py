@@ -122,6 +122,24 @@ MIGRATIONS: list[str] = [
     ALTER TABLE messages ADD COLUMN kind TEXT NOT NULL DEFAULT '';
     ALTER TABLE messages ADD COLUMN meta TEXT NOT NULL DEFAULT '{}';
     """,
+    # 6: named sampling presets (engine/chat/chat_sampling.py): `params` is the JSON of the
+    # sampling keys the preset sets; `builtin` ones are seeded here and cannot be
+    # deleted or overwritten.
+    """
+    CREATE TABLE sampling_presets (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        params TEXT NOT NULL DEFAULT '{}',
+        builtin INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    INSERT INTO sampling_presets(name, params, builtin, created_at, updated_at) VALUES
+        ('precise', '{"temperature": 0.2, "top_p": 0.9, "min_p": 0.05}', 1, 0, 0),
+        ('creative', '{"temperature": 1.1, "top_p": 0.98, "min_p": 0.02}', 1, 0, 0),
+        ('deterministic', '{"temperature": 0.0, "seed": 0}', 1, 0, 0),
+        ('json', '{"temperature": 0.2, "json_mode": true}', 1, 0, 0);
+    """,
 ]
 
 
@@ -167,6 +185,16 @@ class SystemPrompt:
     id: int
     name: str
     content: str
+
+
+@dataclass
+class SamplingPreset:
+    """A named set of sampling values (temperature, stop strings, JSON mode, ...)."""
+
+    id: int
+    name: str
+    params: dict[str, Any]
+    builtin: bool = False
 
 
 @dataclass
