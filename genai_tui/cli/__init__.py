@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genai_tui import __version__
+from genai_tui.cli import chat as cli_chat
 from genai_tui.cli import create as cli_create
 from genai_tui.cli import gen as cli_gen
 from genai_tui.cli import gpu as cli_gpu
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="also print <think> reasoning (to stderr)")  # fmt: skip
     # SUPPRESS: an unset flag here must not blank the same flag given before `chat`.
     _add_generation_flags(chat, default=argparse.SUPPRESS)
+    cli_chat.add_flags(chat)
 
     search = sub.add_parser(
         "search",
@@ -197,8 +199,6 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings_from_args(args)
         if args.command == "chat":
             import asyncio
-
-            from genai_tui.cli import chat as cli_chat
 
             return asyncio.run(cli_chat.run(args, settings))
         if args.command in ("models", "rm"):

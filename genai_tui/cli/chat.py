@@ -16,11 +16,55 @@ from genai_tui.cli.common import for_stream
 
 if TYPE_CHECKING:
     from genai_tui.config import Settings
+    from genai_tui.engine.engine import Engine
+
+
+# The sampling flags `chat` reads into the chat's own values (over a --preset's);
+# the others (--temperature, ...) are the generation flags every command has.
+_SAMPLING_FLAGS = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens",
+                   "seed", "stop")  # fmt: skip
+
+
+def add_flags(chat: argparse.ArgumentParser) -> None:
+    """`chat`'s own sampling flags: a preset, JSON mode, min-p and stop strings."""
+    g = chat.add_argument_group("sampling for this reply")
+    g.add_argument("--preset", metavar="NAME",
+                   help="a sampling preset (built in: precise, creative, deterministic, json; "
+                   "or one saved in the TUI); flags given with it win")  # fmt: skip
+    g.add_argument("--json-mode", action="store_true",
+                   help="the reply is one JSON object (llama.cpp grammar / response_format)")
+    g.add_argument("--min-p", type=float, metavar="P", help="min-p sampling (0-1)")
+    g.add_argument("--stop", action="append", metavar="TEXT",
+                   help="end the reply before TEXT (repeatable, up to 4)")  # fmt: skip
+
+
+def _apply_sampling(engine: Engine, conv_id: int, args: argparse.Namespace,
+                    settings: Settings) -> None:  # fmt: skip
+    """The chat's values: the preset's (if any), then the flags given, then --json-mode."""
+    from genai_tui.engine.chat.chat_sampling import ChatSampling
+    from genai_tui.engine.core.store import Store
+
+    if getattr(args, "preset", None):
+        # The user's presets live in the TUI's database; built-in ones are in any store.
+        db = settings.db_path
+        store = Store(db) if db.exists() else None
+        try:
+            preset = ChatSampling(store or engine.store, settings.generation).preset(args.preset)
+        finally:
+            if store is not None:
+                store.close()
+        engine.sampling.set(conv_id, preset.params)
+    flags = {k: getattr(args, k) for k in _SAMPLING_FLAGS if getattr(args, k, None) is not None}
+    if getattr(args, "json_mode", False):
+        flags["json_mode"] = True
+    if flags:
+        engine.sampling.update(conv_id, flags)
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
     from asyncio import CancelledError
 
+    from genai_tui.engine.chat.sampling import ParamsError
     from genai_tui.engine.core.errors import GenaiError, NoModelError
     from genai_tui.engine.core.events import ChatDone, ThinkingDelta, TokenDelta
     from genai_tui.engine.core.store import Store
@@ -59,6 +103,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                 )
             model_name, provider_name = model.name, ""
             conv = engine.new_conversation(model.name, args.system)
+        _apply_sampling(engine, conv.id, args, settings)
         try:
             async for event in engine.chat(conv.id, prompt):
                 if isinstance(event, TokenDelta) and not args.json:
@@ -74,6 +119,9 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             if not args.json:
                 out.write("\n")
             return 130
+        sampling = engine.sampling.values(conv.id)
+    except ParamsError as exc:
+        return _fail(str(exc), 2)
     except GenaiError as exc:
         return _fail(str(exc))
     finally:
@@ -94,6 +142,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                 "duration_s": stats.duration_s,
                 "finish_reason": stats.finish_reason,
                 "context_size": stats.context_size,
+                "sampling": sampling,
             },
             out,
         )
