@@ -1,4 +1,5 @@
-"""One line under the messages: model, context used, speed, what is happening."""
+"""One line under the messages: model, context used, the chat's own generation settings
+(what differs from the defaults), speed, what is happening."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class ChatStatus(Static):
         self.state = ""
         self.context = ""
         self.speed = ""
+        self.params = ""
 
     def set(
         self,
@@ -42,7 +44,10 @@ class ChatStatus(Static):
         context: tuple[int, int] | None = None,
         stats: ChatStats | None = None,
         live_tokens: tuple[int, float] | None = None,
+        params: str | None = None,
     ) -> None:
+        """`params`: the chat's settings that differ from the defaults, as
+        Engine.sampling.describe gives them ("temp 0.2 · stop 1 · json"; "" for none)."""
         if model is not None:
             self.model = printable(model)
         if state is not None:
@@ -52,10 +57,13 @@ class ChatStatus(Static):
             self.context = f"ctx {used:,}/{size:,}" if size else ""
         if stats is not None:
             self.speed = stats_line(stats)
+        if params is not None:
+            self.params = printable(params)
         if live_tokens is not None:
             count, seconds = live_tokens
             rate = f" · {count / seconds:.1f} tok/s" if seconds > 0.2 and count > 1 else ""
             self.speed = f"{count} tokens{rate}"
-        parts = [p for p in (self.model or "no model", self.context, self.speed, self.state) if p]
+        parts = [p for p in (self.model or "no model", self.context, self.params, self.speed,
+                             self.state) if p]  # fmt: skip
         # One line, always: no layout of the whole screen for a new figure.
         self.update(Content(" · ".join(parts)), layout=False)

@@ -63,6 +63,11 @@ class ChatSampling:
         """The status line's summary of `changes`: "temp 0.2 · stop 1 · json" (or "")."""
         return summary(self.changes(conv_id))
 
+    def describe_values(self, values: dict[str, Any]) -> str:
+        """The same summary for a preset's (or a form's) values."""
+        defaults = self.defaults()
+        return summary(differences(defaults | values, defaults))
+
     def set(self, conv_id: int, values: dict[str, Any]) -> Conversation:
         """Make `values` the chat's own (keys left out, or given as None, take the
         default). Raises ParamsError, naming the bad keys, with the config file's rules;
