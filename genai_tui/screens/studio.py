@@ -113,6 +113,8 @@ class StudioScreen(ReportsWorkerErrors, StudioAssist):
         return self.query_one(ResultsGrid).tiles
 
     def on_mount(self) -> None:
+        # Kept: each step event reaches both (a query per event is a walk of the DOM).
+        self._progress, self._grid = self.query_one(StepProgressBar), self.query_one(ResultsGrid)
         self._show_params()
         self.query_one("#prompt", Input).focus()
         self.list_models()
@@ -237,7 +239,7 @@ class StudioScreen(ReportsWorkerErrors, StudioAssist):
                 self.refresh_gallery()
 
     def _route(self, event: Any) -> None:
-        progress, grid = self.query_one(StepProgressBar), self.query_one(ResultsGrid)
+        progress, grid = self._progress, self._grid
         if isinstance(event, StepProgress):
             # Drawn a few times a second, with the newest previews in the same frame.
             if progress.step(event.index, event.count, event.step, event.total, event.eta_s):

@@ -141,6 +141,7 @@ class HalfCellPicture(Widget):
         self._lines: list[Strip] = []
         self._drawn_at: tuple[int, int] | None = None  # the size the lines were built for
         self._blank = Strip([])
+        self._style: Style | None = None  # rich_style walks every ancestor: once per style
 
     def show(self, image: Any, *, coarse: bool = False) -> None:
         """Draw a PIL image; `coarse` for a live preview (see `PREVIEW_PIXELS`)."""
@@ -151,6 +152,7 @@ class HalfCellPicture(Widget):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._drawn_at = None  # the letterbox takes the (new) background
+        self._style = None
 
     def get_line_filters(self) -> list[LineFilter]:
         # Only "▀", spaces and the placeholder (printable, ours) are drawn here.
@@ -165,7 +167,9 @@ class HalfCellPicture(Widget):
     def _draw(self, width: int, height: int) -> None:
         self.draws += 1
         self._drawn_at = (width, height)
-        style = self.rich_style
+        if self._style is None:
+            self._style = self.rich_style
+        style = self._style
         blank = self._blank = Strip.blank(width, style)
         lines = [blank] * height
         if self.image is None:

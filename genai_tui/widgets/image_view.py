@@ -206,11 +206,13 @@ class ImageTile(Vertical, can_focus=True):
         self.caption = caption
         self.path: Any = None  # the saved file, once there is one
         self.image_id: int | None = None
+        self._caption: TextLine | None = None
 
     def compose(self) -> ComposeResult:
         self.picture = picture_widget(self.renderer, f"#{self.index + 1}", shape=self.shape)
         yield self.picture
-        yield TextLine(self.caption, align="center", classes="caption")
+        self._caption = TextLine(self.caption, align="center", classes="caption")
+        yield self._caption
 
     def show(self, image: Any, caption: str | None = None, *, preview: bool = False) -> None:
         """Show a PIL image: a live preview (drawn coarse) or the result."""
@@ -219,5 +221,6 @@ class ImageTile(Vertical, can_focus=True):
             self.set_caption(caption)
 
     def set_caption(self, caption: str) -> None:
-        self.caption = caption
-        self.query_one(".caption", TextLine).update(caption)
+        self.caption = caption  # shown once composed, if not yet
+        if self._caption is not None:
+            self._caption.update(caption)

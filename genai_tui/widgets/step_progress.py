@@ -35,6 +35,7 @@ class StepProgressBar(TextLine):
         self._shown = 0.0
         self.total = 0
         self.progress = 0
+        self._parts: tuple[Style, Style] | None = None  # (done, todo), until styles change
 
     def start(self, total_steps: int, label: str) -> None:
         self.total, self.progress = total_steps, 0
@@ -63,12 +64,19 @@ class StepProgressBar(TextLine):
         self.text = " ".join(printable(text).split())
         self.redraw()  # the bar moved even when the words did not
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._parts = None
+
     def segments(self, width: int, style: Style) -> list[Segment]:
         done = BAR_CELLS * self.progress // self.total if self.total else 0
-        todo = self.get_component_rich_style("step-progress--todo")
+        if self._parts is None:  # Textual forgets component styles at every refresh
+            self._parts = (self.get_component_rich_style("step-progress--done"),
+                           self.get_component_rich_style("step-progress--todo"))  # fmt: skip
+        done_style, todo_style = self._parts
         parts = [
-            Segment("━" * done, self.get_component_rich_style("step-progress--done")),
-            Segment("━" * (BAR_CELLS - done), todo),
+            Segment("━" * done, done_style),
+            Segment("━" * (BAR_CELLS - done), todo_style),
             Segment(f"  {self.text}", style),
         ]
         return [p for p in parts if p.text]

@@ -32,6 +32,7 @@ class TextLine(Widget):
         self.align = align
         self._strip: Strip | None = None
         self._width = -1
+        self._style: Style | None = None  # rich_style walks every ancestor: once per style
 
     def update(self, text: str) -> None:
         text = " ".join(printable(text).split())
@@ -49,9 +50,17 @@ class TextLine(Widget):
         left = max(0, (width - cell_len(self.text)) // 2) if self.align == "center" else 0
         return [Segment(" " * left + self.text, style)] if self.text or left else []
 
+    @property
+    def line_style(self) -> Style:
+        """This widget's Rich style, kept until its styles change (not made per text)."""
+        if self._style is None:
+            self._style = self.rich_style
+        return self._style
+
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._strip = None
+        self._style = None
 
     def get_line_filters(self) -> list[LineFilter]:
         return filters_for_own_strips(self, text=True)
@@ -60,6 +69,6 @@ class TextLine(Widget):
         width = self.size.width
         if self._strip is None or width != self._width:
             self._width = width
-            style = self.rich_style
+            style = self.line_style
             self._strip = Strip(self.segments(width, style)).adjust_cell_length(width, style)
-        return self._strip if y == 0 else Strip.blank(width, self.rich_style)
+        return self._strip if y == 0 else Strip.blank(width, self.line_style)

@@ -181,3 +181,38 @@ async def test_step_progress_draws_the_bar_and_the_summary() -> None:
         await pilot.pause()
         text = "".join(s.text for s in bar.render_line(0))
         assert "━" * BAR_CELLS in text and "2 images in 4.0 s" in text
+
+
+async def test_a_new_theme_redraws_caption_bar_and_letterbox_in_its_colours() -> None:
+    # The lines keep their styles between texts; a theme change must still reach them.
+    line, bar, picture = TextLine("seed 1"), StepProgressBar(), HalfCellPicture()
+    app = Frame(line)
+    app.CSS = "#box { width: 40; height: 6; }"
+    async with app.run_test() as pilot:
+        await app.query_one("#box").mount_all([bar, picture])
+        bar.start(10, "starting…")
+        bar.step(0, 1, 5, 10, None, force=True)  # half done: both parts of the bar
+        picture.show(stripes(2, 2))
+        app.theme = "textual-dark"
+        await pilot.pause()
+
+        def drawn() -> tuple[object, ...]:
+            letterbox = picture.render_line(0)
+            return (
+                next(iter(line.render_line(0))).style.color,
+                [s.style.color for s in bar.render_line(0)][1],  # the part to do
+                next(iter(letterbox)).style.bgcolor,
+            )
+
+        before = drawn()
+        line.update("seed 2")  # a new text: the cached style is used again
+        bar.step(0, 1, 6, 10, None, force=True)
+        await pilot.pause()
+        assert drawn() == before
+        app.theme = "textual-light"
+        await pilot.pause()
+        after = drawn()
+        assert all(a != b for a, b in zip(after, before, strict=True)), (before, after)
+        # Each is what Textual itself computes for the new theme.
+        assert after[0] == line.rich_style.color
+        assert after[2] == picture.rich_style.bgcolor
