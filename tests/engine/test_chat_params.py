@@ -175,3 +175,29 @@ async def test_remote_request_carries_the_chats_sampling_and_response_format(mak
     assert not {"response_format", "stop", "top_k", "min_p", "repeat_penalty", "seed"} & set(
         default_body
     )
+
+
+async def test_json_mode_and_a_stop_string_through_llama_cpps_own_server(make_settings,
+                                                                        llama_server):
+    """The real OpenAI-compatible server (python -m llama_cpp.server) honours what we send:
+    `response_format` json_object gives JSON, `stop` ends the reply."""
+    settings = make_settings(providers=[{"name": "llamacpp", "base_url": llama_server}],
+                             generation={"temperature": 0.0, "max_tokens": 160, "seed": 1})
+    engine = Engine(settings)
+    try:
+        conv = engine.new_conversation("smollm2", provider="llamacpp")
+        engine.sampling.set(conv.id, {"json_mode": True})
+        done = await reply(engine, conv.id, "Describe a cat as JSON with its name and age.")
+        assert isinstance(json.loads(done.text), dict)
+
+        plain = engine.new_conversation("smollm2", provider="llamacpp")
+        engine.sampling.set(plain.id, {"max_tokens": 32})
+        full = await reply(engine, plain.id)
+        cut = next(w for w in full.text.split()[3:] if len(w) > 3)
+        stopped = engine.new_conversation("smollm2", provider="llamacpp")
+        engine.sampling.set(stopped.id, {"max_tokens": 32, "stop": [cut]})
+        short = await reply(engine, stopped.id)
+        assert cut not in short.text and full.text.startswith(short.text.rstrip())
+        assert short.stats.finish_reason == "stop"
+    finally:
+        await engine.aclose()

@@ -134,7 +134,8 @@ class ChatSampling:
         if len(name) > PRESET_NAME_MAX or not name.isprintable():
             raise ParamsError(
                 f"A preset name is at most {PRESET_NAME_MAX} printable characters.",
-                "Use a shorter name without control characters.", ("preset",),
+                "Use a shorter name without control characters.",
+                ("preset",),
             )
         existing = self.store.sampling_preset(name)
         if existing is not None and existing.builtin:
