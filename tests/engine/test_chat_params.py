@@ -201,3 +201,21 @@ async def test_json_mode_and_a_stop_string_through_llama_cpps_own_server(make_se
         assert short.stats.finish_reason == "stop"
     finally:
         await engine.aclose()
+
+
+async def test_the_chats_stop_strings_and_json_mode_stay_out_of_the_create_flows(make_settings):
+    """The prompt writer (and /imagine's plans) write in their own shape: a chat's stop
+    strings and JSON mode are for its replies only; its temperature still counts."""
+    with FaultServer() as server:
+        server.replies = ["a lighthouse at dusk, oil painting\nNegative prompt: blurry"]
+        settings = make_settings(providers=[{"name": "faulty", "base_url": server.url}])
+        engine = Engine(settings)
+        try:
+            conv = engine.new_conversation("fault-model", provider="faulty")
+            engine.sampling.set(conv.id, {"stop": ["\n"], "json_mode": True, "temperature": 0.4})
+            [e async for e in engine.create.write_prompt("a lighthouse")]
+        finally:
+            await engine.aclose()
+    body = server.chat_requests()[-1]["body"]
+    assert "stop" not in body and "response_format" not in body
+    assert body["temperature"] == 0.4

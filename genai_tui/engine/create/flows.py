@@ -133,7 +133,10 @@ class Creator:
                 yield event
 
     def _params(self, conv: Conversation, **changes: Any) -> SamplingParams:
-        return dataclasses.replace(self.engine.params_for(conv), **changes)
+        # The chat's stop strings and JSON mode are for its replies: a prompt or a plan
+        # written here has its own shape.
+        plain: dict[str, Any] = {"stop": (), "json_mode": False}
+        return dataclasses.replace(self.engine.params_for(conv), **(plain | changes))
 
     async def _draw(self, request: ImageRequest, stop_at_once: bool = True) -> AsyncGenerator[Any]:
         """The studio's generation with its settings; Esc (Engine.stop) cancels it when
