@@ -57,6 +57,8 @@ class ChatScreen(ReportsWorkerErrors, ChatCreate):
         Binding("ctrl+r", "regenerate", "Regen", tooltip="Regenerate the last reply"),
         Binding("ctrl+g", "edit_last", "Edit", tooltip="Edit and resend your last message"),
         Binding("ctrl+t", "system_prompt", "System", tooltip="Pick or write the system prompt"),
+        Binding("ctrl+f", "chat_params", "Params",
+                tooltip="This chat's sampling settings and presets"),  # fmt: skip
         Binding("ctrl+s", "export", "Export", tooltip="Export the chat as Markdown and JSON"),
         Binding("f5", "copy_reply", "Copy", tooltip="Copy the last reply (OSC 52)"),
         # priority: the prompt box (TextArea) binds f6 to select-line.
@@ -131,19 +133,6 @@ class ChatScreen(ReportsWorkerErrors, ChatCreate):
         conversations = self.engine.conversations(self.search)
         self.query_one(ConversationList).show(conversations, self.conv_id)
 
-    def _model_label(self, default: LocalModel | None = None) -> str:
-        if self.conv_id is not None:
-            if (conv := self.engine.conversation(self.conv_id)).provider:
-                return f"{conv.provider}/{conv.model}"
-        elif self.remote_choice is not None:
-            return "/".join(self.remote_choice)
-        if self.engine.model is not None:
-            return self.engine.model.name
-        if self.conv_id is not None and conv.model:
-            return conv.model
-        default = default or self.engine.default_model()
-        return default.name if default else ""
-
     async def show_empty(self) -> None:
         # One scan of every model store, off the event loop (the HF cache can be large).
         default = None if self.remote_choice else await asyncio.to_thread(self.engine.default_model)
@@ -162,7 +151,7 @@ class ChatScreen(ReportsWorkerErrors, ChatCreate):
             text = ("Type a message below and press Enter. ctrl+o switches model, "
                     "ctrl+t sets the system prompt.")
         await self.messages.mount(Static(Content(text), id="empty"))
-        self.status.set(model=self._model_label(default), context=(0, 0))
+        self.status.set(model=self._model_label(default), context=(0, 0), params="")
 
     async def show_conversation(self, conv_id: int) -> None:
         self.conv_id = conv_id
@@ -187,7 +176,8 @@ class ChatScreen(ReportsWorkerErrors, ChatCreate):
         last = next((m for m in reversed(messages) if m.role == "assistant"), None)
         used = (last.prompt_tokens or 0) + (last.completion_tokens or 0) if last else 0
         size = self.engine.model.context_size if self.engine.model and not conv.provider else 0
-        self.status.set(model=self._model_label(), context=(used, size), state="")
+        self.status.set(model=self._model_label(), context=(used, size), state="",
+                        params=self.engine.sampling.describe(conv_id))  # fmt: skip
         self.status.speed = ""
 
     async def _remove_from_last_user(self, keep_user: bool) -> None:
@@ -212,12 +202,7 @@ class ChatScreen(ReportsWorkerErrors, ChatCreate):
         text = event.text.strip()
         if not text or self._busy():
             return
-        if self.conv_id is None:
-            provider, model = self.remote_choice or ("", "")
-            if not provider:
-                model = self.engine.model.name if self.engine.model else ""
-            conv = self.engine.new_conversation(model, self.pending_system_prompt, provider)
-            self.conv_id = conv.id
+        conv_id = self._ensure_conversation()
         self.prompt.clear()
         for empty in self.messages.query("#empty"):
             await empty.remove()
@@ -227,19 +212,22 @@ class ChatScreen(ReportsWorkerErrors, ChatCreate):
         if self.editing:
             self.editing = False
             await self._remove_from_last_user(keep_user=False)
-            events = self.engine.edit_last(self.conv_id, text)
+            events = self.engine.edit_last(conv_id, text)
         else:
-            events = self.engine.chat(self.conv_id, text)
+            events = self.engine.chat(conv_id, text)
         events = Started(events)  # the model starts on the prompt while the views mount
-        await self.messages.mount(message_view("user", text))
-        self.stream_reply(events)
+        view = message_view("assistant")  # both views in one mount: one layout, one frame
+        await self.messages.mount_all([message_view("user", text), view])
+        self.stream_reply(events, view=view)
 
     @work(exclusive=True, group="chat", exit_on_error=False)
     async def stream_reply(
-        self, events: Started[ChatEvent], replacing: list[MessageView] | None = None
-    ) -> None:
-        view = message_view("assistant")
-        await self.messages.mount(view)
+        self, events: Started[ChatEvent], replacing: list[MessageView] | None = None,
+        view: MessageView | None = None,
+    ) -> None:  # fmt: skip
+        if view is None:
+            view = message_view("assistant")
+            await self.messages.mount(view)
         self.messages.anchor()
         status = self.status
         status.set(state="waiting for first token…")

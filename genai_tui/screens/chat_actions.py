@@ -11,6 +11,7 @@ from textual.screen import Screen
 from genai_tui.engine.core.store import Message
 from genai_tui.engine.core.text import last_code_block, printable
 from genai_tui.engine.models.inventory import LocalModel
+from genai_tui.screens.chat_params import ChatParamsDialog
 from genai_tui.screens.dialogs import (
     ConfirmDialog,
     ModelPicker,
@@ -71,8 +72,6 @@ class ChatActions(Screen[None]):
 
         def _busy(self) -> bool: ...
 
-        def _model_label(self) -> str: ...
-
         def load_model(self, model: LocalModel) -> object: ...
 
         @property
@@ -80,6 +79,44 @@ class ChatActions(Screen[None]):
 
         @property
         def prompt(self) -> PromptInput: ...
+
+    def _model_label(self, default: LocalModel | None = None) -> str:
+        if self.conv_id is not None:
+            if (conv := self.engine.conversation(self.conv_id)).provider:
+                return f"{conv.provider}/{conv.model}"
+        elif self.remote_choice is not None:
+            return "/".join(self.remote_choice)
+        if self.engine.model is not None:
+            return self.engine.model.name
+        if self.conv_id is not None and conv.model:
+            return conv.model
+        default = default or self.engine.default_model()
+        return default.name if default else ""
+
+    def _ensure_conversation(self) -> int:
+        """The open chat's id; a new chat (the picked model, the pending system prompt)
+        when none is open."""
+        if self.conv_id is None:
+            provider, model = self.remote_choice or ("", "")
+            if not provider:
+                model = self.engine.model.name if self.engine.model else ""
+            conv = self.engine.new_conversation(model, self.pending_system_prompt, provider)
+            self.conv_id = conv.id
+        return self.conv_id
+
+    def action_chat_params(self) -> None:
+        """Ctrl+F: this chat's generation settings and the presets (a new chat when none
+        is open: settings belong to a chat)."""
+        new = self.conv_id is None
+        conv_id = self._ensure_conversation()
+        if new:
+            self.refresh_list()
+
+        def applied(changed: bool | None) -> None:
+            if changed and self.conv_id == conv_id:
+                self.status.set(params=self.engine.sampling.describe(conv_id))
+
+        self.app.push_screen(ChatParamsDialog(self.engine, conv_id), applied)
 
     def _last_reply(self) -> str | None:
         views = self.messages.query("MessageView")

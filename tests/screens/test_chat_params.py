@@ -146,3 +146,21 @@ async def test_a_preset_name_that_is_refused_shows_why(make_app):
         await pilot.pause()
         assert "'creative' is a built-in preset" in str(dialog.query_one("#error").render())
         assert name_box.has_class("-invalid")
+
+
+async def test_ctrl_f_on_the_chat_opens_the_form_and_the_status_line_keeps_the_change(make_app):
+    """The chat screen's own key: no chat open yet, so one is started for the settings;
+    the status line shows them, and they stay when the chat is opened again."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "ChatScreen")
+        chat = app.screen
+        await pilot.press("ctrl+f")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatParamsDialog))
+        assert chat.conv_id is not None
+        await type_into(pilot, app.screen, "top_k", "7")
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: app.screen is chat)
+        assert "top-k 7" in str(chat.query_one(ChatStatus).render())
+        await chat.show_conversation(chat.conv_id)
+        assert "top-k 7" in str(chat.query_one(ChatStatus).render())
