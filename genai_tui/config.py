@@ -20,6 +20,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from genai_tui.config_models import ModelSettings
 from genai_tui.engine.core.errors import ConfigError
 
 APP_NAME = "genai-tui"
@@ -165,6 +166,8 @@ class Settings(BaseSettings):
     image: ImageSettings = Field(default_factory=ImageSettings)
     gpu: GpuSettings = Field(default_factory=GpuSettings)
     providers: list[ProviderSettings] = Field(default_factory=list)
+    models: dict[str, ModelSettings] = Field(default_factory=dict)
+    """Per-model settings, by the model's name (`[models."NAME"]`; config_models.py)."""
     config_file: Path | None = Field(default=None, exclude=True)
     """The file these settings were read from (set by `load_settings`)."""
 
@@ -294,7 +297,11 @@ def _table_label(loc: tuple[Any, ...], source: Any) -> str:
 
 
 def _explain(
-    exc: ValidationError, path: Path, file_values: dict[str, Any], flags: dict[str, Any]
+    exc: ValidationError,
+    path: Path,
+    file_values: dict[str, Any],
+    flags: dict[str, Any],
+    env: bool = True,
 ) -> ConfigError:
     lines = []
     missing = False
@@ -302,7 +309,7 @@ def _explain(
         full = tuple(err["loc"])
         loc = tuple(p for p in full if isinstance(p, str))
         key = ".".join(loc) or "(top level)"
-        env_name = _env_var(loc)
+        env_name = _env_var(loc) if env else None
         # Name the source that won: flags beat env, env beats the file.
         # A missing key is looked for by its table (the input is that table).
         probe = full[:-1] if err["type"] == "missing" else full
@@ -332,6 +339,25 @@ def _explain(
         "Invalid settings: " + "; ".join(lines) + ".",
         f"{fix}, or delete a key to use its default (file: {path}).",
     )
+
+
+def check_table(key: str, values: dict[str, Any], path: Path) -> BaseModel:
+    """`values` for the file's table `key` ("generation", or "models" with one model's
+    table inside), checked by the rules and worded as the file would be at start-up.
+    Raises ParamsError (a ConfigError) whose `keys` names the bad keys."""
+    from pydantic import create_model
+
+    from genai_tui.engine.chat.sampling import ParamsError
+
+    field = Settings.model_fields[key]
+    check = create_model("Table", __config__=ConfigDict(extra="forbid"),
+                         **{key: (field.annotation, ...)})  # fmt: skip
+    try:
+        return getattr(check.model_validate({key: values}), key)  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        error = _explain(exc, path, {key: values}, {}, env=False)
+        keys = tuple(str(e["loc"][-1]) for e in exc.errors())
+        raise ParamsError(error.message, error.hint, keys) from None
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

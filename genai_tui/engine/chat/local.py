@@ -21,6 +21,13 @@ from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
+from genai_tui.engine.chat.llama_options import (
+    OVERHEAD_BYTES,
+    kv_cache_bytes,
+    llama_kwargs,
+    memory_needed,
+    template_formatter,
+)
 from genai_tui.engine.chat.sampling import SamplingParams
 from genai_tui.engine.core.bridge import ThreadStream
 from genai_tui.engine.core.errors import (
@@ -33,8 +40,7 @@ from genai_tui.engine.core.events import ChatStats, ModelLoaded, TokenDelta
 from genai_tui.engine.gpu.threads import batch_threads, generation_threads
 from genai_tui.engine.models.gguf_info import GGUFInfo, read_gguf
 
-# Memory a loaded model needs beyond weights and KV cache (compute buffers, runtime).
-_OVERHEAD_BYTES = 256 * 1024**2
+__all__ = ["OVERHEAD_BYTES", "LocalChatModel", "SamplingParams", "memory_needed"]
 
 
 class _LlamaLog:
@@ -62,12 +68,6 @@ class _LlamaLog:
 LLAMA_LOG = _LlamaLog()
 
 
-def memory_needed(info: GGUFInfo, n_ctx: int) -> int:
-    """Bytes of memory the model needs at context `n_ctx`: weights + KV cache + overhead."""
-    kv = (info.kv_bytes_per_token() or 0) * n_ctx
-    return info.tensor_bytes + kv + _OVERHEAD_BYTES
-
-
 def gpu_offload_supported() -> bool:
     import llama_cpp
 
@@ -90,6 +90,9 @@ class LocalChatModel:
         context_length: int = 4096,
         gpu_layers: int = -1,
         threads: int = 0,
+        kv_cache: str = "f16",
+        flash_attn: bool = False,
+        chat_template: str | None = None,
     ) -> None:
         self.path = Path(path).expanduser()
         self.name = name or self.path.stem
@@ -98,6 +101,10 @@ class LocalChatModel:
         self.gpu_layers = gpu_layers
         self.threads = generation_threads(threads)
         self.batch_threads = batch_threads(threads)
+        self.kv_cache = kv_cache  # f16, q8_0, q4_0 (a quantized one needs flash_attn)
+        self.flash_attn = flash_attn
+        self.chat_template = chat_template  # None: the GGUF's; a format name or Jinja file
+        self.kv_cache_bytes: int | None = None  # as llama.cpp reported it when loading
         self.info: GGUFInfo | None = None
         self.context_size = 0
         self.on_gpu = False
@@ -120,7 +127,7 @@ class LocalChatModel:
         def measure() -> tuple[int, str]:
             info = read_gguf(self.path)
             n_ctx = self.requested_context or info.context_length or 4096
-            return memory_needed(info, n_ctx), chat_device(self.gpu_layers)
+            return memory_needed(info, n_ctx, self.kv_cache), chat_device(self.gpu_layers)
 
         return await asyncio.to_thread(measure)
 
@@ -156,12 +163,20 @@ class LocalChatModel:
                     n_threads=self.threads,
                     n_threads_batch=self.batch_threads,
                     verbose=True,
+                    **llama_kwargs(self.kv_cache, self.flash_attn, self.chat_template),
                 )
         except (ValueError, RuntimeError, OSError) as exc:
             raise self._explain_load_failure(info, n_ctx, on_gpu) from exc
         llm.verbose = False  # from here on, no prints to stderr during generation
+        try:
+            self._formatter = template_formatter(llm, self.chat_template)
+        except ModelError:
+            llm.close()
+            raise
+        if self.chat_template and self._formatter is not None:  # a Jinja file's template
+            llm.chat_handler = self._formatter.to_chat_handler()
         self._llm = llm
-        self._formatter = _make_formatter(llama_cpp, llm)
+        self.kv_cache_bytes = kv_cache_bytes(LLAMA_LOG.lines)
         self.info = info
         self.context_size = int(llm.n_ctx())
         self.on_gpu = on_gpu
@@ -177,7 +192,7 @@ class LocalChatModel:
     def _check_memory(self, info: GGUFInfo, n_ctx: int) -> None:
         import psutil
 
-        need = memory_needed(info, n_ctx)
+        need = memory_needed(info, n_ctx, self.kv_cache)
         available = psutil.virtual_memory().available
         if need > available:
             raise ModelTooLargeError(
@@ -198,6 +213,12 @@ class LocalChatModel:
                 f"llama.cpp (llama-cpp-python {version}) does not support.",
                 "Upgrade llama-cpp-python (`pip install -U llama-cpp-python`), or pick a "
                 "model of a supported architecture (llama, qwen2, gemma, mistral, phi3, ...).",
+            )
+        if "requires flash_attn" in log:
+            return ModelError(
+                f"llama.cpp cannot load {self.path.name} with a {self.kv_cache} KV cache "
+                "without flash attention.",
+                "Turn flash attention on for this model, or use an f16 KV cache (F7, Models).",
             )
         if any(s in log for s in ("out of memory", "failed to allocate", "cudaMalloc failed")):
             where = "GPU memory" if on_gpu else "memory"
@@ -347,16 +368,3 @@ class LocalChatModel:
     async def close(self) -> None:
         await self._run(self._close_sync)
         self._executor.shutdown(wait=False)
-
-
-def _make_formatter(llama_cpp: Any, llm: Any) -> Any:
-    """A formatter for the GGUF's chat template, used to count prompt tokens."""
-    template = llm.metadata.get("tokenizer.chat_template")
-    if not template:
-        return None
-    from llama_cpp import llama_chat_format
-
-    eos_id, bos_id = llm.token_eos(), llm.token_bos()
-    eos = llm._model.token_get_text(eos_id) if eos_id != -1 else ""
-    bos = llm._model.token_get_text(bos_id) if bos_id != -1 else ""
-    return llama_chat_format.Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)

@@ -1,15 +1,14 @@
 """Remote providers: the live clients, their config (written back to the TOML file), discovery.
 
-The config file is rewritten whole with `tomli-w` (comments in it are not kept),
-always with 0600 permissions because it may hold API keys; only the providers it
-held are written back, never those from the environment.
+The config file is rewritten whole (genai_tui.config_write; comments in it are not
+kept), always with 0600 permissions because it may hold API keys; only the providers
+it held are written back, never those from the environment.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from genai_tui.engine.chat.remote import RemoteChatModel, RemoteModel, RemoteProvider
 from genai_tui.engine.core.errors import ConfigError, GenaiError, ProviderError
-from genai_tui.engine.core.files import private_dir, write_private_bytes
 
 if TYPE_CHECKING:
     from genai_tui.config import ProviderSettings, Settings
@@ -105,58 +103,30 @@ class ProviderRegistry:
 # -- the config file -------------------------------------------------------------------
 
 
-def _config_path(settings: Settings) -> Path:
-    if settings.config_file is None:
-        from genai_tui.config import default_config_file
-
-        return default_config_file()
-    return settings.config_file
-
-
 def provider_table(p: ProviderSettings) -> dict[str, Any]:
     return p.model_dump(exclude_none=True, exclude_defaults=False, exclude={"headers"}) | (
         {"headers": dict(p.headers)} if p.headers else {}
     )
 
 
-def _read_config(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(
-            f"Cannot update {path}: it could not be read ({exc}).",
-            "Fix or move the file aside, then save the provider again.",
-        ) from exc
-
-
 def write_providers(
     settings: Settings, edit: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
 ) -> Path:
     """Rewrite the config file's `providers` with `edit(the file's own provider tables)`;
-    other keys are kept.
+    other keys are kept (through the one write path, genai_tui.config_write).
 
     Only what the file held is edited: providers that came from the environment or the
     command line (and their keys) never reach it. The file is replaced atomically, 0600;
     a symlinked config file (a dotfile repo) is written through to its target.
     """
-    import tomli_w
+    from genai_tui.config_write import edit_config
 
-    path = _config_path(settings)
-    data = _read_config(path)
-    tables = data.get("providers")
-    own = [dict(t) for t in tables if isinstance(t, dict)] if isinstance(tables, list) else []
-    data["providers"] = edit(own)
-    try:
-        if not path.is_symlink():
-            private_dir(path.parent)
-        write_private_bytes(path, tomli_w.dumps(data).encode(), follow_symlink=True)
-    except OSError as exc:
-        raise ConfigError(
-            f"Cannot write {path}: {exc.strerror or exc}.", "Check its permissions."
-        ) from exc
-    return path
+    def change(data: dict[str, Any]) -> None:
+        tables = data.get("providers")
+        own = [dict(t) for t in tables if isinstance(t, dict)] if isinstance(tables, list) else []
+        data["providers"] = edit(own)
+
+    return edit_config(settings, change)
 
 
 def _put(tables: list[dict[str, Any]], table: dict[str, Any], replacing: str | None) -> None:
