@@ -341,7 +341,7 @@ def _explain(
     )
 
 
-def check_table(key: str, values: dict[str, Any], path: Path) -> BaseModel:
+def check_table(key: str, values: dict[str, Any], path: Path) -> Any:
     """`values` for the file's table `key` ("generation", or "models" with one model's
     table inside), checked by the rules and worded as the file would be at start-up.
     Raises ParamsError (a ConfigError) whose `keys` names the bad keys."""
@@ -353,7 +353,7 @@ def check_table(key: str, values: dict[str, Any], path: Path) -> BaseModel:
     check = create_model("Table", __config__=ConfigDict(extra="forbid"),
                          **{key: (field.annotation, ...)})  # fmt: skip
     try:
-        return getattr(check.model_validate({key: values}), key)  # type: ignore[no-any-return]
+        return getattr(check.model_validate({key: values}), key)
     except ValidationError as exc:
         error = _explain(exc, path, {key: values}, {}, env=False)
         keys = tuple(str(e["loc"][-1]) for e in exc.errors())

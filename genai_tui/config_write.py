@@ -214,3 +214,21 @@ def _edit_text(text: str, table: tuple[str, ...], values: dict[str, Any]) -> str
     else:
         lines[start + 1 : end] = out
     return "\n".join(lines) + "\n" if lines else ""
+
+
+def save_generation(settings: Settings, values: dict[str, Any]) -> Path:
+    """Make `values` (form text or typed values; "" or None keeps the current value) the
+    `[generation]` defaults: checked with the file's rules and words (ParamsError naming
+    the keys; then nothing changes), written to the file's table, and set on the running
+    settings' own object, which the engine reads (new replies; the next model load)."""
+    from genai_tui.config import check_table
+
+    current = settings.generation.model_dump()
+    given = {k: v.strip() if isinstance(v, str) else v for k, v in values.items()}
+    merged = current | {k: v for k, v in given.items() if v not in (None, "")}
+    checked = check_table("generation", merged, config_path(settings)).model_dump()
+    changed = {k: v for k, v in checked.items() if v != current[k]}
+    path = set_table(settings, ("generation",), changed) if changed else config_path(settings)
+    for key, value in changed.items():
+        setattr(settings.generation, key, value)
+    return path

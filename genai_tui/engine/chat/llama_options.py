@@ -7,7 +7,6 @@ llama_cpp is imported only by the functions that need a loaded library.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +50,7 @@ def check_chat_template(chat_template: str) -> str:
 
     try:
         llama_chat_format.get_chat_completion_handler(chat_template)
-    except ValueError:
+    except llama_chat_format.LlamaChatCompletionHandlerNotFoundException:
         return (f"'{chat_template}' is not a chat format of llama-cpp-python (e.g. chatml, "
                 "llama-3, mistral-instruct, gemma; or give a Jinja file's path)")  # fmt: skip
     return ""
@@ -97,10 +96,8 @@ def template_formatter(llm: Any, chat_template: str | None) -> Any:
     )
 
 
-def kv_cache_bytes(log_lines: Iterable[str]) -> int | None:
-    """The KV cache's size as llama.cpp reported it while loading (None if it did not)."""
-    for line in log_lines:
-        match = _KV_SIZE.search(line)
-        if match:
-            return int(float(match.group(1)) * 1024**2)
-    return None
+def kv_cache_bytes(log: str) -> int | None:
+    """The KV cache's size as llama.cpp reported it in its log while loading (None if
+    it did not)."""
+    match = _KV_SIZE.search(log)
+    return int(float(match.group(1)) * 1024**2) if match else None

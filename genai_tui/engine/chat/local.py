@@ -48,6 +48,7 @@ class _LlamaLog:
 
     def __init__(self) -> None:
         self.lines: collections.deque[str] = collections.deque(maxlen=200)
+        self.kv_size = ""  # the KV cache's size line of the last load (before the deque drops it)
         self._callback: Any = None
 
     def install(self, llama_cpp: Any) -> None:
@@ -56,7 +57,10 @@ class _LlamaLog:
 
         @llama_cpp.llama_log_callback
         def callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-            self.lines.append(text.decode("utf-8", errors="replace"))
+            line = text.decode("utf-8", errors="replace")
+            self.lines.append(line)
+            if "llama_kv_cache: size" in line:
+                self.kv_size = line
 
         self._callback = callback  # keep a reference: C holds only a pointer
         llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
@@ -151,6 +155,7 @@ class LocalChatModel:
         if not on_gpu:
             self._check_memory(info, n_ctx)
         LLAMA_LOG.lines.clear()
+        LLAMA_LOG.kv_size = ""
         try:
             # verbose=True: with verbose=False llama-cpp-python points fds 1 and 2 at
             # /dev/null while it loads, which would blank the TUI. Its Python-level
@@ -176,7 +181,7 @@ class LocalChatModel:
         if self.chat_template and self._formatter is not None:  # a Jinja file's template
             llm.chat_handler = self._formatter.to_chat_handler()
         self._llm = llm
-        self.kv_cache_bytes = kv_cache_bytes(LLAMA_LOG.lines)
+        self.kv_cache_bytes = kv_cache_bytes(LLAMA_LOG.kv_size)
         self.info = info
         self.context_size = int(llm.n_ctx())
         self.on_gpu = on_gpu
