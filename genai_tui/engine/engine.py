@@ -10,6 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from genai_tui.engine.chat.branches import ChatBranches
 from genai_tui.engine.chat.chat_sampling import ChatSampling
 from genai_tui.engine.chat.local import LocalChatModel, SamplingParams
 from genai_tui.engine.chat.service import (
@@ -84,6 +85,11 @@ class Engine:
     def sampling(self) -> ChatSampling:
         """Each chat's generation settings (set, clear, changes) and the named presets."""
         return ChatSampling(self.store, self.settings.generation)
+
+    @cached_property
+    def branches(self) -> ChatBranches:
+        """Edit any message, regenerate any reply, step between the branches they leave."""
+        return ChatBranches(self.store, self._check_idle, self._reply)
 
     @cached_property
     def gpu(self) -> GpuSampler:
@@ -254,28 +260,13 @@ class Engine:
             async for event in events:
                 yield event
 
-    async def regenerate(self, conv_id: int) -> AsyncGenerator[ChatEvent, None]:
-        """A new reply to the last message; the old one goes only once the new one is saved."""
-        self._check_idle()
-        messages = self.store.messages(conv_id)
-        last_user = next((m for m in reversed(messages) if m.role == "user"), None)
-        if last_user is None:
-            raise GenaiError("There is no message to answer yet.", "Type one and press Enter.")
-        later = [m.id for m in messages if m.id > last_user.id]
-        async with aclosing(self._reply(conv_id, replacing=later)) as events:
-            async for event in events:
-                yield event
+    def regenerate(self, conv_id: int) -> AsyncGenerator[ChatEvent, None]:
+        """A new reply to the last message; the earlier ones are kept as branches."""
+        return self.branches.regenerate(conv_id)
 
-    async def edit_last(self, conv_id: int, text: str) -> AsyncGenerator[ChatEvent, None]:
-        """Replace the last user message (and drop what followed it), then reply."""
-        self._check_idle()
-        messages = self.store.messages(conv_id)
-        last_user = next((m for m in reversed(messages) if m.role == "user"), None)
-        if last_user is not None:
-            self.store.delete_messages_from(conv_id, last_user.id)
-        async with aclosing(self.chat(conv_id, text)) as events:
-            async for event in events:
-                yield event
+    def edit_last(self, conv_id: int, text: str) -> AsyncGenerator[ChatEvent, None]:
+        """Send `text` in place of the last user message (a branch), then reply."""
+        return self.branches.edit(conv_id, None, text)
 
     def last_user_message(self, conv_id: int) -> str | None:
         messages = self.store.messages(conv_id)
@@ -333,7 +324,7 @@ class Engine:
         into.append(self.model)
 
     async def _reply(
-        self, conv_id: int, replacing: list[int] | None = None
+        self, conv_id: int, answering: int | None = None
     ) -> AsyncGenerator[ChatEvent, None]:
         async with self.busy():
             into: list[ChatModel] = []
@@ -343,7 +334,7 @@ class Engine:
                     yield event
             conv = self.store.conversation(conv_id)
             turn = chat_turn(self.store, conv, into[0], self.params_for(conv), self._cancel,
-                             self.residency, replacing=replacing or ())  # fmt: skip
+                             self.residency, answering=answering)  # fmt: skip
             async with aclosing(turn) as events:
                 async for event in events:
                     yield event

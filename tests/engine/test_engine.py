@@ -264,7 +264,7 @@ async def test_one_reply_at_a_time(engine: Engine) -> None:
     assert engine.store.messages(other.id) == []
 
 
-async def test_regenerate_replaces_the_last_reply(engine: Engine) -> None:
+async def test_regenerate_shows_a_new_reply_and_keeps_the_old_one(engine: Engine) -> None:
     conv = engine.new_conversation()
     await run(engine.chat(conv.id, "Give me a fruit."))
     _, old = engine.store.messages(conv.id)
@@ -275,6 +275,7 @@ async def test_regenerate_replaces_the_last_reply(engine: Engine) -> None:
     assert messages[1].id == new.message_id
     assert messages[1].created_at > old.created_at  # a new row (SQLite may reuse the id)
     assert messages[1].content == new.text
+    assert old.id in {m.id for m in engine.store.message_tree(conv.id)}  # a branch, a step away
 
 
 async def test_regenerate_after_a_stopped_reply(engine: Engine) -> None:

@@ -25,10 +25,11 @@ from genai_tui.engine.core.events import (
     ThinkingDelta,
     TokenDelta,
 )
+from genai_tui.engine.core.message_tree import path_to
 
 if TYPE_CHECKING:
     from genai_tui.engine.chat.local import SamplingParams
-    from genai_tui.engine.core.store import Conversation, Store
+    from genai_tui.engine.core.store import Conversation, Message, Store
     from genai_tui.engine.gpu.residency import Residency
 
 DEFAULT_TITLE = "New chat"
@@ -76,10 +77,11 @@ def add_user_message(store: Store, conv: Conversation, text: str, title: str = "
         store.update_conversation(conv.id, title=title_from(title or text))
 
 
-def history(store: Store, conv: Conversation, leaving_out: Sequence[int] = ()) -> Messages:
-    """The conversation as chat messages, its system prompt first."""
-    messages = [{"role": m.role, "content": m.content} for m in store.messages(conv.id)
-                if m.id not in leaving_out]  # fmt: skip
+def history(store: Store, conv: Conversation, path: Sequence[Message] | None = None) -> Messages:
+    """The conversation's active path (or `path`) as chat messages, its system prompt
+    first: the model sees one branch only."""
+    path = store.messages(conv.id) if path is None else path
+    messages = [{"role": m.role, "content": m.content} for m in path]
     if conv.system_prompt:
         messages.insert(0, {"role": "system", "content": conv.system_prompt})
     return messages
@@ -149,14 +151,19 @@ async def chat_turn(
     cancel: threading.Event,
     residency: Residency | None = None,
     retry_hint: str = "Send the message again to load it back.",
-    replacing: Sequence[int] = (),
+    answering: int | None = None,
 ) -> AsyncGenerator[ChatEvent, None]:
     """Stream `model`'s reply to `conv`'s history (`model_reply`) and save it.
 
-    `replacing` (a regenerate) names the replies the new one replaces: they are left
-    out of the history, and deleted only once the new reply is saved; a reply that
-    fails keeps them (the failed attempt is not saved over them).
+    The reply answers the active path's last message, or `answering` (a regenerate):
+    then the model sees the path up to that message, and the new reply is saved
+    beside the earlier ones as a branch; a regenerate that fails is not saved (the
+    earlier replies stay shown).
     """
+    path = store.messages(conv.id)
+    if answering is not None:
+        path = path_to(store.message_tree(conv.id), answering)
+    parent = path[-1].id if path else None
     answer: list[str] = []
     thinking: list[str] = []
     saved = False
@@ -167,8 +174,8 @@ async def chat_turn(
         text = "".join(answer)
         if not text and not thinking and (stats is None or stats.stopped):
             return None  # stopped before the first token: nothing to keep
-        if stats is None and replacing:
-            return None  # a failed regenerate: the replies it was to replace stay
+        if stats is None and answering is not None:
+            return None  # a failed regenerate: the replies shown before stay
         fields: dict[str, Any] = {
             "thinking": "".join(thinking).strip(),
             "model": model.name,
@@ -187,13 +194,10 @@ async def chat_turn(
             )
         else:
             fields.update(finish_reason="error", stopped=1)
-        saved_id = store.add_message(conv.id, "assistant", text, **fields).id
-        if replacing:
-            store.delete_messages(list(replacing))
-        return saved_id
+        return store.add_message(conv.id, "assistant", text, parent=parent, **fields).id
 
     stats: ChatStats | None = None
-    reply = model_reply(model, history(store, conv, replacing), params, cancel, residency,
+    reply = model_reply(model, history(store, conv, path), params, cancel, residency,
                         retry_hint)  # fmt: skip
     try:
         async with aclosing(reply) as events:

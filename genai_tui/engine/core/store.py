@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from typing import Any
+from enum import Enum
+from typing import Any, NamedTuple
 
 from genai_tui.engine.core.errors import StoreError
+from genai_tui.engine.core.message_tree import active_leaf, active_path
 from genai_tui.engine.core.store_schema import (
     MIGRATIONS,
     Conversation,
@@ -26,8 +28,22 @@ from genai_tui.engine.core.store_schema import (
 )
 from genai_tui.engine.core.store_tables import MediaTables
 
-__all__ = ["MIGRATIONS", "Conversation", "DownloadRecord", "Message", "SamplingPreset", "Store",
-           "SystemPrompt"]  # fmt: skip
+__all__ = ["LEAF", "MIGRATIONS", "Conversation", "DownloadRecord", "Message", "SamplingPreset",
+           "Store", "SystemPrompt"]  # fmt: skip
+
+
+class _Leaf(Enum):
+    LEAF = 0
+
+
+LEAF = _Leaf.LEAF
+"""add_message's default parent: the active path's last message."""
+
+
+class _Node(NamedTuple):
+    id: int
+    parent_id: int | None
+    chosen: int
 
 
 class Store(MediaTables):
@@ -126,14 +142,35 @@ class Store(MediaTables):
             db.execute("DELETE FROM conversations WHERE id = ?", (conv_id,))
 
     # -- messages -----------------------------------------------------------
+    # A conversation's messages form a tree (core/message_tree.py); `messages` is the
+    # active path, the one the chat shows and the model is sent.
 
-    def add_message(self, conv_id: int, role: str, content: str, **fields: Any) -> Message:
+    @staticmethod
+    def _nodes(db: sqlite3.Connection, conv_id: int) -> list[_Node]:
+        rows = db.execute("SELECT id, parent_id, chosen FROM messages WHERE conversation_id = ?",
+                          (conv_id,)).fetchall()  # fmt: skip
+        return [_Node(*r) for r in rows]
+
+    @staticmethod
+    def _next_chosen(db: sqlite3.Connection, conv_id: int) -> int:
+        row = db.execute("SELECT COALESCE(MAX(chosen), 0) + 1 FROM messages"
+                         " WHERE conversation_id = ?", (conv_id,)).fetchone()  # fmt: skip
+        return int(row[0])
+
+    def add_message(self, conv_id: int, role: str, content: str,
+                    parent: int | None | _Leaf = LEAF, **fields: Any) -> Message:  # fmt: skip
+        """Add a message answering `parent` (by default the active path's last message;
+        None: a new first message). It becomes the shown branch there."""
         now = time.time()
         if "meta" in fields:
             fields["meta"] = json.dumps(fields["meta"])
-        columns = ["conversation_id", "role", "content", "created_at", *fields]
-        values = [conv_id, role, content, now, *fields.values()]
         with self._tx() as db:
+            if parent is LEAF:
+                parent = active_leaf(self._nodes(db, conv_id))
+            columns = ["conversation_id", "role", "content", "created_at", "parent_id", "chosen",
+                       *fields]  # fmt: skip
+            values = [conv_id, role, content, now, parent, self._next_chosen(db, conv_id),
+                      *fields.values()]  # fmt: skip
             cur = db.execute(
                 f"INSERT INTO messages({', '.join(columns)})"
                 f" VALUES ({', '.join('?' * len(values))})",
@@ -157,10 +194,25 @@ class Store(MediaTables):
         return Message(**data)
 
     def messages(self, conv_id: int) -> list[Message]:
+        """The active path: from the first message to the branch last shown."""
+        return active_path(self.message_tree(conv_id))
+
+    def message_tree(self, conv_id: int) -> list[Message]:
+        """Every message of every branch, oldest first."""
         rows = self._query(
             "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", (conv_id,)
         )
         return [self._message(r) for r in rows]
+
+    def choose_message(self, msg_id: int) -> None:
+        """Make the branch through `msg_id` the shown one (among its siblings)."""
+        with self._tx() as db:
+            row = db.execute("SELECT conversation_id FROM messages WHERE id = ?",
+                             (msg_id,)).fetchone()  # fmt: skip
+            if row is None:
+                raise StoreError(f"Message {msg_id} does not exist.")
+            db.execute("UPDATE messages SET chosen = ? WHERE id = ?",
+                       (self._next_chosen(db, row[0]), msg_id))  # fmt: skip
 
     def update_message(
         self, msg_id: int, content: str, meta: dict[str, Any] | None = None
@@ -171,16 +223,9 @@ class Store(MediaTables):
                 db.execute("UPDATE messages SET meta = ? WHERE id = ?", (json.dumps(meta), msg_id))
 
     def delete_messages(self, msg_ids: list[int]) -> None:
+        """Delete these messages and every reply below them (their branches)."""
         with self._tx() as db:
             db.executemany("DELETE FROM messages WHERE id = ?", [(i,) for i in msg_ids])
-
-    def delete_messages_from(self, conv_id: int, msg_id: int) -> int:
-        """Delete message `msg_id` and every later one in the conversation."""
-        with self._tx() as db:
-            cur = db.execute(
-                "DELETE FROM messages WHERE conversation_id = ? AND id >= ?", (conv_id, msg_id)
-            )
-            return cur.rowcount
 
     # -- system prompt library ---------------------------------------------
 

@@ -140,6 +140,17 @@ MIGRATIONS: list[str] = [
         ('deterministic', '{"temperature": 0.0, "seed": 0}', 1, 0, 0),
         ('json', '{"temperature": 0.2, "json_mode": true}', 1, 0, 0);
     """,
+    # 7: branches (engine/core/message_tree.py): a message answers its `parent_id` (NULL:
+    # the first); an edit or a regenerate adds a sibling. `chosen` orders siblings by
+    # when each was last shown (the highest is on the active path). An existing chat
+    # becomes one path: each message answers the one before it.
+    """
+    ALTER TABLE messages ADD COLUMN parent_id INTEGER REFERENCES messages(id) ON DELETE CASCADE;
+    ALTER TABLE messages ADD COLUMN chosen INTEGER NOT NULL DEFAULT 0;
+    UPDATE messages SET chosen = id, parent_id = (SELECT MAX(p.id) FROM messages p
+        WHERE p.conversation_id = messages.conversation_id AND p.id < messages.id);
+    CREATE INDEX messages_parent ON messages(parent_id);
+    """,
 ]
 
 
@@ -178,6 +189,10 @@ class Message:
     kind: str = ""
     """"" a text message; "images" an /imagine result; "story" a story page."""
     meta: dict[str, Any] = field(default_factory=dict)
+    parent_id: int | None = None
+    """The message this one answers (None: the first); siblings are branches."""
+    chosen: int = 0
+    """Siblings' order of last being shown (the highest is on the active path)."""
 
 
 @dataclass
