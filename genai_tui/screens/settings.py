@@ -1,4 +1,6 @@
-"""Settings (F7): remote providers (add, edit, test, remove, discover) and usage.
+"""Settings (F7): remote providers (add, edit, test, remove, discover), usage, the
+`[generation]` defaults (settings_generation) and each model's own settings (Models tab;
+model_settings).
 
 Thin: the provider list lives in Settings and the config file (engine/providers.py);
 tests and listings go through the engine's ProviderRegistry.
@@ -14,13 +16,17 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
 from genai_tui.config import ProviderSettings
+from genai_tui.engine.chat.model_settings import Applied
 from genai_tui.engine.core.errors import GenaiError
 from genai_tui.engine.core.text import printable
 from genai_tui.engine.engine import Engine
+from genai_tui.engine.models.inventory import LocalModel
 from genai_tui.screens.dialogs import ConfirmDialog
+from genai_tui.screens.model_settings import ModelSettingsDialog, applied_message, summary
+from genai_tui.screens.settings_generation import GenerationForm
 from genai_tui.widgets.downloads_line import DownloadsLine
 from genai_tui.widgets.gpu_line import GpuLine
 from genai_tui.widgets.provider_form import ProviderForm
@@ -32,6 +38,9 @@ HELP = (
     "u usage · keys: config file (0600) or an env var"
 )
 DISCOVER_TIP = "Look for Ollama, LM Studio, vLLM, llama.cpp servers on this machine"
+MODELS_HELP = "Enter edits the selected model's settings · r reads the model list again"
+PROVIDER_ACTIONS = {"add", "edit", "test", "remove", "discover"}
+PLAIN_KEY_ACTIONS = PROVIDER_ACTIONS | {"show_tab", "refresh_usage", "models_edit"}
 
 
 def key_source(p: ProviderSettings) -> str:
@@ -56,6 +65,9 @@ class SettingsScreen(ReportsWorkerErrors, Screen[None]):
         Binding("p", "show_tab('providers')", "Providers", show=False,
                 tooltip="Remote providers"),  # fmt: skip
         Binding("r", "refresh_usage", "Refresh", show=False, tooltip="Usage: read it again"),
+        Binding("g", "show_tab('generation')", "Generation",
+                tooltip="Generation defaults ([generation] in the config file)"),  # fmt: skip
+        Binding("m", "show_tab('models')", "Models", tooltip="Each model's own settings"),
     ]
 
     discovery_ports: dict[int, str] | None = None  # None: the well-known ports
@@ -64,6 +76,7 @@ class SettingsScreen(ReportsWorkerErrors, Screen[None]):
         super().__init__()
         self.engine = engine
         self.status: dict[str, str] = {}
+        self._models: dict[str, LocalModel] = {}
 
     def compose(self) -> ComposeResult:
         with TabbedContent(initial="providers"):
@@ -73,6 +86,11 @@ class SettingsScreen(ReportsWorkerErrors, Screen[None]):
                 yield Static("", id="provider-note")
             with TabPane("Usage", id="usage"):
                 yield UsageView(id="usage-view")
+            with TabPane("Generation", id="generation"):
+                yield GenerationForm(self.engine, id="generation-form")
+            with TabPane("Models", id="models"):
+                yield DataTable(id="model-table", cursor_type="row", zebra_stripes=True)
+                yield Static(Content(MODELS_HELP), id="model-help")
         yield DownloadsLine()
         yield GpuLine()
         yield Footer()
@@ -83,6 +101,7 @@ class SettingsScreen(ReportsWorkerErrors, Screen[None]):
 
     def on_mount(self) -> None:
         self.table.add_columns("name", "base URL", "key", "price in/out", "status")
+        self.query_one("#model-table", DataTable).add_columns("model", "from", "own settings")
         self.refresh_providers()
         self.table.focus()
         self.refresh_usage()
@@ -123,15 +142,77 @@ class SettingsScreen(ReportsWorkerErrors, Screen[None]):
 
     # -- actions --------------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action not in PLAIN_KEY_ACTIONS:
+            return True
+        if isinstance(self.focused, Input):
+            return False  # a letter typed in a field is the field's
+        tab = self.query_one(TabbedContent).active
+        if action in PROVIDER_ACTIONS:
+            return tab == "providers"
+        if action == "refresh_usage":
+            return tab in ("usage", "models")
+        return True
+
+    @on(TabbedContent.TabActivated)
+    def _tab_changed(self) -> None:
+        self.refresh_bindings()
+        if self.query_one(TabbedContent).active == "models":
+            self.refresh_models()
+
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
         if tab == "usage":
             self.refresh_usage()
+        elif tab == "generation":
+            self.query_one(GenerationForm).field("temperature").focus()
+        elif tab == "models":
+            self.refresh_models()
+            self.query_one("#model-table", DataTable).focus()
         else:
             self.table.focus()
 
     def action_refresh_usage(self) -> None:
-        self.refresh_usage()
+        if self.query_one(TabbedContent).active == "models":
+            self.refresh_models()
+        else:
+            self.refresh_usage()
+
+    # -- each model's own settings --------------------------------------------------
+
+    def refresh_models(self, select: str | None = None) -> None:
+        """Local chat models, then any other model with settings (a remote one)."""
+        table = self.query_one("#model-table", DataTable)
+        table.clear()
+        self._models = {m.name: m for m in self.engine.chat_models()}
+        book = self.engine.model_settings
+        keys = list(self._models) + [k for k in book.keys() if k not in self._models]
+        for key in keys:
+            model = self._models.get(key)
+            where = model.source if model is not None else "remote"
+            table.add_row(Text(printable(key)), where, Text(printable(summary(book.own(key)))),
+                          key=key)  # fmt: skip
+        if select in keys:
+            table.move_cursor(row=keys.index(select))
+
+    @on(DataTable.RowSelected, "#model-table")
+    def action_models_edit(self) -> None:
+        table = self.query_one("#model-table", DataTable)
+        if table.row_count == 0 or table.cursor_row < 0:
+            return
+        key = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        self.edit_model(key)
+
+    def edit_model(self, key: str) -> None:
+        """Open `key`'s settings form (a local model's name, or PROVIDER/MODEL)."""
+
+        def saved(applied: Applied | None) -> None:
+            if applied is not None:
+                self.notify(applied_message(key, applied), title="Model settings", markup=False)
+            self.refresh_models(select=key)
+
+        dialog = ModelSettingsDialog(self.engine, key, self._models.get(key))
+        self.app.push_screen(dialog, saved)
 
     def _save(self, provider: ProviderSettings, replacing: str | None = None) -> bool:
         from genai_tui.engine.chat.providers import save_provider
