@@ -41,8 +41,8 @@ class ModelSettingsDialog(Dialog[Applied]):
     DEFAULT_CSS = """
     ModelSettingsDialog {
         & .row { height: 1; align-horizontal: left; }
-        & .name { width: 13; color: $text-muted; }
-        & .row Input { width: 16; margin-right: 2; }
+        & .name { width: 14; color: $text-muted; }
+        & .row Input { width: 15; margin-right: 2; }
         & #chat_template { width: 1fr; }
         & Select { width: 24; margin-right: 2; }
         & #flash_attn { width: auto; }
@@ -91,7 +91,7 @@ class ModelSettingsDialog(Dialog[Applied]):
                             id="chat_template", compact=True, disabled=self.remote)  # fmt: skip
             with Horizontal(classes="row"):
                 yield Label("preset", classes="name")
-                yield Select(presets, id="preset", compact=True, prompt="[generation]'s")
+                yield Select(presets, id="preset", compact=True, prompt="none: the defaults")
             yield Static("", id="memory")
             yield Static("", id="error")
             yield Label(HINT, classes="hint")
