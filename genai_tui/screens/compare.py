@@ -144,7 +144,7 @@ class CompareScreen(ReportsWorkerErrors, Screen[None]):
         await columns.remove_children()
         views, stats = [], []
         for target in chosen:
-            view = MessageView("assistant")
+            view = MessageView("assistant", streaming=True)
             line = Static("waiting for first token…", classes="column-stats")
             column = Vertical(Static(Content(printable(target.label)), classes="column-head"),
                               VerticalScroll(view), line, classes="column")  # fmt: skip

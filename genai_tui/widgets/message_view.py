@@ -11,6 +11,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import Collapsible, Markdown, Static
@@ -21,6 +22,7 @@ from genai_tui.engine.core.text import printable
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
+    from textual.geometry import Size
 
 
 @cache
@@ -40,24 +42,51 @@ class StreamParagraph(MarkdownParagraph):
     to the same line. Here a flush that keeps the height at the width it was laid out
     at only repaints the paragraph."""
 
+    _laid_out: tuple[int, int] | None = None  # (width, height) at the last layout
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        height = super().get_content_height(container, viewport, width)
+        self._laid_out = (width, height)  # (Textual's own cache is dropped at any repaint)
+        return height
+
     def set_content(self, content: Content) -> None:
-        width, height = self._content_height_cache  # (width, height) of the last layout
         self._content = content
-        self.update(content, layout=False)  # (this forgets that cache)
-        if isinstance(width, int) and self._render().get_height(self.styles, width) == height:
-            self._content_height_cache = (width, height)  # still true: no layout needed
-        else:
+        self.update(content, layout=False)
+        laid_out = self._laid_out
+        if laid_out is None or self._render().get_height(self.styles, laid_out[0]) != laid_out[1]:
             self.refresh(layout=True)
+
+
+WAITING = "…"  # a streaming reply's body until its first words
 
 
 class ReplyMarkdown(Markdown):
     """Markdown for replies: streamed paragraphs repaint without a layout when they can,
-    and one parser serves every message."""
+    and one parser serves every message.
+
+    A reply that is `waiting` shows WAITING in a paragraph from the start (mounted and
+    laid out while the model reads the prompt); its first words take that paragraph's
+    place, so the first token on screen costs a repaint, not a mount and a layout."""
 
     BLOCKS = {**Markdown.BLOCKS, "paragraph_open": StreamParagraph}
 
-    def __init__(self, markdown: str = "", *, id: str | None = None) -> None:
-        super().__init__(markdown, id=id, parser_factory=markdown_parser)
+    def __init__(self, markdown: str = "", *, id: str | None = None,
+                 waiting: bool = False) -> None:  # fmt: skip
+        super().__init__(WAITING if waiting else markdown, id=id, parser_factory=markdown_parser)
+        self.waiting = waiting
+
+    def append(self, markdown: str) -> AwaitComplete:
+        if self.waiting:  # the document starts here; WAITING's paragraph is reused
+            self.waiting = False
+            self._markdown = ""
+            self._last_parsed_line = 0
+        return super().append(markdown)
+
+    async def stop_waiting(self) -> None:
+        """No words came (an empty reply, an error): WAITING goes."""
+        if self.waiting:
+            self.waiting = False
+            await self.update("")
 
 
 class MessageView(Vertical):
@@ -90,8 +119,10 @@ class MessageView(Vertical):
         meta: str = "",
         *,
         message_id: int | None = None,
+        streaming: bool = False,
     ) -> None:
         super().__init__(classes=role)
+        self.streaming = streaming  # a reply about to stream in: its body starts WAITING
         self.role = role
         self.message_id = message_id
         self._content = content
@@ -112,7 +143,7 @@ class MessageView(Vertical):
             # What the user typed is shown as typed: line breaks kept, no Markdown.
             yield Static(Content(printable(self._content)), id="body", classes="plain")
         else:
-            yield ReplyMarkdown(printable(self._content), id="body")
+            yield ReplyMarkdown(printable(self._content), id="body", waiting=self.streaming)
         meta = Static(Content(self._meta), classes="meta", id="meta")
         meta.display = bool(self._meta)
         yield meta
@@ -184,6 +215,8 @@ class MessageView(Vertical):
         for stream in (self._stream, self._thinking_stream):
             if stream is not None:
                 await stream.stop()
+        if isinstance(body := self.query_one("#body"), ReplyMarkdown):
+            await body.stop_waiting()
         self._stream = self._thinking_stream = None
         self.set_class(stopped, "stopped")
         self.set_meta(meta)
