@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from textual.screen import Screen
-
 from genai_tui.engine.core.store import Message
 from genai_tui.engine.core.text import last_code_block, printable
 from genai_tui.engine.models.inventory import LocalModel
+from genai_tui.screens.chat_branching import ChatBranching, chat_message_class
 from genai_tui.screens.chat_params import ChatParamsDialog
 from genai_tui.screens.dialogs import (
     ConfirmDialog,
@@ -32,10 +31,9 @@ if TYPE_CHECKING:
 
 
 def message_view(*args: Any, **kwargs: Any) -> MessageView:
-    """A MessageView; imported on first use, since Markdown costs ~30 ms of start-up."""
-    from genai_tui.widgets.message_view import MessageView
-
-    return MessageView(*args, **kwargs)
+    """A chat message (a MessageView that can be selected and shows its branches);
+    imported on first use, since Markdown costs ~30 ms of start-up."""
+    return chat_message_class()(*args, **kwargs)
 
 
 def message_meta(msg: Message) -> str:
@@ -55,7 +53,7 @@ def message_meta(msg: Message) -> str:
     return " · ".join(parts)
 
 
-class ChatActions(Screen[None]):
+class ChatActions(ChatBranching):
     """Actions that keep conversations; ChatScreen supplies the state below."""
 
     engine: Engine
