@@ -25,6 +25,15 @@ from genai_tui.engine.core.events import (
 )
 
 
+@pytest.fixture(autouse=True)
+def every_step(monkeypatch) -> None:
+    """Every step's progress and preview, as these tests count them (the coalescing
+    test sets its own interval)."""
+    from genai_tui.engine.images import diffusion
+
+    monkeypatch.setattr(diffusion, "EVENTS_EVERY_S", 0.0)
+
+
 @pytest.fixture
 async def engine(settings, tiny_sd_dir):
     folder = settings.models_path
@@ -119,6 +128,25 @@ async def test_progress_for_every_step_and_previews(engine: Engine) -> None:
     previews = [e for e in events if isinstance(e, PreviewImage)]
     assert [(p.index, p.step) for p in previews] == [(0, 2), (0, 4), (1, 2), (1, 4)]
     assert previews[0].image.size == (8, 8)  # the latents' size: no VAE decode
+
+
+async def test_progress_and_previews_are_coalesced_at_the_source(engine: Engine,
+                                                                 monkeypatch) -> None:  # fmt: skip
+    from genai_tui.engine.images import diffusion
+
+    # Steps faster than the interval (here: all of them): the run's first step, each
+    # image's last step and first preview still come, in order; nothing else.
+    monkeypatch.setattr(diffusion, "EVENTS_EVERY_S", 3600.0)
+    req = engine.images.request_defaults("x", width=64, height=64, steps=5, variations=2, seed=1)
+    events = await run(engine, req)
+    steps = [(e.index, e.step) for e in events if isinstance(e, StepProgress)]
+    assert steps == [(0, 1), (0, 5), (1, 5)]
+    assert [e for e in events if isinstance(e, StepProgress)][-1].eta_s == 0
+    previews = [(e.index, e.step) for e in events if isinstance(e, PreviewImage)]
+    assert previews == [(0, 2), (1, 2)]
+    kinds = [type(e).__name__ for e in events if not isinstance(e, PipelineLoaded)]
+    assert kinds == ["StepProgress", "PreviewImage", "StepProgress", "ImageReady",
+                     "PreviewImage", "StepProgress", "ImageReady", "ImagesDone"]  # fmt: skip
 
 
 async def test_cancel_stops_within_a_step_and_the_model_stays_loaded(engine: Engine) -> None:

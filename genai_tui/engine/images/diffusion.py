@@ -50,6 +50,12 @@ if TYPE_CHECKING:
 # Called on the worker thread with (image, seed, duration_s); returns (path, image_id).
 SaveImage = Callable[[Any, int, float], tuple[Path, int]]
 
+# Step progress and previews are coalesced here, at the source: at most one of each per
+# EVENTS_EVERY_S (an image's last step and first preview always come). Nobody reads
+# faster, each event wakes the consumer's event loop (which then takes the GIL from this
+# thread), and a preview costs a latent copy and decode here.
+EVENTS_EVERY_S = 0.25
+
 
 class _Cancelled(Exception):
     """Raised from the step callback to leave the denoising loop at once."""
@@ -253,29 +259,36 @@ class DiffusionModel:
             args |= {"width": request.width, "height": request.height}
             per_image = request.steps
         every = self.settings.preview_every
+        coalesce = EVENTS_EVERY_S  # read per run (tests set it)
         started = time.perf_counter()
         done_steps = 0
         paths: list[Path] = []
         made: list[int] = []
         cancelled = False
+        last_progress = -coalesce
         for index, seed in enumerate(seeds):
             if cancel.is_set():
                 cancelled = True
                 break
             image_started = time.perf_counter()
+            last_preview = -coalesce  # each image's first preview comes at once
 
             def on_step(p: Any, i: int, t: Any, kw: dict[str, Any], index: int = index) -> Any:
-                nonlocal done_steps
+                nonlocal done_steps, last_progress, last_preview
                 done_steps += 1
                 total = getattr(p, "num_timesteps", None) or per_image
-                elapsed = time.perf_counter() - started
-                left = per_image * len(seeds) - done_steps
-                emit(StepProgress(index, len(seeds), i + 1, total, elapsed,
-                                  elapsed / done_steps * left))  # fmt: skip
+                now = time.perf_counter()
+                if now - last_progress >= coalesce or i + 1 >= total:
+                    last_progress = now
+                    elapsed = now - started
+                    left = per_image * len(seeds) - done_steps
+                    emit(StepProgress(index, len(seeds), i + 1, total, elapsed,
+                                      elapsed / done_steps * left))  # fmt: skip
                 latents = kw.get("latents")
-                if every and (i + 1) % every == 0 and i + 1 < total and latents is not None:
-                    if latents.ndim == 4:
-                        emit(PreviewImage(index, i + 1, latents_to_rgb(latents, kind)))
+                if (every and (i + 1) % every == 0 and i + 1 < total and latents is not None
+                        and latents.ndim == 4 and now - last_preview >= coalesce):  # fmt: skip
+                    last_preview = now
+                    emit(PreviewImage(index, i + 1, latents_to_rgb(latents, kind)))
                 if cancel.is_set():
                     raise _Cancelled
                 return kw
