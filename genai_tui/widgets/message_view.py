@@ -75,6 +75,15 @@ class ReplyMarkdown(Markdown):
         super().__init__(WAITING if waiting else markdown, id=id, parser_factory=markdown_parser)
         self.waiting = waiting
 
+    def compose(self) -> ComposeResult:
+        if self.waiting:  # WAITING's paragraph is in the view's first layout, not a later one
+            yield from self._parse_markdown(markdown_parser().parse(WAITING))
+
+    def update(self, markdown: str) -> AwaitComplete:
+        if self.waiting and markdown == WAITING and self.children:
+            return AwaitComplete()  # Markdown's own mount-time update: composed already
+        return super().update(markdown)
+
     def append(self, markdown: str) -> AwaitComplete:
         if self.waiting:  # the document starts here; WAITING's paragraph is reused
             self.waiting = False

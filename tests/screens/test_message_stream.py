@@ -77,3 +77,56 @@ async def test_a_new_paragraph_and_a_list_still_appear():
         assert view.body.source == "First part.\n\n- one\n- two"
         text = "\n".join(s.text for s in app.screen._compositor.render_strips())
         assert "First part." in text and "one" in text and "two" in text
+
+
+class Waiting(App[None]):
+    def compose(self) -> ComposeResult:
+        yield VerticalScroll(MessageView("assistant", streaming=True), id="messages")
+
+
+def screen_text(app) -> str:
+    return "\n".join(s.text for s in app.screen._compositor.render_strips())
+
+
+async def test_a_reply_waits_with_an_ellipsis_and_its_first_words_take_its_place(reflows):
+    app = Waiting()
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.pause()
+        view = app.query_one(MessageView)
+        assert "…" in screen_text(app)  # something says the reply is coming
+        waiting = view.body.query_one(StreamParagraph)
+        before = reflows[0]
+        await stream(pilot, view, ["Once"])
+        # The first words repaint the paragraph that was laid out while waiting.
+        assert reflows[0] == before
+        assert view.body.query_one(StreamParagraph) is waiting
+        shown = screen_text(app)
+        assert "Once" in shown and "…" not in shown
+        await stream(pilot, view, [" upon a time", "\n\n", "- a list"])
+        await view.finish()
+        await pilot.pause()
+        assert view.body.source == view.text == "Once upon a time\n\n- a list"
+
+
+async def test_a_reply_that_starts_with_a_code_block_replaces_the_ellipsis():
+    app = Waiting()
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.pause()
+        view = app.query_one(MessageView)
+        await stream(pilot, view, ["```python\nprint(1)\n```"])
+        await view.finish()
+        await pilot.pause()
+        shown = screen_text(app)
+        assert "print(1)" in shown and "…" not in shown
+        assert view.body.source == "```python\nprint(1)\n```"
+
+
+async def test_a_reply_with_no_words_leaves_no_ellipsis():
+    app = Waiting()
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.pause()
+        view = app.query_one(MessageView)
+        await view.show_error("The model stopped before it said anything.")
+        await pilot.pause()
+        shown = screen_text(app)
+        assert "…" not in shown and "stopped before it said anything" in shown
