@@ -35,6 +35,13 @@ if TYPE_CHECKING:
 _ENDED = (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED)
 
 
+def select(widget: Any) -> None:
+    """ChatMessage's `select` (focus now, its top in view), imported on first use."""
+    from genai_tui.widgets.chat_message import select
+
+    select(widget)
+
+
 def chat_message_class() -> type[ChatMessage]:
     """ChatMessage, imported on first use (Markdown costs ~30 ms of start-up)."""
     from genai_tui.widgets.chat_message import ChatMessage
@@ -118,7 +125,7 @@ class ChatBranching(Screen[None]):
         if not views:
             self.notify("No message to select yet.", severity="warning")
             return
-        views[-1].focus()
+        select(views[-1])
 
     def action_step_branch(self, step: int) -> None:
         selected = self._selected()
@@ -142,13 +149,12 @@ class ChatBranching(Screen[None]):
             return
         self._show_branch(self.conv_id, shown.id if keep_selected else None)
 
-    def _show_branch(self, conv_id: int, select: int | None) -> None:
+    def _show_branch(self, conv_id: int, chosen: int | None) -> None:
         async def show() -> None:
             await self.show_conversation(conv_id)
             for view in self.messages.query(chat_message_class()):
-                if select is not None and view.message_id == select:
-                    view.focus()
-                    view.scroll_visible(animate=False)
+                if chosen is not None and view.message_id == chosen:
+                    select(view)
 
         self.run_worker(show(), group="branch", exclusive=True)
 

@@ -15,6 +15,7 @@ from typing import Any
 from textual.binding import Binding
 from textual.content import Content
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Static
 
 from genai_tui.widgets.message_view import MessageView
@@ -89,7 +90,7 @@ class ChatMessage(MessageView):
         if action == "regenerate":
             return self.role == "assistant" and self.message_id is not None
         if action == "step":
-            return True if self.branch is not None else None  # shown dimmed without a branch
+            return self.branch is not None
         return True
 
     def action_step(self, step: int) -> None:
@@ -108,9 +109,20 @@ class ChatMessage(MessageView):
         if parent is None:
             return
         chain = [w for w in self.screen.focus_chain if parent in w.ancestors and w is not parent]
-        index = chain.index(self) if self in chain else -1
+        # From the message selected now: a held key's repeats may have been sent to this
+        # one before the first of them moved the selection.
+        at = self.screen.focused if self.screen.focused in chain else self
+        index = chain.index(at) if at in chain else -1
         target = index + step
         if 0 <= target < len(chain):
-            chain[target].focus()
+            select(chain[target])
         elif target >= len(chain):
             self.screen.focus_next()
+
+
+def select(widget: Widget) -> None:
+    """Focus `widget` now (not after this event, as `focus()` does: the next key of a
+    held ↑ goes to it) and scroll its top into view."""
+    screen = widget.screen
+    screen.set_focus(widget, scroll_visible=False)
+    screen.call_after_refresh(screen.scroll_to_widget, widget, animate=False, top=True)
