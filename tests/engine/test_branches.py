@@ -4,6 +4,7 @@ becomes, and what an export holds."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from pathlib import Path
@@ -15,7 +16,16 @@ from genai_tui.engine.core.events import ChatDone
 from genai_tui.engine.core.store import MIGRATIONS, Store
 from genai_tui.engine.engine import Engine
 
-from .test_engine import done, engine, run  # noqa: F401  (the module-scoped engine fixture)
+from .test_engine import MODEL_NAME, done, make_engine, run
+
+
+@pytest.fixture(scope="module")
+def engine(smollm_file: Path, tmp_path_factory: pytest.TempPathFactory):
+    """SmolLM2 loaded (2048-token context, greedy, 24-token replies), its store on disk."""
+    eng = make_engine(tmp_path_factory.mktemp("branches"), smollm_file)
+    asyncio.run(eng.load_model(MODEL_NAME))
+    yield eng
+    asyncio.run(eng.aclose())
 
 
 def shown(store: Store, conv_id: int) -> list[tuple[str, str]]:
