@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 Item = tuple[Any, ...]
 
 
-def chat_body(model: str, messages: list[dict[str, str]], params: SamplingParams) -> dict:
-    """The JSON of a streaming POST /chat/completions."""
+def chat_body(model: str, messages: list[dict[str, Any]], params: SamplingParams) -> dict:
+    """The JSON of a streaming POST /chat/completions. A message's content is its text, or
+    OpenAI content parts (`text`, `image_url`: see vision.py), sent as they are."""
     body: dict[str, Any] = {
         "model": model,
         "messages": messages,
@@ -108,6 +109,18 @@ def parse_completion(name: str, body: bytes, secrets: list[str | None]) -> list[
         items.append(("usage", data["usage"]))
     items.append(("finish", str(choice.get("finish_reason") or "stop")))
     return items
+
+
+IMAGE_TOKENS = 765  # an estimate for one image part (OpenAI: a 1024x1024 image, high detail)
+
+
+def content_tokens(content: str | list[dict[str, Any]]) -> int:
+    """An estimate of a message content's tokens: about 4 characters a token, and
+    IMAGE_TOKENS an image part. The server's usage replaces it."""
+    if isinstance(content, str):
+        return len(content) // 4
+    return sum(len(str(p.get("text") or "")) // 4 if p.get("type") == "text" else IMAGE_TOKENS
+               for p in content)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from genai_tui.engine.chat.circuit import CircuitBreaker
 from genai_tui.engine.chat.openai_chunks import (
     RemoteModel,
     chat_body,
+    content_tokens,
     parse_chunk,
     parse_completion,
     parse_model_list,
@@ -301,7 +302,7 @@ class RemoteProvider:
     async def stream_chat(
         self,
         model: str,
-        messages: list[dict[str, str]],
+        messages: list[dict[str, Any]],
         params: SamplingParams,
         cancel: threading.Event,
         prompt_tokens: int = 0,
@@ -368,13 +369,14 @@ class RemoteChatModel:
         self.loaded = True
         self.residency_key: str | None = None  # the GPU it uses is the server's, not ours
 
-    async def count_prompt(self, messages: list[dict[str, str]]) -> tuple[int, str]:
-        """An estimate (about 4 characters a token); the server's usage replaces it."""
-        return sum(len(m["content"]) // 4 + 4 for m in messages), ""
+    async def count_prompt(self, messages: list[dict[str, Any]]) -> tuple[int, str]:
+        """An estimate (about 4 characters a token, content parts too); the server's usage
+        replaces it."""
+        return sum(content_tokens(m["content"]) + 4 for m in messages), ""
 
     def stream(
         self,
-        messages: list[dict[str, str]],
+        messages: list[dict[str, Any]],
         params: SamplingParams,
         cancel: threading.Event,
         prompt_tokens: int = 0,
