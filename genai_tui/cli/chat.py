@@ -16,6 +16,7 @@ from genai_tui.cli.common import for_stream
 
 if TYPE_CHECKING:
     from genai_tui.config import Settings
+    from genai_tui.engine.chat.attachments import Attachment
     from genai_tui.engine.engine import Engine
 
 
@@ -36,6 +37,31 @@ def add_flags(chat: argparse.ArgumentParser) -> None:
     g.add_argument("--min-p", type=float, metavar="P", help="min-p sampling (0-1)")
     g.add_argument("--stop", action="append", metavar="TEXT",
                    help="end the reply before TEXT (repeatable, up to 4)")  # fmt: skip
+    f = chat.add_argument_group("files and images in the message")
+    f.add_argument("--file", action="append", metavar="PATH", dest="files",
+                   help="put a text file's text into the message (repeatable; a PDF's text "
+                   "needs pypdf)")  # fmt: skip
+    f.add_argument("--trim", action="store_true",
+                   help="a file too large for the context keeps its head (else it is refused)")
+    f.add_argument("--image", action="append", metavar="PATH", dest="images",
+                   help="send an image with the message (repeatable; PNG, JPEG, GIF, WebP; "
+                   "a remote vision model only)")  # fmt: skip
+
+
+async def _attach(
+    engine: Engine, conv_id: int, args: argparse.Namespace, prompt: str
+) -> list[Attachment]:
+    """The --file files, measured with the chat's model; each one's line on stderr."""
+    from genai_tui.engine.chat.attachments import ChatAttachments
+
+    helper = ChatAttachments(engine)
+    counter = await helper.counter(conv_id)
+    attached: list[Attachment] = []
+    for path in args.files or []:
+        attached.append(await helper.attach(Path(path), counter, attached, prompt, args.trim))
+        if not args.json:
+            print(f"📎 {attached[-1].label}", file=sys.stderr)
+    return attached
 
 
 def _apply_sampling(engine: Engine, conv_id: int, args: argparse.Namespace,
@@ -64,7 +90,14 @@ def _apply_sampling(engine: Engine, conv_id: int, args: argparse.Namespace,
 async def run(args: argparse.Namespace, settings: Settings) -> int:
     from asyncio import CancelledError
 
+    from genai_tui.engine.chat.attachments import (
+        AttachmentError,
+        TooLargeError,
+        message_with_files,
+        read_text,
+    )
     from genai_tui.engine.chat.sampling import ParamsError
+    from genai_tui.engine.chat.vision import local_takes_no_images, reply_with_images
     from genai_tui.engine.core.errors import GenaiError, NoModelError
     from genai_tui.engine.core.events import ChatDone, ThinkingDelta, TokenDelta
     from genai_tui.engine.core.store import Store
@@ -72,17 +105,22 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     from genai_tui.engine.engine import Engine
 
     prompt = args.prompt
+    extras = bool(getattr(args, "files", None) or getattr(args, "images", None))
     if prompt is None:
         if sys.stdin is None or sys.stdin.isatty():
-            return _fail("no prompt: pass one as an argument or pipe it on stdin", 2)
-        prompt = sys.stdin.read()
-    if not prompt.strip():
+            if not extras:
+                return _fail("no prompt: pass one as an argument or pipe it on stdin", 2)
+            prompt = ""  # the files or images are the message
+        else:
+            prompt = sys.stdin.read()
+    if not prompt.strip() and not extras:
         return _fail("the prompt is empty", 2)
     # A one-shot chat is not kept in the TUI's history.
     engine = Engine(settings, store=Store(Path(":memory:")))
     out = sys.stdout
     safe = printable if out.isatty() else (lambda s: s)
     done: ChatDone | None = None
+    files: list[Attachment] = []
     try:
         # A model named on the command line must resolve; only the configured
         # default may fall back to another model.
@@ -102,10 +140,20 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                     f"-m PATH.gguf, or put .gguf files in {settings.models_path}.",
                 )
             model_name, provider_name = model.name, ""
+            if getattr(args, "images", None):
+                raise local_takes_no_images(model.name)
             conv = engine.new_conversation(model.name, args.system)
+            if getattr(args, "files", None):
+                for path in args.files:  # a file refused refuses before the model loads
+                    read_text(Path(path))
+                await engine.load_model(model)  # its tokenizer counts the files
         _apply_sampling(engine, conv.id, args, settings)
+        files = await _attach(engine, conv.id, args, prompt) if getattr(args, "files", None) else []
+        prompt = message_with_files(prompt, files) if files else prompt
+        events = (reply_with_images(engine, conv.id, prompt, [Path(p) for p in args.images])
+                  if getattr(args, "images", None) else engine.chat(conv.id, prompt))  # fmt: skip
         try:
-            async for event in engine.chat(conv.id, prompt):
+            async for event in events:
                 if isinstance(event, TokenDelta) and not args.json:
                     out.write(safe(event.text))
                     out.flush()
@@ -120,7 +168,10 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                 out.write("\n")
             return 130
         sampling = engine.sampling.values(conv.id)
-    except ParamsError as exc:
+    except TooLargeError as exc:
+        return _fail(f"{exc.message} Pass --trim to keep its head, or use a model with a larger "
+                     "context (--ctx).", 2)  # fmt: skip
+    except (AttachmentError, ParamsError) as exc:
         return _fail(str(exc), 2)
     except GenaiError as exc:
         return _fail(str(exc))
@@ -143,6 +194,9 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                 "finish_reason": stats.finish_reason,
                 "context_size": stats.context_size,
                 "sampling": sampling,
+                "files": [{"name": a.name, "tokens": a.tokens, "estimated": a.estimated,
+                           "trimmed": bool(a.cut_tokens)} for a in files],  # fmt: skip
+                "images": len(getattr(args, "images", None) or []),
             },
             out,
         )

@@ -96,12 +96,12 @@ async def test_a_file_too_large_is_refused_with_the_numbers_or_trimmed(
     helper = ChatAttachments(engine)
     counter = await helper.counter()
     fit = await helper.measure(path, counter)
-    assert not fit.fits and fit.room == 512 - 256 - counter.used
+    assert not fit.fits and fit.room == 512 - 256 - fit.used and fit.used == counter.used + 1
     with pytest.raises(TooLargeError) as refused:
         await helper.attach(path, counter)
     assert str(refused.value).startswith(
         f"server.log takes {fit.attachment.tokens:,} tokens, but the context has "
-        f"{fit.room:,} left (512 in all, 256 kept for the reply, {counter.used:,} already used)."
+        f"{fit.room:,} left (512 in all, 256 kept for the reply, {fit.used:,} already used)."
     )
     cut = await helper.attach(path, counter, trim=True)
     assert cut.tokens == vocab(cut.block) <= fit.room
@@ -114,6 +114,9 @@ async def test_a_file_too_large_is_refused_with_the_numbers_or_trimmed(
     small.write_text("word " * 30)
     with pytest.raises(AttachmentError, match="No room for any of small.txt"):
         await helper.attach(small, counter, [cut], trim=True)
+    # What is typed takes room too.
+    typed = await helper.measure(small, counter, typed="Summarise these lines, please.")
+    assert typed.used > fit.used + 5
 
 
 async def test_binary_files_images_folders_and_missing_files_are_refused(

@@ -277,26 +277,36 @@ class ChatAttachments:
         return Counter(count, context, reply_reserve(max_tokens, context), used, estimated)
 
     async def measure(
-        self, path: Path, counter: Counter, pending: Sequence[Attachment] = ()
+        self, path: Path, counter: Counter, pending: Sequence[Attachment] = (), typed: str = ""
     ) -> Fit:
-        """The file read, its block built and counted, against the room left."""
+        """The file read, its block built and counted, against the room left beside the
+        files already `pending` and the text `typed` so far."""
         text, size = read_text(Path(path))
         path = Path(path).expanduser()
         block = file_block(display_name(path), text)
         tokens = await counter.count(block)
         attachment = Attachment(display_name(path), path, size, block, tokens, counter.estimated)
-        used = counter.used + sum(a.tokens for a in pending)
+        # A token for each blank line between the parts, one to spare: a prompt that fills
+        # the room exactly must still leave the reply its reserve (context.fit_messages).
+        used = counter.used + sum(a.tokens + 1 for a in pending) + 1
+        if typed.strip():
+            used += await counter.count(typed.strip()) + 1
         room = counter.context - counter.reserve - used
         return Fit(
             attachment, text, room, counter.context, counter.reserve, used, counter.estimated
         )
 
     async def attach(
-        self, path: Path, counter: Counter, pending: Sequence[Attachment] = (), trim: bool = False
+        self,
+        path: Path,
+        counter: Counter,
+        pending: Sequence[Attachment] = (),
+        typed: str = "",
+        trim: bool = False,
     ) -> Attachment:
         """The file, whole when it fits; else its head (`trim`) or an AttachmentError that
         says how many tokens it takes and how many the context has left."""
-        fit = await self.measure(path, counter, pending)
+        fit = await self.measure(path, counter, pending, typed)
         if fit.fits:
             return fit.attachment
         if not trim:
