@@ -31,6 +31,7 @@ from genai_tui.engine.models.inventory import LocalModel, chat_models_for, resol
 if TYPE_CHECKING:
     from genai_tui.config import Settings
     from genai_tui.engine.chat.compare import CompareTarget
+    from genai_tui.engine.chat.model_settings import PerModelSettings
     from genai_tui.engine.chat.providers import ProviderRegistry
     from genai_tui.engine.chat.usage import UsageOverview
     from genai_tui.engine.create.flows import Creator
@@ -92,6 +93,13 @@ class Engine:
         return ChatBranches(self.store, self._check_idle, self._reply)
 
     @cached_property
+    def model_settings(self) -> PerModelSettings:
+        """Each model's own settings ([models."NAME"]): read, checked, saved, applied."""
+        from genai_tui.engine.chat.model_settings import PerModelSettings
+
+        return PerModelSettings(self.settings, self.store)
+
+    @cached_property
     def gpu(self) -> GpuSampler:
         """The GPU/host sampler (not started: `start()` it; pynvml loads on its thread)."""
         from genai_tui.engine.gpu.sampler import GpuSampler
@@ -125,9 +133,7 @@ class Engine:
         return next((m for m in models if m.error is None), models[0] if models else None)
 
     def _local_chat_model(self, model: LocalModel) -> LocalChatModel:
-        gen = self.settings.generation
-        return LocalChatModel(model.path, model.name, context_length=gen.context_length,
-                              gpu_layers=gen.gpu_layers, threads=gen.threads)  # fmt: skip
+        return self.model_settings.chat_model(model)  # its own settings, else [generation]
 
     async def load_model(self, model: LocalModel | str) -> ModelLoaded:
         """Load `model` (unloading the current one). Raises ModelError with a fix."""

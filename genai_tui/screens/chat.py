@@ -54,8 +54,10 @@ class ChatScreen(ReportsWorkerErrors, ChatCreate):
         Binding("escape", "stop", "Stop", tooltip="Stop the reply (it is kept, marked stopped)"),
         Binding("ctrl+n", "new_chat", "New", tooltip="Start a new chat"),
         Binding("ctrl+o", "pick_model", "Model", tooltip="Switch the chat model"),
-        Binding("ctrl+r", "regenerate", "Regen", tooltip="Regenerate the last reply"),
-        Binding("ctrl+g", "edit_last", "Edit", tooltip="Edit and resend your last message"),
+        Binding("ctrl+r", "regenerate", "Regen",
+                tooltip="Regenerate the last reply (the old one stays, a branch away)"),
+        Binding("ctrl+g", "edit_last", "Edit",
+                tooltip="Edit and resend your selected or last message (a new branch)"),
         Binding("ctrl+t", "system_prompt", "System", tooltip="Pick or write the system prompt"),
         Binding("ctrl+f", "chat_params", "Params",
                 tooltip="This chat's sampling settings and presets"),  # fmt: skip
@@ -173,21 +175,13 @@ class ChatScreen(ReportsWorkerErrors, ChatCreate):
             await container.mount(Static(Content("Empty chat. Type a message below."), id="empty"))
         container.scroll_end(animate=False)
         container.anchor()
+        self.sync_branches()
         last = next((m for m in reversed(messages) if m.role == "assistant"), None)
         used = (last.prompt_tokens or 0) + (last.completion_tokens or 0) if last else 0
         size = self.engine.model.context_size if self.engine.model and not conv.provider else 0
         self.status.set(model=self._model_label(), context=(used, size), state="",
                         params=self.engine.sampling.describe(conv_id))  # fmt: skip
         self.status.speed = ""
-
-    async def _remove_from_last_user(self, keep_user: bool) -> None:
-        views = list(self.messages.query("MessageView"))
-        users = [i for i, v in enumerate(views) if v.role == "user"]
-        if not users:
-            return
-        start = users[-1] + (1 if keep_user else 0)
-        for view in views[start:]:
-            await view.remove()
 
     # -- sending --------------------------------------------------------------
 
@@ -211,12 +205,11 @@ class ChatScreen(ReportsWorkerErrors, ChatCreate):
             return
         if self.editing:
             self.editing = False
-            await self._remove_from_last_user(keep_user=False)
-            events = self.engine.edit_last(conv_id, text)
+            events = await self.edit_events(conv_id, text)
         else:
             events = self.engine.chat(conv_id, text)
         events = Started(events)  # the model starts on the prompt while the views mount
-        view = message_view("assistant")  # both views in one mount: one layout, one frame
+        view = message_view("assistant", streaming=True)  # one mount: one layout, one frame
         await self.messages.mount_all([message_view("user", text), view])
         self.stream_reply(events, view=view)
 
@@ -226,7 +219,7 @@ class ChatScreen(ReportsWorkerErrors, ChatCreate):
         view: MessageView | None = None,
     ) -> None:  # fmt: skip
         if view is None:
-            view = message_view("assistant")
+            view = message_view("assistant", streaming=True)
             await self.messages.mount(view)
         self.messages.anchor()
         status = self.status
@@ -334,20 +327,6 @@ class ChatScreen(ReportsWorkerErrors, ChatCreate):
         users = [i for i, v in enumerate(views) if v.role == "user"]
         old = views[users[-1] + 1:] if users else []
         self.stream_reply(Started(self.engine.regenerate(self.conv_id)), replacing=old)
-
-    @on(PromptInput.EditLastRequested)
-    def action_edit_last(self) -> None:
-        if self._busy() or self.conv_id is None:
-            return
-        text = self.engine.last_user_message(self.conv_id)
-        if text is None:
-            self.notify("No message to edit yet.", severity="warning")
-            return
-        self.editing = True
-        self.prompt.text = text
-        self.prompt.move_cursor(self.prompt.document.end)
-        self.prompt.focus()
-        self.status.set(state="editing your last message · Enter resends · Esc cancels")
 
     @work(exclusive=True, group="chat", exit_on_error=False)
     async def load_model(self, model: LocalModel) -> None:

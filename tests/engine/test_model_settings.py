@@ -6,18 +6,14 @@ next load, and a KV-cache change reloading the model through residency."""
 from __future__ import annotations
 
 import tomllib
-from functools import cached_property
 from pathlib import Path
 
 import pytest
 
 from genai_tui.config import load_settings
 from genai_tui.config_write import save_generation
-from genai_tui.engine.chat.local import LocalChatModel
-from genai_tui.engine.chat.model_settings import PerModelSettings
 from genai_tui.engine.core.errors import ConfigError
 from genai_tui.engine.engine import Engine
-from genai_tui.engine.models.inventory import LocalModel
 
 NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"  # its name in the models dir
 
@@ -35,17 +31,6 @@ reserve_mb = 256
 """
 
 
-class WiredEngine(Engine):
-    """The Engine with the two lines engine.py takes for per-model settings."""
-
-    @cached_property
-    def model_settings(self) -> PerModelSettings:
-        return PerModelSettings(self.settings, self.store)
-
-    def _local_chat_model(self, model: LocalModel) -> LocalChatModel:
-        return self.model_settings.chat_model(model)
-
-
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     path = tmp_path / "config.toml"
@@ -53,10 +38,10 @@ def config(tmp_path: Path) -> Path:
     return path
 
 
-def start(config: Path, tmp_path: Path) -> WiredEngine:
+def start(config: Path, tmp_path: Path) -> Engine:
     """A fresh start on the same file: new Settings, new Engine."""
     settings = load_settings(config, data_dir=tmp_path / "data", models_dir=tmp_path / "models")
-    return WiredEngine(settings)
+    return Engine(settings)
 
 
 @pytest.fixture

@@ -4,17 +4,13 @@ Models tab (each model's own settings), with the real SmolLM2 GGUF."""
 from __future__ import annotations
 
 import tomllib
-from functools import cached_property
 from pathlib import Path
 
 import pytest
 from textual.widgets import Checkbox, DataTable, Input, Select, Static, TabbedContent
 
 from genai_tui.app import GenaiApp
-from genai_tui.engine.chat.local import LocalChatModel
-from genai_tui.engine.chat.model_settings import PerModelSettings
 from genai_tui.engine.engine import Engine
-from genai_tui.engine.models.inventory import LocalModel
 from genai_tui.screens.model_settings import ModelSettingsDialog
 from genai_tui.screens.settings import SettingsScreen
 
@@ -33,17 +29,6 @@ reserve_mb = 256
 """
 
 
-class WiredEngine(Engine):
-    """The Engine with the two lines engine.py takes for per-model settings."""
-
-    @cached_property
-    def model_settings(self) -> PerModelSettings:
-        return PerModelSettings(self.settings, self.store)
-
-    def _local_chat_model(self, model: LocalModel) -> LocalChatModel:
-        return self.model_settings.chat_model(model)
-
-
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     path = tmp_path / "config.toml"
@@ -56,7 +41,7 @@ def app(config, make_settings, smollm_file) -> GenaiApp:
     settings = make_settings()
     settings.models_path.mkdir(parents=True)
     (settings.models_path / smollm_file.name).hardlink_to(smollm_file)
-    return GenaiApp(settings, WiredEngine(settings))
+    return GenaiApp(settings, Engine(settings))
 
 
 async def open_tab(pilot, app: GenaiApp, key: str) -> None:
