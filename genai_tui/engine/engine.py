@@ -85,7 +85,7 @@ class Engine:
     @cached_property
     def sampling(self) -> ChatSampling:
         """Each chat's generation settings (set, clear, changes) and the named presets."""
-        return ChatSampling(self.store, self.settings.generation)
+        return ChatSampling(self.store, self.settings.generation, self.model_settings.preset)
 
     @cached_property
     def branches(self) -> ChatBranches:

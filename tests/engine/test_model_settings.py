@@ -168,3 +168,26 @@ def test_a_remote_model_takes_only_a_preset(engine, config):
     assert "only preset applies to a remote model" in refused.value.message
     engine.model_settings.save(key, {"preset": "creative"})
     assert tomllib.loads(config.read_text())["models"][key] == {"preset": "creative"}
+
+
+def test_a_models_preset_is_where_its_chats_start_and_a_chats_own_values_win(engine, config):
+    """[models."NAME"] preset = "precise": that model's chats sample with it (temperature
+    0.2, top-p 0.9 instead of the file's 0.0 and 0.95); a chat's own value still wins; a
+    chat with another model keeps [generation]; it holds after a restart."""
+    engine.model_settings.save("SmolLM2", {"preset": "precise"})
+    precise = engine.store.conversation(engine.new_conversation("SmolLM2").id)
+    other = engine.store.conversation(engine.new_conversation("another-model").id)
+    params = engine.sampling.params_for(precise)
+    assert (params.temperature, params.top_p) == (0.2, 0.9)
+    assert engine.sampling.describe(precise.id) == "temp 0.2 · top-p 0.9"
+    assert engine.sampling.params_for(other).temperature == 0.0
+    engine.sampling.update(precise.id, {"temperature": 0.5})
+    assert engine.sampling.params_for(engine.store.conversation(precise.id)).temperature == 0.5
+    assert engine.sampling.changes(precise.id)["top_p"] == 0.9
+    again = start(config, config.parent)
+    try:
+        conv = again.store.conversation(precise.id)
+        assert (again.sampling.params_for(conv).temperature,
+                again.sampling.params_for(conv).top_p) == (0.5, 0.9)  # fmt: skip
+    finally:
+        again.store.close()

@@ -3,11 +3,13 @@
 A conversation's `params` keep only the sampling values that differ from the config
 file's `[generation]`; a reply uses those defaults with the chat's values on top. A
 preset is a full set of values (a snapshot of a chat's, or a built-in one); applying it
-replaces the chat's values.
+replaces the chat's values. A model may name a preset of its own ([models."NAME"]
+preset): its chats start from it instead of `[generation]`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from genai_tui.engine.chat.sampling import (
@@ -31,9 +33,11 @@ PRESET_NAME_MAX = 40
 class ChatSampling:
     """Per-chat sampling values and presets, kept in the store."""
 
-    def __init__(self, store: Store, generation: GenerationSettings) -> None:
+    def __init__(self, store: Store, generation: GenerationSettings,
+                 model_preset: Callable[[str], str | None] | None = None) -> None:  # fmt: skip
         self.store = store
         self.generation = generation
+        self.model_preset = model_preset  # a model's key -> the preset its chats start from
 
     # -- one chat -------------------------------------------------------------
 
@@ -45,9 +49,16 @@ class ChatSampling:
         """Every sampling value the chat's next reply uses."""
         return self._effective(self.store.conversation(conv_id))
 
+    def _base(self, conv: Conversation) -> dict[str, Any]:
+        """What the chat starts from: the defaults, with its model's preset on top."""
+        key = f"{conv.provider}/{conv.model}" if conv.provider else conv.model
+        name = self.model_preset(key) if self.model_preset and key else None
+        preset = self.store.sampling_preset(name) if name else None
+        return self.defaults() | (preset.params if preset is not None else {})
+
     def _effective(self, conv: Conversation) -> dict[str, Any]:
         own = {k: v for k, v in conv.params.items() if k in SAMPLING_KEYS}
-        return self.defaults() | own
+        return self._base(conv) | own
 
     def params_for(self, conv: Conversation) -> SamplingParams:
         """What a reply in `conv` is generated with."""
@@ -74,8 +85,8 @@ class ChatSampling:
         then nothing changes."""
         given = {k: v for k, v in values.items() if v is not None}
         checked = validate_params(given)
-        own = differences(checked, self.defaults())
         conv = self.store.conversation(conv_id)
+        own = differences(checked, self._base(conv))
         others = {k: v for k, v in conv.params.items() if k not in SAMPLING_KEYS}
         return self.store.update_conversation(conv_id, params=others | own)
 
