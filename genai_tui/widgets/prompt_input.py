@@ -1,4 +1,5 @@
-"""The multi-line prompt box: Enter sends, Ctrl+J (or Shift/Alt+Enter) starts a new line."""
+"""The multi-line prompt box: Enter sends, Ctrl+J (or Shift/Alt+Enter) starts a new line;
+Backspace in an empty box asks to remove the last attachment."""
 
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ class PromptInput(TextArea):
     class EditLastRequested(Message):
         """Up was pressed in an empty prompt."""
 
+    class BackspaceOnEmpty(Message):
+        """Backspace was pressed in an empty prompt (the chat removes its last attachment)."""
+
     def __init__(self, *, id: str | None = None, placeholder: str = "") -> None:
         super().__init__(
             id=id,
@@ -63,5 +67,10 @@ class PromptInput(TextArea):
             event.stop()
             event.prevent_default()
             self.post_message(self.EditLastRequested())
+            return
+        if event.key == "backspace" and not self.text:
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.BackspaceOnEmpty())
             return
         await super()._on_key(event)

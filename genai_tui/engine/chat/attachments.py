@@ -314,7 +314,11 @@ class ChatAttachments:
                 fit.explain(),
                 "Attach it trimmed (its head is kept), or use a model with a larger context.",
             )
-        return await trimmed(fit, counter.count)
+        return await self.trim(fit, counter)
+
+    async def trim(self, fit: Fit, counter: Counter) -> Attachment:
+        """The head of a measured file that fits the room (AttachmentError: no room at all)."""
+        return fit.attachment if fit.fits else await trimmed(fit, counter.count)
 
     @staticmethod
     def message(text: str, attachments: Sequence[Attachment]) -> str:

@@ -1,0 +1,109 @@
+"""Files in the chat: Ctrl+A opens the attach dialog; each file added shows above the prompt
+(`📎 main.py · 1,204 tokens`); Backspace in an empty prompt removes the last one; on send,
+`take_attachments` puts their text before what was typed. A base of ChatScreen; every
+count and check goes through `Engine.attachments` (engine/chat/attachments.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.binding import Binding
+from textual.screen import Screen
+
+from genai_tui.engine.chat.attachments import Attachment, Fit, message_with_files
+from genai_tui.engine.core.errors import GenaiError
+from genai_tui.screens.attach_dialog import AttachDialog
+from genai_tui.widgets.attachment_line import AttachmentLine
+from genai_tui.widgets.prompt_input import PromptInput
+
+if TYPE_CHECKING:
+    from genai_tui.engine.chat.attachments import Counter
+    from genai_tui.engine.engine import Engine
+
+
+class ChatAttach(Screen[None]):
+    """Pending attachments of the message being written; ChatScreen supplies the state."""
+
+    BINDINGS = [
+        Binding("ctrl+a", "attach_file", "Attach", priority=True,
+                tooltip="Attach a text file: its text goes into the message (Home: line start)"),
+    ]  # fmt: skip
+
+    engine: Engine
+    conv_id: int | None
+    remote_choice: tuple[str, str] | None
+    attached: tuple[Attachment, ...] = ()
+    """The files that go with the next message, in order."""
+    prompt: PromptInput
+
+    # -- the dialog -----------------------------------------------------------
+
+    def action_attach_file(self) -> None:
+        self._attach_file()
+
+    async def _counter(self) -> Counter:
+        if self.conv_id is not None:
+            return await self.engine.attachments.counter(self.conv_id)
+        provider, model = self.remote_choice or ("", "")
+        return await self.engine.attachments.counter(None, provider, model)
+
+    @work(exclusive=True, group="attach", exit_on_error=False)
+    async def _attach_file(self) -> None:
+        try:
+            counter = await self._counter()
+        except GenaiError as exc:
+            self.notify(str(exc), title="Attach", severity="error", markup=False)
+            return
+        helper, pending, typed = self.engine.attachments, self.attached, self.prompt.text
+
+        async def measure(path: Path) -> Fit:
+            return await helper.measure(path, counter, pending, typed)
+
+        async def trim(fit: Fit) -> Attachment:
+            return await helper.trim(fit, counter)
+
+        start = f"{self.attached[-1].path.parent}/" if self.attached else ""
+        attachment = await self.app.push_screen_wait(AttachDialog(measure, trim, start))
+        if attachment is not None:
+            self.attached = (*self.attached, attachment)
+            await self._show_attached()
+        self.prompt.focus()
+
+    # -- the pending files ----------------------------------------------------
+
+    async def _show_attached(self) -> None:
+        lines = self.query(AttachmentLine)
+        if lines:
+            line = lines.first()
+        elif self.attached:
+            line = AttachmentLine()
+            parent = self.prompt.parent
+            assert parent is not None
+            await parent.mount(line, before=self.prompt)
+        else:
+            return
+        line.show(self.attached)
+
+    @on(PromptInput.BackspaceOnEmpty)
+    async def remove_last_attachment(self) -> None:
+        if not self.attached:
+            return
+        removed, self.attached = self.attached[-1], self.attached[:-1]
+        await self._show_attached()
+        self.notify(f"{removed.name} is no longer attached.", markup=False)
+
+    async def clear_attachments(self) -> None:
+        self.attached = ()
+        await self._show_attached()
+
+    def take_attachments(self, text: str) -> str:
+        """The message to send: the attached files' text, then `text`; the line clears."""
+        if not self.attached:
+            return text
+        message = message_with_files(text, self.attached)
+        self.attached = ()
+        for line in self.query(AttachmentLine):
+            line.show(())
+        return message
