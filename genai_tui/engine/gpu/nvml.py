@@ -197,6 +197,10 @@ class NvmlReader:
             return ()
         return tuple(self._read_gpu(i, h) for i, h in enumerate(self._handles))
 
+    def names(self) -> dict[int, str]:
+        """Each GPU's name by index (empty without a driver or GPU)."""
+        return dict(enumerate(self._names)) if self.open() == "ok" else {}
+
     def memory(self, *, free: bool = True) -> dict[int, int]:
         """Free (or total) bytes per GPU index: only the memory call, for fit checks."""
         if self.open() != "ok":

@@ -21,8 +21,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 from genai_tui.engine.core.errors import GpuBudgetError
-from genai_tui.engine.core.events import GpuAcquired, GpuWaiting, ModelEvicted, ResidencyEvent
+from genai_tui.engine.core.events import GpuWaiting, ModelEvicted, ResidencyEvent
 from genai_tui.engine.core.text import human_bytes, human_duration
+from genai_tui.engine.gpu.placement import Gpu, describe, place, pools_of, probe_gpus
 from genai_tui.engine.gpu.residents import (
     MIB,
     Admission,
@@ -40,23 +41,26 @@ from genai_tui.engine.gpu.residents import (
     probe_gpu_share,
     probe_memory,
 )
+from genai_tui.engine.gpu.scheduler import GpuScheduler
 
 if TYPE_CHECKING:
     from genai_tui.config import GpuSettings
 
 
-class Residency:
-    """The loaded models and the GPU scheduler. One per Engine."""
+class Residency(GpuScheduler):
+    """The loaded models and the GPU scheduler (`gpu_slot`). One per Engine."""
 
     def __init__(
         self,
         settings: GpuSettings,
         probe: Callable[[str], tuple[int | None, int | None]] = probe_memory,
         share_probe: Callable[[str], GpuShare | None] = probe_gpu_share,
+        gpus_probe: Callable[[], tuple[Gpu, ...]] = probe_gpus,
     ) -> None:
         self.settings = settings
         self._probe = probe
         self._share_probe = share_probe
+        self._gpus_probe = gpus_probe
         self._residents: dict[str, Resident] = {}
         self._jobs: list[Job] = []
         self._waiting: list[Job] = []
@@ -90,9 +94,10 @@ class Residency:
         return [j.key for j in self._waiting]
 
     def used(self, pool: str) -> int:
-        """Bytes the loaded models and the running jobs take in `pool`."""
-        models = sum(r.bytes for r in self._residents.values() if r.pool == pool)
-        return models + sum(j.bytes for j in self._jobs if j.pool == pool)
+        """Bytes the loaded models and the running jobs take in `pool` (a model split
+        across GPUs counts its share on each)."""
+        models = sum(r.shares.get(pool, 0) for r in self._residents.values())
+        return models + sum(j.shares.get(pool, 0) for j in self._jobs)
 
     async def budget(self, device: str) -> int | None:
         """Memory the models in `device`'s pool may use together; None if unknown."""
@@ -124,45 +129,67 @@ class Residency:
     async def _make_room(self, new: Resident) -> list[ModelEvicted]:
         """Make room for `new` and register it as loading; returns what was evicted.
 
-        Unloads (or offloads) least recently used idle models until the estimate fits.
-        Waits while models that would have to go are busy. Raises GpuBudgetError when
-        the model alone exceeds a budget the user set.
+        On each device it draws on (a split model: its share on each GPU), unloads (or
+        offloads) least recently used idle models there until the estimate fits. Waits
+        while models that would have to go are busy. Raises GpuBudgetError when the
+        model alone exceeds a budget the user set.
         """
-        key, estimate_bytes, pool = new.key, new.estimate_bytes, new.pool
-        budget = await self.budget(new.device)
-        capped = budget if self.settings.vram_budget_mb is not None else None
-        if capped is not None and estimate_bytes > capped:
-            raise GpuBudgetError(
-                f"{key} needs about {human_bytes(estimate_bytes)}, more than the "
-                f"{human_bytes(capped)} set for loaded models (gpu.vram_budget_mb).",
-                "Raise gpu.vram_budget_mb in the settings, or pick a smaller model or "
-                "quantization.",
-            )
+        needs = {pool: int(new.estimate_bytes * f) for pool, f in pools_of(new.device).items()}
+        budgets = {pool: await self.budget(pool) for pool in needs}
+        for pool, need in needs.items():
+            capped = budgets[pool] if self.settings.vram_budget_mb is not None else None
+            if capped is not None and need > capped:
+                raise GpuBudgetError(
+                    f"{new.key} needs about {describe(new.estimate_bytes, new.device)}, more "
+                    f"than the {human_bytes(capped)} set for loaded models (gpu.vram_budget_mb).",
+                    "Raise gpu.vram_budget_mb in the settings, or pick a smaller model or "
+                    "quantization.",
+                )
         cond = self._state()
         evictions: list[ModelEvicted] = []
         async with cond:
-            if key in self._residents:  # loaded again (e.g. reloaded with other settings)
-                await self._evict(self._residents[key], "reloading it", evictions)
-            limit, share = await self._room(pool, budget)
-            if share and share.others and limit is not None and estimate_bytes > limit != budget:
-                raise held_by_others(key, estimate_bytes, share)  # even with ours all gone
-            reason = f"to make room for {label(key)} (needs {human_bytes(estimate_bytes)}" + (
-                f"; budget {human_bytes(limit)})" if limit is not None else ")"
-            )
-            waited = False
-            while limit is not None and self.used(pool) + estimate_bytes > limit:
-                victims = self._idle_in(pool)
-                if victims:
-                    await self._evict(victims[0], reason, evictions)
-                    continue
-                if not self._held_in(pool):
-                    break  # nothing else is there: let the loader try (and explain)
-                if not waited:
-                    waited = True
-                    self._emit(GpuWaiting(key, estimate_bytes, tuple(self._held_in(pool))))
-                await cond.wait()
-            self._residents[key] = new
+            if new.key in self._residents:  # loaded again (e.g. reloaded with other settings)
+                await self._evict(self._residents[new.key], "reloading it", evictions)
+            for pool, need in needs.items():
+                await self._room_in(new.key, pool, need, budgets[pool], evictions)
+            self._residents[new.key] = new
         return evictions
+
+    async def _room_in(
+        self, key: str, pool: str, need: int, budget: int | None, evictions: list[ModelEvicted]
+    ) -> None:
+        """Evict idle models in `pool` until `need` more bytes fit (holding the condition)."""
+        cond = self._state()
+        limit, share = await self._room(pool, budget)
+        if share and share.others and limit is not None and need > limit != budget:
+            raise held_by_others(key, need, share)  # even with ours all gone
+        reason = f"to make room for {label(key)} (needs {human_bytes(need)}" + (
+            f"; budget {human_bytes(limit)})" if limit is not None else ")"
+        )
+        waited = False
+        while limit is not None and self.used(pool) + need > limit:
+            victims = self._idle_in(pool)
+            if victims:
+                await self._evict(victims[0], reason, evictions)
+                continue
+            if not self._held_in(pool):
+                break  # nothing else is there: let the loader try (and explain)
+            if not waited:
+                waited = True
+                self._emit(GpuWaiting(key, need, tuple(self._held_in(pool))))
+            await cond.wait()
+
+    async def place(self, device: str, estimate: int) -> str:
+        """Where a model asking for `device` goes (see placement.place): "cuda:auto" and
+        "cuda:split..." become GPUs; an index this box lacks is refused, naming its GPUs."""
+        if not device.startswith("cuda:"):
+            return device
+        gpus = await asyncio.to_thread(self._gpus_probe)
+        ours: dict[int, int] = {}
+        for gpu in gpus:
+            idle = self._idle_in(f"cuda:{gpu.index}")
+            ours[gpu.index] = sum(r.shares.get(f"cuda:{gpu.index}", 0) for r in idle)
+        return place(device, estimate, gpus, ours, self.settings.reserve_mb * MIB)
 
     @contextlib.asynccontextmanager
     async def admitting(
@@ -223,6 +250,10 @@ class Residency:
         """
         try:
             estimate, device = footprint or await model.footprint()
+            placed = await self.place(device, estimate)
+            if placed != device and (placing := getattr(model, "place", None)) is not None:
+                placing(placed)
+            device = placed
             async with self.admitting(key, kind, estimate, device, evicted, offload) as admission:
                 loaded = await model.load()
                 admission.measured_bytes = model.measured_bytes()
@@ -269,13 +300,14 @@ class Residency:
     def _idle_in(self, pool: str, spare: str = "") -> list[Resident]:
         found = [
             r for r in self._residents.values()
-            if r.pool == pool and not r.busy and not r.loading and r.key != spare
+            if pool in r.shares and not r.busy and not r.loading and r.key != spare
         ]  # fmt: skip
         return sorted(found, key=lambda r: r.last_used)
 
     def _held_in(self, pool: str) -> list[str]:
-        keys = [r.key for r in self._residents.values() if r.pool == pool and (r.busy or r.loading)]
-        return keys + [j.key for j in self._jobs if j.pool == pool and j.key not in keys]
+        here = [r for r in self._residents.values() if pool in r.shares]
+        keys = [r.key for r in here if r.busy or r.loading]
+        return keys + [j.key for j in self._jobs if pool in j.shares and j.key not in keys]
 
     async def _evict(
         self, resident: Resident, reason: str, out: list[ModelEvicted], allow_offload: bool = True
@@ -310,60 +342,6 @@ class Residency:
 
         with contextlib.suppress(RuntimeError):  # no running loop: nobody can be waiting
             asyncio.get_running_loop().create_task(wake())
-
-    # -- the GPU scheduler ------------------------------------------------------------
-
-    @contextlib.asynccontextmanager
-    async def gpu_slot(self, key: str, work_bytes: int = 0) -> AsyncIterator[None]:
-        """Run one GPU job on model `key`, needing `work_bytes` beyond the model itself.
-
-        Waits (first come, first served) while the job would not fit beside the ones
-        running; idle models other than `key` are evicted first if that makes room.
-        A job alone always runs. The model is busy (never evicted) meanwhile.
-        """
-        cond = self._state()
-        resident = self._residents.get(key)
-        pool = resident.pool if resident is not None else "cpu"
-        job = Job(key, work_bytes, pool)
-        started = time.monotonic()
-        announced = False
-        async with cond:
-            self._waiting.append(job)
-            try:
-                budget = await self.budget(pool)
-                while True:
-                    first = next(j for j in self._waiting if j.pool == pool) is job
-                    fits = budget is None or self.used(pool) + work_bytes <= budget
-                    alone = not any(j.pool == pool for j in self._jobs)
-                    if first and not fits:
-                        victims = self._idle_in(pool, spare=key)
-                        if victims:
-                            reason = f"to make room for a job on {label(key)}"
-                            await self._evict(victims[0], reason, [])
-                            continue
-                    if first and (fits or alone):
-                        break
-                    if not announced:
-                        announced = True
-                        self._emit(GpuWaiting(key, work_bytes, tuple(self._held_in(pool))))
-                    await cond.wait()
-            finally:
-                self._waiting.remove(job)
-                cond.notify_all()
-            self._jobs.append(job)
-            if resident is not None:
-                resident.busy += 1
-        if announced:
-            self._emit(GpuAcquired(key, time.monotonic() - started))
-        try:
-            yield
-        finally:
-            async with cond:
-                self._jobs.remove(job)
-                if resident is not None:
-                    resident.busy -= 1
-                    resident.last_used = time.monotonic()
-                cond.notify_all()
 
     # -- idle unload ------------------------------------------------------------------
 

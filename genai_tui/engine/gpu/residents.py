@@ -12,6 +12,7 @@ from typing import Protocol, TypeVar
 from genai_tui.engine.core.errors import GpuBudgetError
 from genai_tui.engine.core.events import ModelEvicted, ResidencyEvent
 from genai_tui.engine.core.text import human_bytes, printable
+from genai_tui.engine.gpu.placement import device_label, pools_of
 
 L = TypeVar("L", covariant=True)
 
@@ -41,11 +42,9 @@ def label(key: str) -> str:
 
 
 def pool_of(device: str) -> str:
-    """The memory a device draws on: "cpu", or one GPU ("cuda" means "cuda:0")."""
-    device = (device or "cpu").lower()
-    if device == "cuda":
-        return "cuda:0"
-    return device
+    """The memory a device draws on: "cpu", or one GPU ("cuda" means "cuda:0"); the
+    first GPU of a split."""
+    return next(iter(pools_of(device)))
 
 
 @dataclass
@@ -73,6 +72,16 @@ class Resident:
         return pool_of(self.device)
 
     @property
+    def shares(self) -> dict[str, int]:
+        """Bytes it holds in each pool (a model split across GPUs holds a share on each)."""
+        return {pool: int(self.bytes * f) for pool, f in pools_of(self.device).items()}
+
+    @property
+    def where(self) -> str:
+        """"CPU", "GPU1", "GPU0+1"."""
+        return device_label(self.device)
+
+    @property
     def idle_s(self) -> float:
         return 0.0 if self.busy or self.loading else time.monotonic() - self.last_used
 
@@ -82,6 +91,10 @@ class Job:
     key: str
     bytes: int
     pool: str
+    shares: dict[str, int] = field(default_factory=dict)  # bytes per pool; {} -> {pool: bytes}
+
+    def __post_init__(self) -> None:
+        self.shares = self.shares or {self.pool: self.bytes}
 
 
 @dataclass
