@@ -30,6 +30,7 @@ from genai_tui.engine.models.inventory import LocalModel, chat_models_for, resol
 
 if TYPE_CHECKING:
     from genai_tui.config import Settings
+    from genai_tui.engine.chat.attachments import ChatAttachments
     from genai_tui.engine.chat.compare import CompareTarget
     from genai_tui.engine.chat.model_settings import PerModelSettings
     from genai_tui.engine.chat.providers import ProviderRegistry
@@ -91,6 +92,13 @@ class Engine:
     def branches(self) -> ChatBranches:
         """Edit any message, regenerate any reply, step between the branches they leave."""
         return ChatBranches(self.store, self._check_idle, self._reply)
+
+    @cached_property
+    def attachments(self) -> ChatAttachments:
+        """Files for a message: read, checked, counted with the chat's model, trimmed."""
+        from genai_tui.engine.chat.attachments import ChatAttachments
+
+        return ChatAttachments(self)
 
     @cached_property
     def model_settings(self) -> PerModelSettings:
@@ -380,12 +388,9 @@ class Engine:
 
     async def aclose(self) -> None:
         self.stop()
-        if "library" in self.__dict__:
-            await self.library.aclose()
-        if "images" in self.__dict__:
-            await self.images.aclose()
-        if "providers" in self.__dict__:
-            await self.providers.aclose()
+        for made in ("library", "images", "providers"):  # only what was made
+            if made in self.__dict__:
+                await getattr(self, made).aclose()
         await self.unload_model()
         if "residency" in self.__dict__:
             await self.residency.aclose()

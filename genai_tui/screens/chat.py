@@ -31,6 +31,7 @@ from genai_tui.engine.core.events import (
 from genai_tui.engine.engine import Engine
 from genai_tui.engine.models.inventory import LocalModel
 from genai_tui.screens.chat_actions import message_meta, message_view
+from genai_tui.screens.chat_attach import ChatAttach
 from genai_tui.screens.chat_create import ChatCreate, create_command
 from genai_tui.widgets.chat_status import ChatStatus, stats_line
 from genai_tui.widgets.conversation_list import ConversationList
@@ -47,7 +48,7 @@ STATUS_INTERVAL_S = 0.5  # live token counter refresh while streaming
 FLUSH_INTERVAL_S = 1 / 15  # streamed text reaches the screen at most this often
 
 
-class ChatScreen(ReportsWorkerErrors, ChatCreate):
+class ChatScreen(ReportsWorkerErrors, ChatAttach, ChatCreate):
     CSS_PATH = "chat.tcss"
 
     BINDINGS = [
@@ -194,7 +195,7 @@ class ChatScreen(ReportsWorkerErrors, ChatCreate):
     @on(PromptInput.Submitted)
     async def send(self, event: PromptInput.Submitted) -> None:
         text = event.text.strip()
-        if not text or self._busy():
+        if not (text or self.attached) or self._busy():
             return
         conv_id = self._ensure_conversation()
         self.prompt.clear()
@@ -203,6 +204,7 @@ class ChatScreen(ReportsWorkerErrors, ChatCreate):
         if (command := create_command(text)) and not self.editing:
             await self.start_create(*command)
             return
+        text = self.take_attachments(text)  # the attached files' text goes in first
         if self.editing:
             self.editing = False
             events = await self.edit_events(conv_id, text)

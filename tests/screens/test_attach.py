@@ -1,57 +1,26 @@
 """Files in the chat at 80x24 with the real SmolLM2: Ctrl+A, the attach dialog (Tab
 completes the path, Enter checks then adds, Ctrl+T trims), the line above the prompt,
-Backspace removes, and the sent message holds the file's text.
-
-ChatScreen takes the mixin (screens/chat_attach.ChatAttach) and the Engine its
-`attachments` helper in a subclass here, as chat.py and engine.py will."""
+Backspace removes, and the sent message holds the file's text."""
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 
 import pytest
-from textual import on
 from textual.widgets import Input, Label
 
-import genai_tui.screens.chat as chat_module
 from genai_tui.app import GenaiApp
-from genai_tui.engine.chat.attachments import ChatAttachments
-from genai_tui.engine.engine import Engine
 from genai_tui.screens.attach_dialog import AttachDialog, complete_path
-from genai_tui.screens.chat import ChatScreen
-from genai_tui.screens.chat_attach import ChatAttach
 from genai_tui.widgets.attachment_line import AttachmentLine
-from genai_tui.widgets.prompt_input import PromptInput
 
 from .conftest import send, wait_idle, wait_until
 
 CODE = "def greet(name):\n    return f'Hello, {name}!'\n\nprint(greet('sea'))\n"
 
 
-class AttachEngine(Engine):
-    @cached_property
-    def attachments(self) -> ChatAttachments:
-        return ChatAttachments(self)
-
-
-class AttachChatScreen(ChatAttach, ChatScreen):
-    CSS_PATH = str(Path(chat_module.__file__).with_name("chat.tcss"))
-
-    @on(PromptInput.Submitted)
-    async def send(self, event: PromptInput.Submitted) -> None:
-        # What chat.py's `send` will do: the attached files' text goes in first.
-        event.prevent_default()
-        text = event.text.strip()
-        if not (text or self.attached):
-            return
-        await super().send(PromptInput.Submitted(event.prompt_input, self.take_attachments(text)))
-
-
 @pytest.fixture
-def app(settings, models_dir, monkeypatch: pytest.MonkeyPatch) -> GenaiApp:
-    monkeypatch.setattr(chat_module, "ChatScreen", AttachChatScreen)
-    return GenaiApp(settings, AttachEngine(settings))
+def app(settings, models_dir) -> GenaiApp:
+    return GenaiApp(settings)
 
 
 def info(app) -> str:

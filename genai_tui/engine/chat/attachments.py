@@ -265,9 +265,7 @@ class ChatAttachments:
             used, _ = await local.count_prompt(head)
             context = local.context_size
 
-            async def count(text: str) -> int:
-                # On the model's own thread: the tokenizer is the model's, not thread-safe.
-                return int(await local._run(local._count_text, text))
+            count = local.count_text
 
             estimated = False
         else:  # not loaded yet: its tokenizer is not at hand

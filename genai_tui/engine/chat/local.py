@@ -37,6 +37,7 @@ from genai_tui.engine.core.errors import (
     UnsupportedArchitectureError,
 )
 from genai_tui.engine.core.events import ChatStats, ModelLoaded, TokenDelta
+from genai_tui.engine.gpu.placement import llama_args, requested
 from genai_tui.engine.gpu.threads import batch_threads, generation_threads
 from genai_tui.engine.models.gguf_info import GGUFInfo, read_gguf
 
@@ -78,9 +79,10 @@ def gpu_offload_supported() -> bool:
     return bool(llama_cpp.llama_supports_gpu_offload())
 
 
-def chat_device(gpu_layers: int) -> str:
-    """Where llama.cpp puts a chat model: the GPU when its build offloads, else the CPU."""
-    return "cuda:0" if gpu_layers != 0 and gpu_offload_supported() else "cpu"
+def chat_device(gpu_layers: int, device: str = "auto") -> str:
+    """Where llama.cpp puts a chat model: the GPU(s) `device` asks for when its build
+    offloads ("cuda:auto" until residency places it), else the CPU."""
+    return requested(device) if gpu_layers != 0 and gpu_offload_supported() else "cpu"
 
 
 class LocalChatModel:
@@ -97,6 +99,7 @@ class LocalChatModel:
         kv_cache: str = "f16",
         flash_attn: bool = False,
         chat_template: str | None = None,
+        device: str = "auto",
     ) -> None:
         self.path = Path(path).expanduser()
         self.name = name or self.path.stem
@@ -108,6 +111,8 @@ class LocalChatModel:
         self.kv_cache = kv_cache  # f16, q8_0, q4_0 (a quantized one needs flash_attn)
         self.flash_attn = flash_attn
         self.chat_template = chat_template  # None: the GGUF's; a format name or Jinja file
+        self.device = device or "auto"  # the setting: auto, a GPU index, split[:3,1]
+        self.placed: str | None = None  # where residency put it ("cuda:1", "cuda:0+1=3,1")
         self.kv_cache_bytes: int | None = None  # as llama.cpp reported it when loading
         self.info: GGUFInfo | None = None
         self.context_size = 0
@@ -131,7 +136,8 @@ class LocalChatModel:
         def measure() -> tuple[int, str]:
             info = read_gguf(self.path)
             n_ctx = self.requested_context or info.context_length or 4096
-            return memory_needed(info, n_ctx, self.kv_cache), chat_device(self.gpu_layers)
+            device = chat_device(self.gpu_layers, self.device)
+            return memory_needed(info, n_ctx, self.kv_cache), device
 
         return await asyncio.to_thread(measure)
 
@@ -140,6 +146,10 @@ class LocalChatModel:
         return None
 
     offload = None  # llama.cpp cannot move a loaded model to the CPU
+
+    def place(self, device: str) -> None:
+        """Residency chose the GPU(s): llama.cpp loads there (main_gpu, tensor_split)."""
+        self.placed = device
 
     async def load(self) -> ModelLoaded:
         return await self._run(self.load_sync)
@@ -169,6 +179,7 @@ class LocalChatModel:
                     n_threads_batch=self.batch_threads,
                     verbose=True,
                     **llama_kwargs(self.kv_cache, self.flash_attn, self.chat_template),
+                    **(llama_args(self.placed or requested(self.device)) if on_gpu else {}),
                 )
         except (ValueError, RuntimeError, OSError) as exc:
             raise self._explain_load_failure(info, n_ctx, on_gpu) from exc
@@ -266,6 +277,11 @@ class LocalChatModel:
 
     async def count_prompt(self, messages: list[dict[str, str]]) -> tuple[int, str]:
         return await self._run(self._count_sync, messages)
+
+    async def count_text(self, text: str) -> int:
+        """`text`'s tokens, counted on the model's own thread (its tokenizer is not
+        thread-safe)."""
+        return int(await self._run(self._count_text, text))
 
     # -- generation -----------------------------------------------------------
 
