@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 KV_CACHE_TYPES = ("f16", "q8_0", "q4_0")
 KvCacheType = Literal["f16", "q8_0", "q4_0"]
 # What each load key is called in the form and in messages.
-LOAD_KEYS = ("context_length", "gpu_layers", "threads", "kv_cache", "flash_attn", "chat_template")
+LOAD_KEYS = ("context_length", "gpu_layers", "threads", "kv_cache", "flash_attn", "chat_template",
+             "device")
 
 
 class ModelSettings(BaseModel):
@@ -37,8 +38,21 @@ class ModelSettings(BaseModel):
     chat_template: str | None = Field(None, min_length=1)
     """The chat template: a built-in llama-cpp-python chat format (chatml, llama-3,
     mistral-instruct, gemma, ...), or the path of a Jinja file. Default: the GGUF's own."""
+    device: str | None = None
+    """Which GPU: "auto" (one GPU: it; several: the one with the most free memory that
+    fits), an index ("1"), or "split" (layers across all GPUs; "split:3,1" sets the
+    shares). Ignored on the CPU."""
     preset: str | None = Field(None, min_length=1)
     """A sampling preset (built in, or saved in the chat's settings) new replies start from."""
+
+    @field_validator("device", mode="before")
+    @classmethod
+    def _device(cls, value: object) -> object:
+        if value is None:
+            return None
+        from genai_tui.engine.gpu.placement import parse_device
+
+        return parse_device(str(value))
 
     @model_validator(mode="after")
     def _quantized_cache_needs_flash_attention(self) -> ModelSettings:

@@ -1,6 +1,7 @@
 """One model's own settings (`[models."NAME"]`): context length, GPU layers, threads, KV
-cache type, flash attention, chat template, and the sampling preset its replies start
-from. Opened from Settings (F7, Models tab); any screen can push it with a model's name.
+cache type, flash attention, chat template, device (which GPU), and the sampling preset
+its replies start from. Opened from Settings (F7, Models tab); any screen can push it
+with a model's name.
 
 The memory the model would need with the form's values is shown as they change, before
 anything applies. Ctrl+S saves; if the model is loaded and a load setting changed, it is
@@ -31,7 +32,9 @@ if TYPE_CHECKING:
 
 NUMBERS = (("context_length", "context", "default: "), ("gpu_layers", "GPU layers", "default: "),
            ("threads", "threads", "default: "))  # fmt: skip
-FIELDS = (*(k for k, _, _ in NUMBERS), "kv_cache", "flash_attn", "chat_template", "preset")
+FIELDS = (*(k for k, _, _ in NUMBERS), "kv_cache", "flash_attn", "chat_template", "device",
+          "preset")
+TEXTS = ("context_length", "gpu_layers", "threads", "chat_template", "device")
 HINT = "ctrl+s saves (and reloads the model if it is loaded) · Esc cancels"
 
 
@@ -46,6 +49,7 @@ class ModelSettingsDialog(Dialog[Applied]):
         & #chat_template { width: 1fr; }
         & Select { width: 24; margin-right: 2; }
         & #flash_attn { width: auto; }
+        & .note { width: 1fr; color: $text-muted; }
         & #memory { color: $text-muted; margin-top: 1; }
         & #error { color: $text-error; }
     }
@@ -86,6 +90,11 @@ class ModelSettingsDialog(Dialog[Applied]):
                 yield Select([(t, t) for t in KV_CACHE_TYPES], id="kv_cache", compact=True,
                              prompt="f16 (default)", disabled=self.remote)  # fmt: skip
             with Horizontal(classes="row"):
+                yield Label("device", classes="name")
+                yield Input(placeholder="default: auto", id="device", compact=True,
+                            disabled=self.remote)  # fmt: skip
+                yield Label("auto, a GPU (0, 1, …), split or split:3,1", classes="note")
+            with Horizontal(classes="row"):
                 yield Label("chat template", classes="name")
                 yield Input(placeholder="the GGUF's own; or chatml, llama-3, … or a .jinja path",
                             id="chat_template", compact=True, disabled=self.remote)  # fmt: skip
@@ -102,6 +111,7 @@ class ModelSettingsDialog(Dialog[Applied]):
             self.query_one(f"#{key}", Input).value = str(own.get(key, ""))
         self.query_one("#flash_attn", Checkbox).value = bool(own.get("flash_attn"))
         self.query_one("#chat_template", Input).value = own.get("chat_template", "")
+        self.query_one("#device", Input).value = own.get("device", "")
         for key in ("kv_cache", "preset"):
             if own.get(key) is not None:
                 self.query_one(f"#{key}", Select).value = own[key]
@@ -115,9 +125,7 @@ class ModelSettingsDialog(Dialog[Applied]):
             self.estimate()
 
     def form_values(self) -> dict[str, Any]:
-        values: dict[str, Any] = {k: self.query_one(f"#{k}", Input).value
-                                  for k in ("context_length", "gpu_layers", "threads",
-                                            "chat_template")}  # fmt: skip
+        values: dict[str, Any] = {k: self.query_one(f"#{k}", Input).value for k in TEXTS}
         values["flash_attn"] = self.query_one("#flash_attn", Checkbox).value or None
         for key in ("kv_cache", "preset"):
             value = self.query_one(f"#{key}", Select).value
@@ -188,7 +196,8 @@ def applied_message(key: str, applied: Applied) -> str:
 
 
 _SHORT = {"context_length": "ctx {}", "gpu_layers": "{} GPU layers", "threads": "{} threads",
-          "kv_cache": "KV {}", "chat_template": "template {}", "preset": "preset {}"}  # fmt: skip
+          "kv_cache": "KV {}", "chat_template": "template {}", "device": "device {}",
+          "preset": "preset {}"}  # fmt: skip
 
 
 def summary(own: dict[str, Any]) -> str:

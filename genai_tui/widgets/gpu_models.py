@@ -1,4 +1,5 @@
-"""The models loaded now (chat and image): device, memory, idle time, state."""
+"""The models loaded now (chat and image): where (CPU, GPU1, GPU0+1: split), memory,
+idle time, state."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ class LoadedModels(DataTable):
             state = "loading" if r.loading else "busy" if r.busy else "idle"
             size = human_bytes(r.bytes) + ("" if r.measured_bytes is not None else " (est.)")
             cells = {
-                "key": Text(label(r.key)), "kind": Text(r.kind), "device": Text(r.device),
+                "key": Text(label(r.key)), "kind": Text(r.kind), "device": Text(r.where),
                 "memory": Text(size, justify="right"),
                 "idle": Text(human_duration(r.idle_s) if state == "idle" else "-", justify="right"),
                 "state": Text(state),

@@ -191,3 +191,43 @@ def test_a_models_preset_is_where_its_chats_start_and_a_chats_own_values_win(eng
                 again.sampling.params_for(conv).top_p) == (0.5, 0.9)  # fmt: skip
     finally:
         again.store.close()
+
+
+def test_the_device_is_checked_against_this_boxs_gpus(engine, config, monkeypatch):
+    from fake_nvml import four_gpus
+
+    four_gpus().install(monkeypatch.setattr)
+    key = engine.resolve_model(NAME).name
+    with pytest.raises(ConfigError) as refused:
+        engine.model_settings.save(key, {"device": "7"})
+    said = refused.value.message
+    assert "there is no GPU 7" in said and "GPU3 (NVIDIA T4)" in said
+    assert refused.value.keys == ("device",)
+    with pytest.raises(ConfigError) as refused:
+        engine.model_settings.save(key, {"device": "gpu1"})
+    assert "auto, a GPU index" in refused.value.message and refused.value.keys == ("device",)
+    with pytest.raises(ConfigError):
+        engine.model_settings.save(key, {"device": "split:1,1,1,1,1"})  # five shares, four GPUs
+    assert "models" not in tomllib.loads(config.read_text())
+    for value, kept in (("2", "2"), ("split", "split"), ("3, 1", "split:3,1"), ("auto", "auto")):
+        engine.model_settings.save(key, {"device": value})
+        assert tomllib.loads(config.read_text())["models"][key] == {"device": kept}
+
+
+async def test_a_model_with_a_gpu_device_still_loads_on_the_cpu(engine, config, monkeypatch):
+    from genai_tui.engine.chat.local import gpu_offload_supported
+
+    if gpu_offload_supported():
+        pytest.skip("this llama.cpp offloads to a GPU: the fake GPU 1 is not there")
+    """This llama.cpp has no GPU offload: the device setting is kept but the model loads
+    (and answers) on the CPU."""
+    from fake_nvml import four_gpus
+
+    four_gpus().install(monkeypatch.setattr)
+    key = engine.resolve_model(NAME).name
+    engine.model_settings.save(key, {"device": "1"})
+    loaded = await engine.load_model(key)
+    assert not loaded.on_gpu and engine.model.device == "1"
+    assert engine.residency.get(key).where == "CPU"
+    reply = [e async for e in engine.chat(engine.new_conversation(key).id, "Hi")]
+    assert reply

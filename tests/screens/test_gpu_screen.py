@@ -143,7 +143,7 @@ async def test_loaded_models_panel_and_unload_key(make_app, monkeypatch) -> None
         table = screen.query_one(LoadedModels)
         await wait_until(pilot, lambda: table.row_count == 1, 10)
         row = [str(c) for c in table.get_row_at(0)]
-        assert row[0] == model.name and row[1:3] == ["chat", "cpu"]
+        assert row[0] == model.name and row[1:3] == ["chat", "CPU"]
         assert "MB" in row[3] and row[5] == "idle"
         table.focus()
         await pilot.press("u")
@@ -200,3 +200,24 @@ async def test_samples_reach_the_app_in_its_own_context(make_app, monkeypatch) -
                                  lambda _snap: seen.append(active_app.get(None)))  # fmt: skip
         await wait_until(pilot, lambda: bool(seen), 20)
         assert seen[0] is app
+
+
+async def test_loaded_models_show_which_gpu_they_sit_on(make_app, monkeypatch) -> None:
+    """Four GPUs: a model on GPU 1 and one split across GPUs 0 and 1 say so in the table."""
+    four_gpus().install(monkeypatch.setattr)
+    app = make_app(gpu=FAST)
+    async with app.run_test(size=SMALL) as pilot:
+        residency = app.engine.residency
+
+        async def nothing() -> None:
+            return None
+
+        for key, device in (("on-one", "cuda:1"), ("split", "cuda:0+1=3,1")):
+            async with residency.admitting(key, "chat", GIB, device, nothing):
+                pass
+        screen = await open_gpu(pilot, app)
+        await pilot.press("l")
+        table = screen.query_one(LoadedModels)
+        await wait_until(pilot, lambda: table.row_count == 2, 10)
+        where = {str(table.get_row_at(i)[0]): str(table.get_row_at(i)[2]) for i in range(2)}
+        assert where == {"on-one": "GPU1", "split": "GPU0+1"}

@@ -118,3 +118,29 @@ async def test_a_models_settings_change_reloads_it_with_the_estimate_shown_first
         assert row[2] == "KV q8_0 · flash attn"
         assert tomllib.loads(config.read_text())["models"][key] == {
             "kv_cache": "q8_0", "flash_attn": True}  # fmt: skip
+
+
+async def test_the_model_dialog_refuses_a_gpu_this_box_lacks_and_saves_a_good_device(
+    app, config, monkeypatch
+):
+    from fake_nvml import four_gpus
+
+    four_gpus().install(monkeypatch.setattr)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_tab(pilot, app, "m")
+        key = str(app.screen.query_one("#model-table", DataTable).get_row_at(0)[0])
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ModelSettingsDialog))
+        dialog = app.screen
+        dialog.query_one("#device", Input).value = "9"
+        await pilot.press("ctrl+s")
+        error = dialog.query_one("#error", Static)
+        await wait_until(pilot, lambda: error.display)
+        said = " ".join(str(error.render()).split())
+        assert "there is no GPU 9" in said and "GPU1 (NVIDIA H100 80GB HBM3)" in said
+        assert dialog.query_one("#device", Input).has_class("-invalid")
+        assert "models" not in tomllib.loads(config.read_text())
+        dialog.query_one("#device", Input).value = "split:3,1"
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen), timeout=60)
+        assert tomllib.loads(config.read_text())["models"][key] == {"device": "split:3,1"}

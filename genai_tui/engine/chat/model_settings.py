@@ -21,6 +21,7 @@ from genai_tui.engine.chat.local import LocalChatModel
 from genai_tui.engine.chat.sampling import ParamsError
 from genai_tui.engine.core.errors import GenaiError
 from genai_tui.engine.core.events import ModelLoaded
+from genai_tui.engine.gpu.placement import DEVICE_HELP
 from genai_tui.engine.models.inventory import LocalModel
 
 if TYPE_CHECKING:
@@ -28,7 +29,8 @@ if TYPE_CHECKING:
     from genai_tui.engine.core.store import Store
 
 # What a model that sets nothing gets for the keys [generation] does not have.
-BUILT_IN = {"kv_cache": "f16", "flash_attn": False, "chat_template": None, "preset": None}
+BUILT_IN = {"kv_cache": "f16", "flash_attn": False, "chat_template": None, "device": "auto",
+            "preset": None}
 KEYS = (*LOAD_KEYS, "preset")
 
 
@@ -126,12 +128,24 @@ class PerModelSettings:
             raise ParamsError(f"Invalid settings: {where % 'chat_template'}: {why}.",
                               "Leave it empty to use the GGUF's own template.",
                               ("chat_template",))  # fmt: skip
+        if checked.device and (why := self._no_such_gpu(checked.device)):
+            raise ParamsError(f"Invalid settings: {where % 'device'}: {why}.",
+                              f"Use {DEVICE_HELP}.", ("device",))  # fmt: skip
         if checked.preset and self.store.sampling_preset(checked.preset) is None:
             names = ", ".join(p.name for p in self.store.sampling_presets())
             raise ParamsError(f"Invalid settings: {where % 'preset'}: there is no preset "
                               f"named {checked.preset!r}.", f"Pick one of: {names}.",
                               ("preset",))  # fmt: skip
         return checked
+
+    @staticmethod
+    def _no_such_gpu(device: str) -> str:
+        """Why `device` names a GPU this box lacks ("" when fine, or auto/split)."""
+        from genai_tui.engine.gpu.placement import no_such_gpu, probe_gpus
+
+        if device == "auto" or device == "split":
+            return ""
+        return no_such_gpu(device, probe_gpus())
 
     def save(self, key: str, values: dict[str, Any]) -> Path:
         """Make `values` the model's own settings (replacing what it had), in the file
@@ -161,7 +175,7 @@ class PerModelSettings:
         return LocalChatModel(model.path, model.name, context_length=v["context_length"],
                               gpu_layers=v["gpu_layers"], threads=v["threads"],
                               kv_cache=v["kv_cache"], flash_attn=v["flash_attn"],
-                              chat_template=v["chat_template"])  # fmt: skip
+                              chat_template=v["chat_template"], device=v["device"])  # fmt: skip
 
     async def estimate(self, model: LocalModel, values: dict[str, Any] | None = None) -> int:
         """The memory the model needs with `values` (checked; None: its settings now)."""
