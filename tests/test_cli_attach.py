@@ -102,11 +102,11 @@ def test_an_image_goes_to_a_remote_model_as_a_data_url(
     assert base64.b64decode(b64) == PNG
 
 
-def test_a_local_model_says_it_cannot_take_images(
+def test_a_local_model_without_a_projector_says_it_cannot_take_images(
     base: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "cat.png").write_bytes(PNG)
     assert main([*base, "chat", "--image", str(tmp_path / "cat.png"), "What is this?"]) == 2
     err = capsys.readouterr().err
-    assert "is a local GGUF model and takes text only" in err
-    assert "mmproj" in err and "future work" in err
+    assert "has no vision projector (mmproj); it takes text only." in err
+    assert "genai-tui pull REPO --quant QUANT" in err and "-m PROVIDER/MODEL" in err

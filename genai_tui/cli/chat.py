@@ -45,7 +45,7 @@ def add_flags(chat: argparse.ArgumentParser) -> None:
                    help="a file too large for the context keeps its head (else it is refused)")
     f.add_argument("--image", action="append", metavar="PATH", dest="images",
                    help="send an image with the message (repeatable; PNG, JPEG, GIF, WebP; "
-                   "a remote vision model only)")  # fmt: skip
+                   "a remote vision model, or a local GGUF with its mmproj projector)")  # fmt: skip
 
 
 async def _attach(
@@ -97,7 +97,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         read_text,
     )
     from genai_tui.engine.chat.sampling import ParamsError
-    from genai_tui.engine.chat.vision import local_takes_no_images, reply_with_images
+    from genai_tui.engine.chat.vision import no_projector, reply_with_images
     from genai_tui.engine.core.errors import GenaiError, NoModelError
     from genai_tui.engine.core.events import ChatDone, ThinkingDelta, TokenDelta
     from genai_tui.engine.core.store import Store
@@ -140,8 +140,8 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                     f"-m PATH.gguf, or put .gguf files in {settings.models_path}.",
                 )
             model_name, provider_name = model.name, ""
-            if getattr(args, "images", None):
-                raise local_takes_no_images(model.name)
+            if getattr(args, "images", None) and model.projector is None:
+                raise no_projector(model.name)  # before it loads
             conv = engine.new_conversation(model.name, args.system)
             if getattr(args, "files", None):
                 for path in args.files:  # a file refused refuses before the model loads

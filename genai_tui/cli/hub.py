@@ -127,8 +127,10 @@ class _Choice(Exception):
 
 def _quant_listing(detail: Any) -> list[dict[str, Any]]:
     return [
-        {"quant": g.quant, "size": g.size, "files": [f.path for f in g.files]} for g in detail.gguf
-    ]
+        {"quant": g.quant, "size": g.size, "files": [f.path for f in g.files],
+         "projector": g.projector.path if g.projector else None, "note": g.note}
+        for g in detail.gguf
+    ]  # fmt: skip
 
 
 def _choose_files(args: argparse.Namespace, detail: Any) -> list[Any]:
@@ -190,14 +192,12 @@ def _print_quants(listing: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         print(json.dumps(listing, indent=2))
         return
-    rows = [
-        (
-            _cell(g["quant"]),
-            human_bytes(g["size"]),
-            f"{len(g['files'])} files" if len(g["files"]) > 1 else _cell(g["files"][0]),
-        )
-        for g in listing
-    ]
+    def files(g: dict[str, Any]) -> str:
+        own = [f for f in g["files"] if f != g.get("projector")]
+        text = f"{len(own)} files" if len(own) > 1 else _cell(own[0])
+        return text + (f" {_cell(g['note'])}" if g.get("note") else "")
+
+    rows = [(_cell(g["quant"]), human_bytes(g["size"]), files(g)) for g in listing]
     print(_table(rows, ("QUANT", "SIZE", "FILES"), right=(1,)), end="")
 
 
@@ -221,6 +221,10 @@ async def _pull(args: argparse.Namespace, settings: Settings | PullSettings) -> 
         if not files:
             return _fail(f"{args.repo} lists no files to download.")
         repo = detail.model.repo_id
+        want = (args.quant or "").upper()
+        group = next((g for g in detail.gguf if want and g.quant.upper() == want), None)
+        if group is not None and group.note and not args.json:
+            print(f"{_cell(group.quant)} {_cell(group.note)}", file=sys.stderr)
         # A one-off queue on an in-memory store: it neither takes over nor leaves jobs
         # in the TUI's queue. Re-running the command resumes from the partial files.
         queue = DownloadQueue.from_settings(library.store, settings, endpoint=library.endpoint)

@@ -35,7 +35,7 @@ def _models(args: argparse.Namespace, settings: Settings) -> int:
     rows = [
         (
             _cell(e.name),
-            e.kind,
+            e.kind_label,  # "gguf vision" for a model with its projector, "mmproj"
             _cell(e.quantization or "-"),
             str(e.context_length) if e.context_length else "-",
             f"{e.size_gb:.2f} GB",

@@ -174,16 +174,19 @@ def test_detail_groups_quantizations_and_summarises_the_card(hub_server) -> None
     d = client(hub_server).detail("org/Tiny-GGUF")
     assert d.model.repo_id == "org/Tiny-GGUF" and d.model.likes == 3
     assert d.sha is not None and len(d.sha) == 40
+    # Each choice brings the repo's vision projector (its last file, counted in its size).
     assert [(g.quant, g.size, len(g.files)) for g in d.gguf] == [
-        ("IQ4_XS", 1500, 1),
-        ("Q4_K_M", 2000, 1),
-        ("Q8_0", 4000, 2),
-        ("BF16", 10000, 2),
+        ("IQ4_XS", 1500 + 1200, 2),
+        ("Q4_K_M", 2000 + 1200, 2),
+        ("Q8_0", 4000 + 1200, 3),
+        ("BF16", 10000 + 1200, 3),
     ]
     assert [f.path for f in d.gguf[2].files] == [
         "Q8_0/tiny-Q8_0-00001-of-00002.gguf",
         "Q8_0/tiny-Q8_0-00002-of-00002.gguf",
+        "mmproj-tiny-f16.gguf",
     ]
+    assert {g.projector.path for g in d.gguf if g.projector} == {"mmproj-tiny-f16.gguf"}
     sizes = {f.path: (f.size, f.sha256) for f in d.files}
     assert sizes["tiny-Q4_K_M.gguf"] == (2000, hashlib.sha256(b"a" * 2000).hexdigest())
     assert sizes["config.json"] == (2, None)

@@ -47,6 +47,9 @@ def test_not_chat_architectures() -> None:
     assert not {"llama", "qwen2", "gemma3", "phi3", "mistral3"} & NOT_CHAT_ARCHITECTURES
 
 
-def test_hub_groups_leave_projectors_out_wherever_the_name_says_so() -> None:
+def test_hub_projectors_are_no_choice_but_come_with_every_choice() -> None:
     files = [HubFile("tiny-F16.gguf", 100, None), HubFile("tiny-mmproj-F16.gguf", 10, None)]
-    assert [(g.quant, g.size) for g in group_gguf(files)] == [("F16", 100)]
+    (group,) = group_gguf(files)
+    assert (group.quant, group.size) == ("F16", 110)
+    assert [f.path for f in group.files] == ["tiny-F16.gguf", "tiny-mmproj-F16.gguf"]
+    assert group.note == "+ vision projector (tiny-mmproj-F16.gguf, 10 B)"

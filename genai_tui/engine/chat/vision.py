@@ -1,10 +1,11 @@
-"""Images in a message, for a remote vision model: the user's message becomes OpenAI
-content parts (its text, then each image as an `image_url` with a base64 data URL whose
-MIME type is read from the file's bytes).
+"""Images in a message: the user's message becomes OpenAI content parts (its text, then
+each image as an `image_url` with a base64 data URL whose MIME type is read from the
+file's bytes), for a remote vision model or a local GGUF with its projector (mmproj),
+whose llama-cpp-python multimodal handler (vision_local) takes the same parts.
 
-`WithImages` wraps a remote chat model so the one chat turn (service.chat_turn) sends the
-images with the newest user message; the history saved keeps the text only. A local GGUF
-model takes text only (vision GGUFs with an mmproj projector are future work).
+`WithImages` wraps a chat model so the one chat turn (service.chat_turn) sends the
+images with the newest user message; the history saved keeps the text only. A local
+model without a projector is refused before it loads (`no_projector`).
 """
 
 from __future__ import annotations
@@ -14,27 +15,55 @@ import threading
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from genai_tui.engine.chat.attachments import AttachmentError, display_name, image_mime
+from genai_tui.engine.chat.attachments import (
+    AttachHost,
+    AttachmentError,
+    display_name,
+    image_mime,
+)
 from genai_tui.engine.chat.service import add_user_message, chat_turn
 from genai_tui.engine.core.text import human_bytes, printable
 
 if TYPE_CHECKING:
-    from genai_tui.engine.chat.attachments import AttachHost
     from genai_tui.engine.chat.local import SamplingParams
     from genai_tui.engine.chat.service import ChatModel, Messages, StreamItem
     from genai_tui.engine.core.events import ChatEvent, ChatStats
+    from genai_tui.engine.core.store import Conversation
+    from genai_tui.engine.gpu.residency import Residency
+    from genai_tui.engine.models.local_stores import LocalModel
 
 MAX_IMAGE_BYTES = 20 << 20  # the OpenAI API's limit for one image
+# What one image takes in a local model's context, for fitting the prompt: LLaVA 1.5
+# takes 576 tokens, Gemma 3 256, Qwen2.5-VL and LLaVA 1.6 more for large images.
+IMAGE_TOKENS = 768
 
 
-def local_takes_no_images(model: str) -> AttachmentError:
+class VisionHost(AttachHost, Protocol):
+    """What `reply_with_images` needs of the Engine."""
+
+    @property
+    def residency(self) -> Residency: ...
+
+    def resolve_model(self, ref: str) -> LocalModel: ...
+
+    def open_chat_model(
+        self, conv: Conversation, into: list[ChatModel]
+    ) -> AsyncGenerator[ChatEvent, None]: ...
+
+
+def no_projector(model: str) -> AttachmentError:
+    """The refusal for a local model that cannot see: it has no projector file."""
     return AttachmentError(
-        f"{printable(model)} is a local GGUF model and takes text only: images go to a "
-        "remote vision model (-m PROVIDER/MODEL, a provider set up in Settings).",
-        "Vision GGUFs (with an mmproj projector) are not supported yet: future work.",
+        f"{printable(model)} has no vision projector (mmproj); it takes text only.",
+        "Put the model's mmproj*.gguf beside it (`genai-tui pull REPO --quant QUANT` brings "
+        "it with a vision repo's model), or send images to a remote vision model "
+        "(-m PROVIDER/MODEL, a provider set up in Settings).",
     )
+
+
+local_takes_no_images = no_projector  # the name cli/chat used before vision GGUFs
 
 
 def image_part(path: Path) -> dict[str, Any]:
@@ -78,8 +107,13 @@ def with_parts(messages: Messages, parts: Sequence[dict[str, Any]]) -> list[dict
 class WithImages:
     """A chat model whose newest user message carries images (ChatModel's shape)."""
 
-    def __init__(self, model: ChatModel, parts: Sequence[dict[str, Any]]) -> None:
+    def __init__(
+        self, model: ChatModel, parts: Sequence[dict[str, Any]], image_tokens: int = 0
+    ) -> None:
         self.model, self.parts = model, list(parts)
+        # A local model counts the text with its tokenizer and `image_tokens` per image
+        # (its formatter takes text only); a remote one estimates the parts it sends.
+        self.image_tokens = image_tokens
         self.name = model.name
         self.context_size = model.context_size
         self.residency_key = model.residency_key
@@ -89,6 +123,9 @@ class WithImages:
         return self.model.loaded
 
     async def count_prompt(self, messages: Messages) -> tuple[int, str]:
+        if self.image_tokens:
+            tokens, prompt = await self.model.count_prompt(messages)
+            return tokens + self.image_tokens * len(self.parts), prompt
         return await self.model.count_prompt(cast("Messages", with_parts(messages, self.parts)))
 
     def stream(
@@ -106,21 +143,36 @@ class WithImages:
 
 
 async def reply_with_images(
-    host: AttachHost, conv_id: int, text: str, images: Sequence[Path]
+    host: VisionHost, conv_id: int, text: str, images: Sequence[Path]
 ) -> AsyncGenerator[ChatEvent, None]:
-    """Add the user's message and stream the reply of the chat's remote model, the images
-    sent with the message (the one chat turn; the history keeps the text)."""
+    """Add the user's message and stream the reply of the chat's model, the images sent
+    with the message (the one chat turn; the history keeps the text): a remote model, or
+    a local one with a projector (loaded first, its ModelLoading/ModelLoaded events
+    yielded). A local model without one is refused before anything loads."""
     conv = host.conversation(conv_id)
     if not conv.provider:
-        raise local_takes_no_images(conv.model or "The local model")
+        current = host.model if host.model is not None and host.model.loaded else None
+        if current is None:
+            local = host.resolve_model(conv.model) if conv.model else None
+            if local is None or local.projector is None:
+                raise no_projector(conv.model or "The local model")
+        elif getattr(current, "projector", None) is None:
+            raise no_projector(current.name)
     parts = [image_part(p) for p in images]
     async with host.busy():
-        model = await host.providers.chat_model(conv.provider, conv.model)
+        into: list[ChatModel] = []
+        async with aclosing(host.open_chat_model(conv, into)) as opening:
+            async for event in opening:
+                yield event
+        model = into[0]
+        local_model = not conv.provider
+        if local_model and getattr(model, "projector", None) is None:
+            raise no_projector(model.name)  # a LocalChatModel that was not given it
         add_user_message(host.store, conv, text)
         conv = host.conversation(conv_id)
-        turn = chat_turn(
-            host.store, conv, WithImages(model, parts), host.params_for(conv), host.cancel_event
-        )
+        wrapped = WithImages(model, parts, IMAGE_TOKENS if local_model else 0)
+        turn = chat_turn(host.store, conv, wrapped, host.params_for(conv), host.cancel_event,
+                         host.residency if local_model else None)  # fmt: skip
         async with aclosing(turn) as events:
             async for event in events:
                 yield event

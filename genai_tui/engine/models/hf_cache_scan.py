@@ -18,6 +18,7 @@ from genai_tui.engine.models.local_stores import (
     tree_files,
     unique_size,
 )
+from genai_tui.engine.models.projectors import pair_projectors
 
 
 def _hf_kind(rel_files: dict[str, Any]) -> str:
@@ -82,7 +83,7 @@ def _readable_ggufs(repo_id: str, repo_dir: Path, store: Path) -> list[Inventory
             rel = group[0].relative_to(snapshot).as_posix()
             out.append(gguf_entry(f"{repo_id}/{rel}", group, HF_CACHE, store, repo_id=repo_id,
                                   revision=snapshot.name))  # fmt: skip
-    return out
+    return pair_projectors(out)
 
 
 def _hf_revision(repo_id: str, rev: Any, store: Path, suffix: str) -> list[InventoryEntry]:
@@ -99,7 +100,7 @@ def _hf_revision(repo_id: str, rev: Any, store: Path, suffix: str) -> list[Inven
                 gguf_entry(f"{repo_id}/{rel}{suffix}", group, HF_CACHE, store,
                            size=sum(blobs.values()), **common)
             )  # fmt: skip
-        return out
+        return pair_projectors(out)  # one revision's snapshot
     kind = _hf_kind(by_rel)
     path, pipeline, error = rev.snapshot_path, None, None
     if kind == "diffusers":

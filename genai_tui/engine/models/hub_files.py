@@ -15,6 +15,7 @@ from genai_tui.engine.models.names import (
     SPLIT_SUFFIX,
     WEIGHT_SHARD,
     is_projector_name,
+    projector_preference,
     quant_in_name,
 )
 
@@ -55,11 +56,23 @@ class HubFile:
 
 @dataclass(frozen=True, slots=True)
 class QuantGroup:
-    """One download choice: a quantization, possibly split over several files."""
+    """One download choice: a quantization, possibly split over several files; in a
+    vision repo its files end with the repo's projector (mmproj), fetched with it."""
 
     quant: str
-    files: tuple[HubFile, ...]
-    size: int
+    files: tuple[HubFile, ...]  # the model's files (part 1 first), then the projector
+    size: int  # all of them: the projector is loaded with the model
+    projector: HubFile | None = None
+
+    @property
+    def note(self) -> str:
+        """"+ vision projector (mmproj-F16.gguf, 595.9 MB)", or ""."""
+        if self.projector is None:
+            return ""
+        from genai_tui.engine.core.text import human_bytes
+
+        name = PurePosixPath(self.projector.path).name
+        return f"+ vision projector ({name}, {human_bytes(self.projector.size)})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,20 +140,36 @@ class FitEstimate:
 def group_gguf(files: list[HubFile] | tuple[HubFile, ...]) -> tuple[QuantGroup, ...]:
     """GGUF files grouped by quantization, smallest first; split parts form one group.
 
-    Vision projectors (an "mmproj" in the name) are left out: companions, not a choice.
+    Vision projectors (an "mmproj" in the name) are not a choice of their own: the repo's
+    projector (`hub_projector`) comes with every choice, its last file.
     """
     groups: dict[str, list[HubFile]] = {}
+    projectors: list[HubFile] = []
     for f in files:
         name = PurePosixPath(f.path).name
-        if not name.lower().endswith(".gguf") or is_projector_name(name):
+        if not name.lower().endswith(".gguf"):
+            continue
+        if is_projector_name(name):
+            projectors.append(f)
             continue
         label = quant_in_name(f.path) or SPLIT_SUFFIX.sub("", name).removesuffix(".gguf")
         groups.setdefault(label, []).append(f)
+    projector = hub_projector(projectors)
+    extra = (projector,) if projector else ()
     result = [
-        QuantGroup(q, tuple(sorted(fs, key=lambda f: f.path)), sum(f.size for f in fs))
+        QuantGroup(q, (*sorted(fs, key=lambda f: f.path), *extra),
+                   sum(f.size for f in (*fs, *extra)), projector)
         for q, fs in groups.items()
-    ]
+    ]  # fmt: skip
     return tuple(sorted(result, key=lambda g: (g.size, g.quant)))
+
+
+def hub_projector(projectors: list[HubFile]) -> HubFile | None:
+    """The projector a repo's GGUF choices come with: f16 if there is one, else bf16,
+    else the smallest (names.projector_preference)."""
+    if not projectors:
+        return None
+    return min(projectors, key=lambda f: projector_preference(f.path, f.size))
 
 
 _WEIGHT_RE = re.compile(

@@ -35,6 +35,7 @@ from genai_tui.engine.models.local_stores import (
 )
 from genai_tui.engine.models.model_delete import delete_hf, delete_in_folder, refuse_unconfirmed
 from genai_tui.engine.models.ollama import delete_ollama, scan_ollama
+from genai_tui.engine.models.projectors import projector_beside
 
 if TYPE_CHECKING:
     from genai_tui.config import Settings
@@ -185,7 +186,11 @@ def resolve_model(ref: str, models: list[LocalModel]) -> LocalModel:
             return model
     path = Path(ref).expanduser()
     if path.suffix.lower() == ".gguf" or os.sep in ref and path.exists():
-        return LocalModel(str(path), path, _size(path), "path")
+        # A listed model by its path keeps what the scan found (its projector).
+        real = real_path(path)
+        listed = next((m for m in models if real_path(m.path) == real), None)
+        return listed or LocalModel(str(path), path, _size(path), "path",
+                                    projector=projector_beside(path))  # fmt: skip
     needle = ref.lower()
     matches = [m for m in models if needle in m.name.lower()]
     if len(matches) == 1:

@@ -22,6 +22,7 @@ from genai_tui.engine.models.names import (
     is_projector_name,
     quant_in_name,
 )
+from genai_tui.engine.models.projectors import is_projector, pair_projectors
 
 MODELS_DIR = "models dir"
 HF_CACHE = "HF cache"
@@ -56,10 +57,23 @@ class InventoryEntry:
     error: str | None = None  # what is wrong with it, when something is
     files: tuple[Path, ...] = ()  # what it is made of: split parts, Ollama manifest and blobs
     store: Path | None = None  # root of the store it was found in
+    projector: Path | None = None  # a vision model's mmproj file (projectors.pair_projectors)
 
     @property
     def size_gb(self) -> float:
         return self.size / 1e9
+
+    @property
+    def is_projector(self) -> bool:
+        """A vision projector (mmproj): loaded with its model, never chatted with alone."""
+        return self.kind == "gguf" and is_projector(self.architecture, self.path)
+
+    @property
+    def kind_label(self) -> str:
+        """The kind as listings show it: "gguf vision" (with its projector), "mmproj"."""
+        if self.projector is not None:
+            return f"{self.kind} vision"
+        return "mmproj" if self.is_projector else self.kind
 
     @property
     def can_chat(self) -> bool:
@@ -77,7 +91,8 @@ class InventoryEntry:
 
     def to_local_model(self) -> LocalModel:
         """The chat picker's view of this entry (for "send to Chat")."""
-        return LocalModel(self.name, self.path, self.size, self.source, self.error)
+        return LocalModel(self.name, self.path, self.size, self.source, self.error,
+                          self.projector)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +104,15 @@ class LocalModel:
     size: int
     source: str  # "models dir", "HF cache", "LM Studio", "Ollama", "demo", "path"
     error: str | None = None  # what the scan found wrong with its file
+    projector: Path | None = None  # its vision projector (mmproj): it takes images
 
     @property
     def size_gb(self) -> float:
         return self.size / 1e9
+
+    @property
+    def vision(self) -> bool:
+        return self.projector is not None
 
 
 # ---------------------------------------------------------------- default places
@@ -361,6 +381,7 @@ def scan_folder(root: Path, source: str = MODELS_DIR) -> list[InventoryEntry]:
                 )  # fmt: skip
     for group in split_groups(ggufs):
         found.append(gguf_entry(rel(group[0]), group, source, root))
+    found = pair_projectors(found, floor=root)
     return sorted(found, key=lambda e: e.name.lower())
 
 

@@ -55,3 +55,15 @@ def is_projector_name(path: str) -> bool:
     """A vision projector by its file name ("mmproj-model-f16.gguf", "x-mmproj-f16.gguf"):
     for Hub listings and unreadable headers; a readable header says "clip" instead."""
     return "mmproj" in PurePosixPath(path).name.lower()
+
+
+# The GGUF architecture a vision projector's header names (llama.cpp's mmproj files).
+PROJECTOR_ARCHITECTURES = frozenset({"clip"})
+
+
+def projector_preference(name: str, size: int) -> tuple[int, int, str]:
+    """How good a choice a projector file is among several (lower first): f16 first (what
+    llama.cpp's own `-hf` pairing and most repos ship), then bf16, then the smallest."""
+    quant = quant_in_name(name)
+    rank = {"F16": 0, "BF16": 1}.get(quant or "", 2)
+    return rank, size, name.lower()
