@@ -11,6 +11,8 @@ SmolVLM, ...). llama_cpp is imported only when a handler is made.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +71,29 @@ def vision_handler(model: Path, projector: Path, metadata: dict[str, Any] | None
     return cls(clip_model_path=str(projector), verbose=False)
 
 
-def vision_kwargs(model: Path, projector: Path | None, metadata: dict[str, Any] | None = None
-                  ) -> dict[str, Any]:  # fmt: skip
-    """`Llama(...)`'s extra arguments for a model with a projector ({} without one)."""
-    if projector is None:
-        return {}
-    return {"chat_handler": vision_handler(model, projector, metadata)}
+def attach_vision(llm: Any, model: Path, projector: Path, metadata: dict[str, Any] | None = None
+                  ) -> Any:  # fmt: skip
+    """Give the loaded `llm` its multimodal handler, the projector loaded now (on the
+    model's thread, like the model): a projector llama.cpp cannot load fails the load
+    with a ModelError (`llm` closed), not the first reply. Returns the handler."""
+    handler = vision_handler(model, projector, metadata)
+    # Quiet (verbose False, as `llm` is after its load): no prompt echoed on stderr per
+    # reply, no timings; the handler points fds 1 and 2 at /dev/null while the projector
+    # loads and while it decodes an image (a TUI caller must load it before drawing).
+    verbose, llm.verbose = llm.verbose, False
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            handler._init_mtmd_context(llm)
+    except (ValueError, RuntimeError, OSError) as exc:
+        llm.close()
+        raise ModelError(
+            f"llama.cpp could not load the vision projector {printable(projector.name)} of "
+            f"{printable(model.name)}: {printable(str(exc))}.",
+            "Check that the projector belongs to this model (the same repo), or download it "
+            "again; without it the model takes text only (move the mmproj file away).",
+        ) from exc
+    finally:
+        llm.verbose = verbose
+    handler.verbose = False
+    llm.chat_handler = handler
+    return handler
