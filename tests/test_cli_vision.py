@@ -142,3 +142,23 @@ def test_chat_image_with_a_real_vision_model(base: list[str], tmp_path: Path,
     assert rc == 0, err
     data = json.loads(out)
     assert data["images"] == 1 and data["text"].strip()
+
+
+@pytest.mark.skipif("projector" not in inspect.signature(LocalChatModel).parameters,
+                    reason="LocalChatModel does not take a projector yet (local.py lines)")
+def test_chat_image_loads_the_projector_with_the_model(
+    base: list[str], tmp_path: Path, smollm_file: Path, ggufs: tuple[bytes, bytes],
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """The whole path: the scan pairs them, the model loads with llama-cpp-python's
+    multimodal handler, which loads the projector at once (this one is no real projector:
+    the load fails naming it, instead of the first reply)."""
+    folder = tmp_path / "models" / "smol"
+    folder.mkdir(parents=True)
+    (folder / "smol.gguf").write_bytes(smollm_file.read_bytes())
+    (folder / "mmproj-smol-f16.gguf").write_bytes(ggufs[1])
+    (tmp_path / "cat.png").write_bytes(PNG)
+    rc, out, err = run([*base, "chat", "-m", "smol/smol", "--image", str(tmp_path / "cat.png"),
+                        "hi"], capsys)  # fmt: skip
+    assert rc == 1 and out == ""
+    assert "could not load the vision projector mmproj-smol-f16.gguf of smol.gguf" in err

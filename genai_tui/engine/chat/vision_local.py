@@ -97,3 +97,11 @@ def attach_vision(llm: Any, model: Path, projector: Path, metadata: dict[str, An
     handler.verbose = False
     llm.chat_handler = handler
     return handler
+
+
+def projector_bytes(projector: Path | None) -> int:
+    """What the projector adds to the model's memory (its file's size; 0 without one)."""
+    try:
+        return projector.stat().st_size if projector is not None else 0
+    except OSError:
+        return 0
