@@ -22,6 +22,7 @@ from genai_tui.engine.engine import Engine
 from genai_tui.terminal_safety import ControlFilter, clipboard_text
 from genai_tui.textual_fixes import (
     fresh_table_widths,
+    render_only_changed_regions,
     render_only_what_changed,
     unpin_styles_caches,
 )
@@ -51,6 +52,7 @@ class GenaiApp(App[int]):
         super().__init__()
         unpin_styles_caches()
         render_only_what_changed()
+        render_only_changed_regions()
         fresh_table_widths()
         self.settings = settings
         self.engine = engine or Engine(settings)
