@@ -14,7 +14,7 @@ from genai_tui.cli.common import cell as _cell
 from genai_tui.cli.common import fail as _fail
 from genai_tui.cli.common import for_stream
 from genai_tui.cli.common import table as _table
-from genai_tui.engine.core.text import human_bytes
+from genai_tui.engine.core.text import human_bytes, human_count
 
 if TYPE_CHECKING:
     from genai_tui.config import Settings
@@ -54,13 +54,6 @@ def _library(settings: Any) -> Any:
     return ModelLibrary(settings, Store(Path(":memory:")))
 
 
-def _count(n: int) -> str:
-    for unit, size in (("M", 1_000_000), ("k", 1_000)):
-        if n >= size:
-            return f"{n / size:.1f}{unit}".replace(".0" + unit, unit)
-    return str(n)
-
-
 async def _search(args: argparse.Namespace, settings: Settings) -> int:
     library = _library(settings)
     try:
@@ -96,8 +89,8 @@ async def _search(args: argparse.Namespace, settings: Settings) -> int:
     rows = [
         (
             _cell(m.repo_id),
-            _count(m.downloads),
-            _count(m.likes),
+            human_count(m.downloads),
+            human_count(m.likes),
             m.last_modified.strftime("%Y-%m-%d") if m.last_modified else "-",
             {False: "-", True: "yes"}.get(m.gated, _cell(str(m.gated))),  # type: ignore[arg-type]
             _cell(m.license or "-"),

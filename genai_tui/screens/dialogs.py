@@ -122,7 +122,7 @@ class ModelPicker(Dialog["LocalModel | RemoteModel | None"]):
         for i, m in enumerate(self.models):
             options.append(Option(Content.assemble(
                 ("● " if m.name == self.current else "  "), printable(m.name),
-                (f"  {m.size_gb:.2f} GB · {m.source}", "dim"),
+                (f"  {m.size_gb:.2f} GB · {m.source}" + (" · vision" if m.vision else ""), "dim"),
             ), id=f"local:{i}"))  # fmt: skip
         if not grouped:
             return options

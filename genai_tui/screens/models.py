@@ -25,7 +25,7 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 
 from genai_tui.engine.core.errors import GenaiError
-from genai_tui.engine.core.text import printable
+from genai_tui.engine.core.text import human_count, printable
 from genai_tui.engine.engine import Engine
 from genai_tui.engine.models.downloads import DownloadJob
 from genai_tui.engine.models.hub_files import HubFile, ModelDetail, QuantGroup
@@ -59,10 +59,6 @@ def choices_for(detail: ModelDetail) -> list[Choice]:
             name = f"diffusers {variant or 'default'}"
             found.append(Choice(name, files, sum(f.size for f in files), variant=variant))
     return found
-
-
-def _count(n: int) -> str:
-    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.1f}k" if n >= 1e3 else str(n)
 
 
 class ModelsScreen(ReportsWorkerErrors, Screen[None]):
@@ -203,7 +199,7 @@ class ModelsScreen(ReportsWorkerErrors, Screen[None]):
                 notes.append(m.license)
             updated = m.last_modified.strftime("%Y-%m-%d") if m.last_modified else ""
             table.add_row(
-                Text(printable(m.repo_id)), _count(m.downloads), _count(m.likes), updated,
+                Text(printable(m.repo_id)), human_count(m.downloads), human_count(m.likes), updated,
                 Text(printable(" ".join(notes))),
             )  # fmt: skip
         self._show_filters()
@@ -245,8 +241,11 @@ class ModelsScreen(ReportsWorkerErrors, Screen[None]):
 
     def _choice_option(self, choice: Choice, fit: str | None) -> Option:
         parts = [(choice.label.ljust(14), "bold"), f" {human_bytes(choice.size):>9}"]
-        if len(choice.files) > 1 and choice.group is not None:
-            parts.append(f" ({len(choice.files)} files)")
+        if (group := choice.group) is not None:  # its own files; the projector is said apart
+            if (own := len(choice.files) - (group.projector is not None)) > 1:
+                parts.append(f" ({own} files)")
+            if group.note:
+                parts.append((f" {printable(group.note)}", "dim"))
         if fit:
             parts.append((f"  {fit}", "dim"))
         return Option(Content.assemble(*parts))
@@ -299,7 +298,7 @@ class ModelsScreen(ReportsWorkerErrors, Screen[None]):
         table.clear()
         for e in self.entries:
             table.add_row(
-                Text(printable(e.name)), e.kind + (" (!)" if e.error else ""),
+                Text(printable(e.name)), e.kind_label + (" (!)" if e.error else ""),
                 e.quantization or "", f"{e.context_length:,}" if e.context_length else "",
                 human_bytes(e.size), e.source,
             )  # fmt: skip

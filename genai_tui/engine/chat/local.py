@@ -29,6 +29,7 @@ from genai_tui.engine.chat.llama_options import (
     template_formatter,
 )
 from genai_tui.engine.chat.sampling import SamplingParams
+from genai_tui.engine.chat.vision_local import attach_vision, projector_bytes
 from genai_tui.engine.core.bridge import ThreadStream
 from genai_tui.engine.core.errors import (
     GenerationError,
@@ -100,6 +101,7 @@ class LocalChatModel:
         flash_attn: bool = False,
         chat_template: str | None = None,
         device: str = "auto",
+        projector: Path | None = None,
     ) -> None:
         self.path = Path(path).expanduser()
         self.name = name or self.path.stem
@@ -112,6 +114,7 @@ class LocalChatModel:
         self.flash_attn = flash_attn
         self.chat_template = chat_template  # None: the GGUF's; a format name or Jinja file
         self.device = device or "auto"  # the setting: auto, a GPU index, split[:3,1]
+        self.projector = projector  # a vision model's mmproj: it takes images (vision_local)
         self.placed: str | None = None  # where residency put it ("cuda:1", "cuda:0+1=3,1")
         self.kv_cache_bytes: int | None = None  # as llama.cpp reported it when loading
         self.info: GGUFInfo | None = None
@@ -137,7 +140,8 @@ class LocalChatModel:
             info = read_gguf(self.path)
             n_ctx = self.requested_context or info.context_length or 4096
             device = chat_device(self.gpu_layers, self.device)
-            return memory_needed(info, n_ctx, self.kv_cache), device
+            need = memory_needed(info, n_ctx, self.kv_cache) + projector_bytes(self.projector)
+            return need, device
 
         return await asyncio.to_thread(measure)
 
@@ -191,6 +195,8 @@ class LocalChatModel:
             raise
         if self.chat_template and self._formatter is not None:  # a Jinja file's template
             llm.chat_handler = self._formatter.to_chat_handler()
+        if self.projector is not None:  # a vision model: the multimodal handler (it
+            attach_vision(llm, self.path, self.projector, info.metadata)  # closes llm if it fails)
         self._llm = llm
         self.kv_cache_bytes = kv_cache_bytes(LLAMA_LOG.kv_size)
         self.info = info

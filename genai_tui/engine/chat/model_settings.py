@@ -175,7 +175,8 @@ class PerModelSettings:
         return LocalChatModel(model.path, model.name, context_length=v["context_length"],
                               gpu_layers=v["gpu_layers"], threads=v["threads"],
                               kv_cache=v["kv_cache"], flash_attn=v["flash_attn"],
-                              chat_template=v["chat_template"], device=v["device"])  # fmt: skip
+                              chat_template=v["chat_template"], device=v["device"],
+                              projector=model.projector)  # fmt: skip
 
     async def estimate(self, model: LocalModel, values: dict[str, Any] | None = None) -> int:
         """The memory the model needs with `values` (checked; None: its settings now)."""

@@ -49,6 +49,14 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} TB"
 
 
+def human_count(n: int) -> str:
+    """1234567 -> "1.2M", 2000 -> "2k", 950 -> "950": downloads and likes."""
+    for unit, size in (("M", 1_000_000), ("k", 1_000)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}".replace(".0" + unit, unit)
+    return str(n)
+
+
 def human_duration(seconds: float) -> str:
     """75 -> "1m15s", 3725 -> "1h02m", 9 -> "9s": ETAs, idle times, waits."""
     seconds = int(seconds)
