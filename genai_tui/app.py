@@ -64,7 +64,10 @@ class GenaiApp(App[int]):
         # App-wide: GPU samples and jobs waiting for the GPU, for every screen's GPU line.
         self.gpu_signal: Signal[Snapshot] = Signal(self, "gpu")
         self.gpu_waiting_signal: Signal[tuple[str, ...]] = Signal(self, "gpu_waiting")
+        # Where the loaded models sit: (label, "CPU" / "GPU1" / "GPU0+1"), on each change.
+        self.gpu_models_signal: Signal[tuple[tuple[str, str], ...]] = Signal(self, "gpu_models")
         self.gpu_latest: Snapshot | None = None
+        self.gpu_models_latest: tuple[tuple[str, str], ...] = ()
         # Last line of defence: no widget can write a control character to the terminal.
         self._filters.append(ControlFilter())
 
@@ -121,6 +124,7 @@ class GenaiApp(App[int]):
         self.engine.gpu.subscribe(asyncio.get_running_loop(), self._on_gpu_sample)
         self.engine.gpu.start()
         self.engine.residency.subscribe(self._on_residency)
+        self._publish_placement()  # what loaded before we listened
 
     def _on_gpu_sample(self, snap: Snapshot) -> None:
         """The sampler's newest sample (taken on its thread), to every screen."""
@@ -131,7 +135,7 @@ class GenaiApp(App[int]):
             self.gpu_signal.publish(snap)
 
     def _on_residency(self, event: object) -> None:
-        from genai_tui.engine.core.events import ModelEvicted
+        from genai_tui.engine.core.events import GpuAcquired, GpuWaiting, ModelEvicted
         from genai_tui.engine.core.text import human_bytes
         from genai_tui.engine.gpu.residency import label
 
@@ -140,9 +144,19 @@ class GenaiApp(App[int]):
             size = human_bytes(event.bytes)
             self.notify(f"{verb} {label(event.key)} ({size}) {event.reason}.",
                         title="GPU memory", markup=False, timeout=8)  # fmt: skip
-        else:  # a job started waiting for the GPU, or got it
-            waiting = tuple(label(key) for key in self.engine.residency.waiting)
-            self.gpu_waiting_signal.publish(waiting)
+        residency = self.engine.residency
+        if not isinstance(event, ModelEvicted):  # a job started waiting for the GPU, or got it
+            self.gpu_waiting_signal.publish(tuple(label(key) for key in residency.waiting))
+        if not isinstance(event, (GpuWaiting, GpuAcquired)):  # who is where changed
+            self._publish_placement()
+
+    def _publish_placement(self) -> None:
+        from genai_tui.engine.gpu.residency import label
+
+        residents = self.engine.residency.residents()
+        placed = tuple((printable(label(r.key)), r.where) for r in residents)
+        self.gpu_models_latest = placed
+        self.gpu_models_signal.publish(placed)
 
     async def _resume_downloads(self) -> None:
         """After the first frame: hear the download queue (once, for the app's lifetime),

@@ -32,7 +32,9 @@ class Workbench(Protocol):
     downloads_latest: list[Any]
     gpu_signal: Signal[Any]
     gpu_waiting_signal: Signal[tuple[str, ...]]
+    gpu_models_signal: Signal[tuple[tuple[str, str], ...]]
     gpu_latest: Any
+    gpu_models_latest: tuple[tuple[str, str], ...]
 
     def worker_failed(self, worker: Worker[Any]) -> None: ...
 

@@ -29,16 +29,24 @@ def _one(g: GpuSample, label: str) -> str:
     return f"{label} {util} · {mem} · {temp}"
 
 
-def line_text(snap: Snapshot | None, waiting: tuple[str, ...] = ()) -> str:
-    """`GPU 45% · 3.2/80 GiB · 61°C`, several GPUs side by side or summed; "" when none."""
+def line_text(snap: Snapshot | None, waiting: tuple[str, ...] = (),
+              placed: tuple[tuple[str, str], ...] = ()) -> str:  # fmt: skip
+    """`GPU 45% · 3.2/80 GiB · 61°C · SmolLM2`, several GPUs side by side (each with the
+    models on it) or summed (models named with their GPUs); "" when there is none."""
     parts: list[str] = []
     if waiting:
         parts.append(f"⏳ waiting for GPU: {', '.join(waiting)}")
     gpus = snap.gpus if snap is not None else ()
+    on_gpu = [(name, where) for name, where in placed if where.startswith("GPU")]
+
+    def on(index: int | None) -> str:  # the models on one GPU (None: the only one)
+        here = [n for n, w in on_gpu if index is None or str(index) in w[3:].split("+")]
+        return f" · {', '.join(here)}" if here else ""
+
     if len(gpus) == 1:
-        parts.append(_one(gpus[0], "GPU"))
+        parts.append(_one(gpus[0], "GPU") + on(None))
     elif 1 < len(gpus) <= 2:
-        parts.extend(_one(g, f"GPU{g.index}") for g in gpus)
+        parts.extend(_one(g, f"GPU{g.index}") + on(g.index) for g in gpus)
     elif gpus:
         alive = [g for g in gpus if not g.lost]
         utils = [g.util_gpu for g in alive if g.util_gpu is not None]
@@ -50,6 +58,7 @@ def line_text(snap: Snapshot | None, waiting: tuple[str, ...] = ()) -> str:
         text += f" · max {max(temps)}°C" if temps else ""
         lost = len(gpus) - len(alive)
         parts.append(text + (f" · {lost} lost" if lost else ""))
+        parts.extend(f"{name} on {where}" for name, where in on_gpu)
     return " │ ".join(parts)
 
 
@@ -65,6 +74,7 @@ class GpuLine(Static):
         super().__init__("", markup=False)
         self._snap: Snapshot | None = None
         self._waiting: tuple[str, ...] = ()
+        self._placed: tuple[tuple[str, str], ...] = ()
         self._text = ""
 
     def on_mount(self) -> None:
@@ -73,6 +83,8 @@ class GpuLine(Static):
             return
         bench.gpu_signal.subscribe(self, self.show, immediate=True)
         bench.gpu_waiting_signal.subscribe(self, self.waiting, immediate=True)
+        bench.gpu_models_signal.subscribe(self, self.placed, immediate=True)
+        self._placed = bench.gpu_models_latest
         if bench.gpu_latest is not None:
             self.show(bench.gpu_latest)
 
@@ -84,8 +96,13 @@ class GpuLine(Static):
         self._waiting = tuple(keys)
         self._render_line()
 
+    def placed(self, models: tuple[tuple[str, str], ...]) -> None:
+        """Where the loaded models sit: (name, "CPU" / "GPU1" / "GPU0+1")."""
+        self._placed = tuple(models)
+        self._render_line()
+
     def _render_line(self) -> None:
-        text = line_text(self._snap, self._waiting)
+        text = line_text(self._snap, self._waiting, self._placed)
         if text == self._text:
             return
         self._text = text

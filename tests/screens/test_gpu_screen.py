@@ -221,3 +221,29 @@ async def test_loaded_models_show_which_gpu_they_sit_on(make_app, monkeypatch) -
         await wait_until(pilot, lambda: table.row_count == 2, 10)
         where = {str(table.get_row_at(i)[0]): str(table.get_row_at(i)[2]) for i in range(2)}
         assert where == {"on-one": "GPU1", "split": "GPU0+1"}
+        # Every screen's GPU line says it too (four GPUs are summed: models by name).
+        line = screen.query_one(GpuLine)
+        await wait_until(pilot, lambda: "split on GPU0+1" in text(line), 10)
+        assert "on-one on GPU1" in text(line)
+        residency.forget("on-one")  # its owner unloaded it: the line hears at once
+        await wait_until(pilot, lambda: "on-one" not in text(line), 10)
+        assert "split on GPU0+1" in text(line)
+
+
+def test_two_gpus_each_name_the_models_on_them() -> None:
+    from types import SimpleNamespace
+
+    from genai_tui.widgets.gpu_line import line_text
+
+    def gpu(index: int) -> SimpleNamespace:
+        return SimpleNamespace(index=index, lost=False, util_gpu=50, mem_used=2 * GIB,
+                               mem_total=80 * GIB, temp_c=60)  # fmt: skip
+
+    snap = SimpleNamespace(gpus=(gpu(0), gpu(1)))
+    placed = (("SmolLM2", "GPU1"), ("big-split", "GPU0+1"), ("on-cpu", "CPU"))
+    assert line_text(snap, (), placed) == (
+        "GPU0 50% · 2.0/80 GiB · 60°C · big-split │ "
+        "GPU1 50% · 2.0/80 GiB · 60°C · SmolLM2, big-split"
+    )
+    one = SimpleNamespace(gpus=(gpu(0),))
+    assert line_text(one, (), (("SmolLM2", "GPU0"),)).endswith("60°C · SmolLM2")

@@ -228,7 +228,14 @@ class GpuAcquired:
     waited_s: float
 
 
-ResidencyEvent = ModelEvicted | GpuWaiting | GpuAcquired
+@dataclass(frozen=True, slots=True)
+class ResidentsChanged:
+    """A model finished loading, or was unloaded by its owner: who is where changed."""
+
+    key: str
+
+
+ResidencyEvent = ModelEvicted | GpuWaiting | GpuAcquired | ResidentsChanged
 
 
 # -- the create flows (engine/create): prompt writer, /imagine, /story ---------------

@@ -21,7 +21,12 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 from genai_tui.engine.core.errors import GpuBudgetError
-from genai_tui.engine.core.events import GpuWaiting, ModelEvicted, ResidencyEvent
+from genai_tui.engine.core.events import (
+    GpuWaiting,
+    ModelEvicted,
+    ResidencyEvent,
+    ResidentsChanged,
+)
 from genai_tui.engine.core.text import human_bytes, human_duration
 from genai_tui.engine.gpu.placement import Gpu, describe, place, pools_of, probe_gpus
 from genai_tui.engine.gpu.residents import (
@@ -272,6 +277,7 @@ class Residency(GpuScheduler):
         resident.last_used = time.monotonic()
         self._start_idle_timer()
         self._notify()
+        self._emit(ResidentsChanged(key))
 
     def touch(self, key: str) -> None:
         resident = self._residents.get(key)
@@ -282,6 +288,7 @@ class Residency(GpuScheduler):
         """`key` was unloaded by its owner (or failed to load)."""
         if self._residents.pop(key, None) is not None:
             self._notify()
+            self._emit(ResidentsChanged(key))
 
     async def unload(self, key: str, reason: str = "unloaded by request") -> ModelEvicted | None:
         """Unload `key` now (the Loaded models panel's key); waits while it is busy."""
