@@ -1,6 +1,7 @@
 """Attach a file to the message being written: type its path (Tab completes it), Enter
 shows its size, its tokens and whether it fits what the context has left; Enter again
-adds it, Ctrl+T adds its head when it does not fit, Esc cancels.
+adds it, Ctrl+T adds its head when it does not fit, Esc cancels. An image is added when
+the chat's model takes images, else refused with what to do (engine/chat/vision.py).
 
 The dialog measures through the callables it is given (the chat's `Engine.attachments`);
 the file's name and every message are shown as text, never markup.
@@ -77,8 +78,8 @@ class AttachDialog(Dialog["Attachment | None"]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("Attach a file to the message", classes="title")
-            yield Input(value=self.start, placeholder="path of a text file (Tab completes)",
-                        id="path")  # fmt: skip
+            yield Input(value=self.start, id="path",
+                        placeholder="path of a text file or an image (Tab completes)")
             yield Label("", id="matches").set_styles("display: none;")
             yield Label("", id="info")
             yield Label(
@@ -154,6 +155,10 @@ class AttachDialog(Dialog["Attachment | None"]):
             return
         self.fit, self.fit_path = fit, value
         a = fit.attachment
+        if a.pixels:
+            self._say(f"{a.name} · {human_bytes(a.size)} · {a.pixels[0]}×{a.pixels[1]} image\n"
+                      "The chat's model takes images: it goes with the message. Enter adds it.")
+            return
         count = f"{a.tokens:,} tokens" + (" (an estimate)" if a.estimated else "")
         count = f"about {count}" if a.estimated else count
         line = f"{a.name} · {human_bytes(a.size)} · {count}"

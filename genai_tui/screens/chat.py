@@ -17,6 +17,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import Footer, Static
 
+from genai_tui.engine.chat.vision import IMAGES_META
 from genai_tui.engine.core.bridge import Started
 from genai_tui.engine.core.errors import GenaiError
 from genai_tui.engine.core.events import (
@@ -37,6 +38,7 @@ from genai_tui.widgets.chat_status import ChatStatus, stats_line
 from genai_tui.widgets.conversation_list import ConversationList
 from genai_tui.widgets.downloads_line import DownloadsLine
 from genai_tui.widgets.gpu_line import GpuLine
+from genai_tui.widgets.image_thumbs import thumbs_for
 from genai_tui.widgets.picture_message import PictureMessage
 from genai_tui.widgets.prompt_input import PromptInput
 from genai_tui.workbench import ReportsWorkerErrors
@@ -165,10 +167,10 @@ class ChatScreen(ReportsWorkerErrors, ChatAttach, ChatCreate):
         container = self.messages
         await container.remove_children()
         views = [
-            message_view(m.role, m.content, m.thinking, message_meta(m), message_id=m.id)
-            if not m.kind else PictureMessage(m.kind, m.meta, self.renderer, message_id=m.id)
-            for m in messages
-            if m.role != "system"
+            view for m in messages if m.role != "system" for view in (
+                message_view(m.role, m.content, m.thinking, message_meta(m), message_id=m.id)
+                if not m.kind else PictureMessage(m.kind, m.meta, self.renderer, message_id=m.id),
+                *thumbs_for(m.role, m.meta))  # the images sent with a user message
         ]
         if views:
             await container.mount_all(views)
@@ -204,15 +206,19 @@ class ChatScreen(ReportsWorkerErrors, ChatAttach, ChatCreate):
         if (command := create_command(text)) and not self.editing:
             await self.start_create(*command)
             return
+        images = self.take_images()  # sent as pictures, to a model that takes them
         text = self.take_attachments(text)  # the attached files' text goes in first
         if self.editing:
             self.editing = False
             events = await self.edit_events(conv_id, text)
+        elif images:
+            events = self.engine.attachments.reply_with_images(conv_id, text, images)
         else:
             events = self.engine.chat(conv_id, text)
         events = Started(events)  # the model starts on the prompt while the views mount
         view = message_view("assistant", streaming=True)  # one mount: one layout, one frame
-        await self.messages.mount_all([message_view("user", text), view])
+        thumbs = thumbs_for("user", {IMAGES_META: list(images)})
+        await self.messages.mount_all([message_view("user", text), *thumbs, view])
         self.stream_reply(events, view=view)
 
     @work(exclusive=True, group="chat", exit_on_error=False)

@@ -1,7 +1,9 @@
 """Files in the chat: Ctrl+A opens the attach dialog; each file added shows above the prompt
-(`📎 main.py · 1,204 tokens`); Backspace in an empty prompt removes the last one; on send,
-`take_attachments` puts their text before what was typed. A base of ChatScreen; every
-count and check goes through `Engine.attachments` (engine/chat/attachments.py)."""
+(`📎 main.py · 1,204 tokens`, an image `🖼 cat.png · 640×480`); Backspace in an empty prompt
+removes the last one; on send, `take_images` gives the images (they go as pictures, when the
+chat's model takes them) and `take_attachments` puts the files' text before what was typed.
+A base of ChatScreen; every count and check goes through `Engine.attachments`
+(engine/chat/attachments.py, images: engine/chat/vision.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from genai_tui.engine.chat.attachments import Attachment, Fit, message_with_files
+from genai_tui.engine.chat.vision import is_image
 from genai_tui.engine.core.errors import GenaiError
 from genai_tui.screens.attach_dialog import AttachDialog
 from genai_tui.widgets.attachment_line import AttachmentLine
@@ -28,7 +31,8 @@ class ChatAttach(Screen[None]):
 
     BINDINGS = [
         Binding("ctrl+a", "attach_file", "Attach", priority=True,
-                tooltip="Attach a text file: its text goes into the message (Home: line start)"),
+                tooltip="Attach a text file (its text goes into the message) or an image for a "
+                "model that takes images (Home: line start)"),
     ]  # fmt: skip
 
     engine: Engine
@@ -59,6 +63,9 @@ class ChatAttach(Screen[None]):
         helper, pending, typed = self.engine.attachments, self.attached, self.prompt.text
 
         async def measure(path: Path) -> Fit:
+            if is_image(path):  # refused when the chat's model takes text only
+                provider, model = self.remote_choice or ("", "")
+                return await helper.measure_image(path, counter, self.conv_id, provider, model)
             return await helper.measure(path, counter, pending, typed)
 
         async def trim(fit: Fit) -> Attachment:
@@ -97,6 +104,11 @@ class ChatAttach(Screen[None]):
     async def clear_attachments(self) -> None:
         self.attached = ()
         await self._show_attached()
+
+    def take_images(self) -> tuple[Path, ...]:
+        """The images attached, in order: they go with the message as pictures (call before
+        `take_attachments`, which clears the line)."""
+        return tuple(a.path for a in self.attached if a.pixels)
 
     def take_attachments(self, text: str) -> str:
         """The message to send: the attached files' text, then `text`; the line clears."""

@@ -1,5 +1,6 @@
 """The files attached to the message being written, one line each, above the prompt:
-`📎 main.py · 1,204 tokens`. Names are shown as text, never markup."""
+`📎 main.py · 1,204 tokens`, an image `🖼 cat.png · 640×480`. Names are shown as text,
+never markup."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ class AttachmentLine(Static):
     """
 
     def show(self, attached: Sequence[Attachment]) -> None:
-        lines = [f"📎 {a.label}" for a in attached]
+        lines = [f"{'🖼' if a.pixels else '📎'} {a.label}" for a in attached]
         if len(attached) == 1:
             lines.append("Backspace in an empty prompt removes it")
         elif attached:

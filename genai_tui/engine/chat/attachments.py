@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import re
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from genai_tui.config import Settings
     from genai_tui.engine.chat.local import LocalChatModel, SamplingParams
     from genai_tui.engine.chat.providers import ProviderRegistry
+    from genai_tui.engine.core.events import ChatEvent
     from genai_tui.engine.core.store import Conversation, Store
 
 MAX_FILE_BYTES = 16 << 20  # read no more: 16 MB of text is millions of tokens
@@ -53,10 +54,14 @@ class Attachment:
     tokens: int  # what the block takes in the prompt
     estimated: bool  # True: about CHARS_PER_TOKEN characters a token, not the tokenizer's
     cut_tokens: int = 0  # left out by a trim (0: whole)
+    pixels: tuple[int, int] | None = None  # an image (vision.measure_image): no block
 
     @property
     def label(self) -> str:
-        """`main.py · 1,204 tokens` (`~1,204 tokens (estimate)`, `· trimmed`)."""
+        """`main.py · 1,204 tokens` (`~1,204 tokens (estimate)`, `· trimmed`); an image:
+        `cat.png · 640×480`."""
+        if self.pixels:
+            return f"{self.name} · {self.pixels[0]}×{self.pixels[1]}"
         count = (
             f"~{self.tokens:,} tokens (estimate)" if self.estimated else f"{self.tokens:,} tokens"
         )
@@ -111,7 +116,7 @@ def file_block(name: str, text: str, note: str = "") -> str:
 
 def message_with_files(text: str, attachments: Sequence[Attachment]) -> str:
     """The files' blocks, then what the user typed."""
-    parts = [a.block for a in attachments]
+    parts = [a.block for a in attachments if a.block]  # an image goes as a picture
     if text.strip():
         parts.append(text.strip())
     return "\n\n".join(parts)
@@ -321,6 +326,22 @@ class ChatAttachments:
     @staticmethod
     def message(text: str, attachments: Sequence[Attachment]) -> str:
         return message_with_files(text, attachments)
+
+    async def measure_image(self, path: Path, counter: Counter, conv_id: int | None = None,
+                            provider: str = "", model: str = "") -> Fit:  # fmt: skip
+        """An image for the chat's model (vision.measure_image): refused with what to do
+        when that model takes text only."""
+        from genai_tui.engine.chat.vision import measure_image
+
+        return await measure_image(self.host, path, counter, conv_id, provider, model)  # type: ignore[arg-type]
+
+    def reply_with_images(
+        self, conv_id: int, text: str, images: Sequence[Path]
+    ) -> AsyncGenerator[ChatEvent, None]:
+        """Engine.chat's events, the images sent with the message (vision.reply_with_images)."""
+        from genai_tui.engine.chat.vision import reply_with_images
+
+        return reply_with_images(self.host, conv_id, text, images)  # type: ignore[arg-type]
 
 
 async def _estimate(text: str) -> int:

@@ -10,6 +10,7 @@ model without a projector is refused before it loads (`no_projector`).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import threading
 from collections.abc import AsyncGenerator, Sequence
@@ -19,11 +20,15 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from genai_tui.engine.chat.attachments import (
     AttachHost,
+    Attachment,
     AttachmentError,
+    Counter,
+    Fit,
     display_name,
     image_mime,
 )
-from genai_tui.engine.chat.service import add_user_message, chat_turn
+from genai_tui.engine.chat.service import DEFAULT_TITLE, chat_turn, title_from
+from genai_tui.engine.core.errors import GenaiError
 from genai_tui.engine.core.text import human_bytes, printable
 
 if TYPE_CHECKING:
@@ -38,6 +43,7 @@ MAX_IMAGE_BYTES = 20 << 20  # the OpenAI API's limit for one image
 # What one image takes in a local model's context, for fitting the prompt: LLaVA 1.5
 # takes 576 tokens, Gemma 3 256, Qwen2.5-VL and LLaVA 1.6 more for large images.
 IMAGE_TOKENS = 768
+IMAGES_META = "attached_images"  # the user message's meta: the images' paths, in order
 
 
 class VisionHost(AttachHost, Protocol):
@@ -47,6 +53,8 @@ class VisionHost(AttachHost, Protocol):
     def residency(self) -> Residency: ...
 
     def resolve_model(self, ref: str) -> LocalModel: ...
+
+    def default_model(self) -> LocalModel | None: ...
 
     def open_chat_model(
         self, conv: Conversation, into: list[ChatModel]
@@ -150,15 +158,10 @@ async def reply_with_images(
     a local one with a projector (loaded first, its ModelLoading/ModelLoaded events
     yielded). A local model without one is refused before anything loads."""
     conv = host.conversation(conv_id)
-    if not conv.provider:
-        current = host.model if host.model is not None and host.model.loaded else None
-        if current is None:
-            local = host.resolve_model(conv.model) if conv.model else None
-            if local is None or local.projector is None:
-                raise no_projector(conv.model or "The local model")
-        elif getattr(current, "projector", None) is None:
-            raise no_projector(current.name)
-    parts = [image_part(p) for p in images]
+    if (refusal := image_refusal(host, conv_id)) is not None:
+        raise refusal
+    paths = [Path(p).expanduser().absolute() for p in images]
+    parts = [image_part(p) for p in paths]
     async with host.busy():
         into: list[ChatModel] = []
         async with aclosing(host.open_chat_model(conv, into)) as opening:
@@ -168,7 +171,11 @@ async def reply_with_images(
         local_model = not conv.provider
         if local_model and getattr(model, "projector", None) is None:
             raise no_projector(model.name)  # a LocalChatModel that was not given it
-        add_user_message(host.store, conv, text)
+        # The images' paths go with the message (its thumbnails); the model sees its text.
+        host.store.add_message(conv.id, "user", text, meta={IMAGES_META: [str(p) for p in paths]})
+        if conv.title == DEFAULT_TITLE:
+            host.store.update_conversation(
+                conv.id, title=title_from(text or ", ".join(display_name(p) for p in paths)))
         conv = host.conversation(conv_id)
         wrapped = WithImages(model, parts, IMAGE_TOKENS if local_model else 0)
         turn = chat_turn(host.store, conv, wrapped, host.params_for(conv), host.cancel_event,
@@ -176,3 +183,67 @@ async def reply_with_images(
         async with aclosing(turn) as events:
             async for event in events:
                 yield event
+
+
+def is_image(path: Path) -> bool:
+    """Whether the file at `path` starts like a PNG, JPEG, GIF or WebP image."""
+    try:
+        with Path(path).expanduser().open("rb") as f:
+            return image_mime(f.read(16)) is not None
+    except OSError:
+        return False
+
+
+def image_refusal(
+    host: VisionHost, conv_id: int | None = None, provider: str = "", model: str = ""
+) -> AttachmentError | None:
+    """None when the chat's model takes images (a remote one, or a local GGUF with its
+    projector); else the refusal, saying what to do. Without `conv_id`: a new chat with
+    `provider`/`model` (none: the default local model)."""
+    if conv_id is not None:
+        conv = host.conversation(conv_id)
+        provider, model = conv.provider, conv.model
+    if provider:
+        return None
+    current = host.model if host.model is not None and host.model.loaded else None
+    if current is not None:  # the loaded model answers (Engine._ensure_model keeps it)
+        return None if getattr(current, "projector", None) is not None else no_projector(
+            current.name)  # fmt: skip
+    try:
+        local = host.resolve_model(model) if model else host.default_model()
+    except GenaiError:
+        local = None
+    if local is None or local.projector is None:
+        return no_projector(local.name if local is not None else model or "The local model")
+    return None
+
+
+def image_pixels(path: Path) -> tuple[int, int]:
+    """The image's width and height (its header only); AttachmentError when unreadable."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, ValueError) as exc:
+        raise AttachmentError(
+            f"{display_name(path)} could not be read as an image: {printable(str(exc))[:200]}",
+            "Check the file.",
+        ) from None
+
+
+async def measure_image(
+    host: VisionHost, path: Path, counter: Counter, conv_id: int | None = None,
+    provider: str = "", model: str = "",
+) -> Fit:  # fmt: skip
+    """An image for the chat's next message, checked (type, size, readable) and refused
+    when the chat's model takes text only; it takes about IMAGE_TOKENS of the context."""
+    if (refusal := image_refusal(host, conv_id, provider, model)) is not None:
+        raise refusal
+    path = Path(path).expanduser()
+    await asyncio.to_thread(image_part, path)  # the checks the send makes
+    pixels = await asyncio.to_thread(image_pixels, path)
+    attachment = Attachment(display_name(path), path, path.stat().st_size, "", IMAGE_TOKENS,
+                            True, pixels=pixels)  # fmt: skip
+    room = max(counter.context - counter.reserve - counter.used, IMAGE_TOKENS)
+    return Fit(attachment, "", room, counter.context, counter.reserve, counter.used, True)
