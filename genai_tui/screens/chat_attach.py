@@ -38,6 +38,7 @@ class ChatAttach(Screen[None]):
     engine: Engine
     conv_id: int | None
     remote_choice: tuple[str, str] | None
+    editing: bool
     attached: tuple[Attachment, ...] = ()
     """The files that go with the next message, in order."""
     prompt: PromptInput
@@ -108,7 +109,12 @@ class ChatAttach(Screen[None]):
     def take_images(self) -> tuple[Path, ...]:
         """The images attached, in order: they go with the message as pictures (call before
         `take_attachments`, which clears the line)."""
-        return tuple(a.path for a in self.attached if a.pixels)
+        images = tuple(a.path for a in self.attached if a.pixels)
+        if images and self.editing:  # Engine.edit_last takes text only
+            self.notify("An edited message goes as text only: its images were not sent.",
+                        severity="warning")  # fmt: skip
+            return ()
+        return images
 
     def take_attachments(self, text: str) -> str:
         """The message to send: the attached files' text, then `text`; the line clears."""
