@@ -17,7 +17,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from genai_tui.engine.chat.context import reply_reserve
 from genai_tui.engine.core.errors import GenaiError
@@ -333,7 +333,8 @@ class ChatAttachments:
         when that model takes text only."""
         from genai_tui.engine.chat.vision import measure_image
 
-        return await measure_image(self.host, path, counter, conv_id, provider, model)  # type: ignore[arg-type]
+        engine: Any = self.host  # the Engine (chat/ may not import it: typed by a protocol)
+        return await measure_image(engine, path, counter, conv_id, provider, model)
 
     def reply_with_images(
         self, conv_id: int, text: str, images: Sequence[Path]
@@ -341,7 +342,8 @@ class ChatAttachments:
         """Engine.chat's events, the images sent with the message (vision.reply_with_images)."""
         from genai_tui.engine.chat.vision import reply_with_images
 
-        return reply_with_images(self.host, conv_id, text, images)  # type: ignore[arg-type]
+        engine: Any = self.host  # the Engine (chat/ may not import it: typed by a protocol)
+        return reply_with_images(engine, conv_id, text, images)
 
 
 async def _estimate(text: str) -> int:
