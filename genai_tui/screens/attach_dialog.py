@@ -60,6 +60,7 @@ class AttachDialog(Dialog["Attachment | None"]):
     BINDINGS = [
         Binding("tab", "complete", "Complete path", priority=True, show=False),
         Binding("ctrl+t", "trim", "Trim & attach", priority=True),
+        Binding("ctrl+g", "gallery", "Gallery picture", priority=True),
     ]
 
     def __init__(
@@ -67,8 +68,11 @@ class AttachDialog(Dialog["Attachment | None"]):
         measure: Callable[[Path], Awaitable[Fit]],
         trim: Callable[[Fit], Awaitable[Attachment]],
         start: str = "",
+        pictures: Callable[[], list[Path]] | None = None,
     ) -> None:
         super().__init__()
+        self.pictures = pictures  # the gallery's pictures, newest first (Ctrl+G)
+        self.picture_index = -1  # which of them Ctrl+G showed last
         self.measure = measure
         self.trim_fit = trim
         self.start = start
@@ -84,7 +88,7 @@ class AttachDialog(Dialog["Attachment | None"]):
             yield Label("", id="info")
             yield Label(
                 "Enter checks it, Enter again adds it · Ctrl+T adds its head when it does "
-                "not fit · Esc cancels",
+                "not fit · Ctrl+G the newest studio picture (again: older) · Esc cancels",
                 classes="hint",
             )
             with Horizontal():
@@ -118,6 +122,19 @@ class AttachDialog(Dialog["Attachment | None"]):
         matches = self.query_one("#matches", Label)
         matches.update(Content("  ".join(shown) + more))
         matches.display = bool(shown)
+
+    def action_gallery(self) -> None:
+        """The newest picture in the studio's gallery; pressed again, the one before."""
+        pictures = self.pictures() if self.pictures is not None else []
+        if not pictures:
+            self._say("The gallery has no pictures yet: make some in the studio (F3).",
+                      refused=True)  # fmt: skip
+            return
+        self.picture_index = (self.picture_index + 1) % len(pictures)
+        value = str(pictures[self.picture_index])
+        self.path_input.value = value
+        self.path_input.cursor_position = len(value)
+        self._measure(value)
 
     @on(Input.Submitted, "#path")
     @on(Button.Pressed, "#attach")

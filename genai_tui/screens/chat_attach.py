@@ -73,7 +73,11 @@ class ChatAttach(Screen[None]):
             return await helper.trim(fit, counter)
 
         start = f"{self.attached[-1].path.parent}/" if self.attached else ""
-        attachment = await self.app.push_screen_wait(AttachDialog(measure, trim, start))
+        def pictures() -> list[Path]:  # the studio's gallery, newest first
+            return [image.path for image in self.engine.images.gallery.images(limit=200)]
+
+        dialog = AttachDialog(measure, trim, start, pictures)
+        attachment = await self.app.push_screen_wait(dialog)
         if attachment is not None:
             self.attached = (*self.attached, attachment)
             await self._show_attached()

@@ -111,3 +111,34 @@ async def test_a_local_model_without_a_projector_refuses_the_image_and_keeps_the
         assert app.screen.query_one("#prompt").text == "Describe it"
         assert app.screen.attached == ()
         assert app.engine.model is None  # nothing was loaded to find out
+
+
+async def test_ctrl_g_in_the_dialog_takes_the_studios_newest_picture_then_older_ones(
+    make_app, server: FaultServer
+) -> None:
+    """The last studio picture and the ones before it, without typing a path: Ctrl+G
+    fills the box with the gallery's newest, again with the one before, and checks it."""
+    from PIL import Image
+
+    from genai_tui.engine.images.diffusion_params import ImageRequest
+
+    providers = [ProviderSettings(name="faulty", base_url=server.url, api_key=KEY)]
+    app = make_app(providers=providers)
+    gallery = app.engine.images.gallery
+    request = ImageRequest("a lighthouse", width=64, height=64, steps=4)
+    older = gallery.save(Image.new("RGB", (64, 64), "red"), request, seed=1, model="tiny-sd")
+    newest = gallery.save(Image.new("RGB", (32, 48), "blue"), request, seed=2, model="tiny-sd")
+    async with app.run_test(size=SIZE) as pilot:
+        await pick_remote(pilot, app)
+        await pilot.press("ctrl+a")
+        await wait_until(pilot, lambda: isinstance(app.screen, AttachDialog))
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: "32×48 image" in info(app))
+        assert app.screen.query_one("#path", Input).value == str(newest.path)
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: "64×64 image" in info(app))
+        assert app.screen.query_one("#path", Input).value == str(older.path)
+        await pilot.press("enter")  # adds it
+        await wait_until(pilot, lambda: not isinstance(app.screen, AttachDialog))
+        line = str(app.screen.query_one(AttachmentLine).render())
+        assert f"🖼 {older.path.name} · 64×64" in line
