@@ -252,6 +252,20 @@ def migrate(db: sqlite3.Connection, path: Path) -> None:
     db.execute("COMMIT")
 
 
+def wal_mode(db: sqlite3.Connection, wait_s: float = 10.0) -> None:
+    """Switch to WAL, waiting while another instance holds the new file (it migrates):
+    SQLite answers this pragma "database is locked" at once, without its busy timeout."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class Database:
     """The connection: WAL, foreign keys, a busy timeout for a second instance, the schema
     migrated on open. Calls are short and serialized by a lock."""
@@ -265,10 +279,10 @@ class Database:
                 create_private(self.path)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            wal_mode(self._db)
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.execute("PRAGMA busy_timeout=5000")
             self._lock = threading.RLock()
             migrate(self._db, self.path)
         except sqlite3.DatabaseError as exc:
