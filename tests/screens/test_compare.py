@@ -68,11 +68,14 @@ async def test_compare_screen_runs_side_by_side_and_esc_stops(make_app, server):
         options.select(labels.index("faulty/other-model"))
         screen.query_one("#compare-prompt", Input).value = "Hello both"
         await pilot.press("ctrl+r")
-        await wait_until(pilot, lambda: not screen.running and len(screen.query(MessageView)) == 2, 10)
+        await wait_until(pilot, lambda: not screen.running and len(screen.query(MessageView)) == 2
+                         and not any("waiting" in str(s.render())
+                                     for s in screen.query(".column-stats")), 10)  # fmt: skip
         views = list(screen.query(MessageView))
         assert [v.text for v in views] == [REPLY, REPLY]
         stats = [str(s.render()) for s in screen.query(".column-stats")]
-        assert all("TTFT" in s and "tok/s" in s and "6 tokens" in s and "$0.000006" in s for s in stats)
+        assert all("TTFT" in s and "tok/s" in s and "6 tokens" in s and "$0.000006" in s
+                   for s in stats), stats  # fmt: skip
         heads = [str(h.render()) for h in screen.query(".column-head")]
         assert heads == ["faulty/fault-model", "faulty/other-model"]
         # a long run is stopped with Esc; what arrived is kept
