@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,10 +15,8 @@ from textual.screen import Screen
 from textual.signal import Signal
 from textual.worker import Worker
 
-from genai_tui.config import Settings
 from genai_tui.engine.core.errors import GenaiError
 from genai_tui.engine.core.text import printable
-from genai_tui.engine.engine import Engine
 from genai_tui.terminal_safety import ControlFilter, clipboard_text
 from genai_tui.textual_fixes import (
     fresh_table_widths,
@@ -28,6 +26,10 @@ from genai_tui.textual_fixes import (
 )
 
 if TYPE_CHECKING:
+    from textual.await_complete import AwaitComplete
+
+    from genai_tui.config import Settings
+    from genai_tui.engine.engine import Engine
     from genai_tui.engine.gpu.nvml import Snapshot
     from genai_tui.engine.models.download_jobs import DownloadJob
 
@@ -48,14 +50,38 @@ class GenaiApp(App[int]):
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
-    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+    settings: Settings
+    engine: Engine
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        engine: Engine | None = None,
+        *,
+        start: Callable[[], Settings] | None = None,
+        theme: str | None = None,
+    ) -> None:
+        """With `settings`, the App opens on the chat screen at once (tests, embedding).
+        With `start` instead (the `genai-tui` command), the first frame is the start-up
+        screen (boot.py) and `start()` builds the settings just after it; `theme` is the
+        theme to draw that frame in."""
         super().__init__()
         unpin_styles_caches()
         render_only_what_changed()
         render_only_changed_regions()
         fresh_table_widths()
-        self.settings = settings
-        self.engine = engine or Engine(settings)
+        if settings is not None:
+            from genai_tui.engine.engine import Engine
+
+            self.settings = settings
+            self.engine = engine or Engine(settings)
+        elif start is None:
+            raise TypeError("GenaiApp needs settings or a start function")
+        self._start = start
+        self._startup_theme = theme
+        self._opened = False  # the screens exist (after start-up)
+        self._after_start: str | None = None  # a screen asked for during start-up
+        self.start_error: GenaiError | None = None  # why start-up ended the App
         # App-wide: the download queue's jobs, for every screen's status line and the
         # Downloads tab; published when the queue reports something (see _on_download_event).
         self.downloads_signal: Signal[list[DownloadJob]] = Signal(self, "downloads")
@@ -105,6 +131,46 @@ class GenaiApp(App[int]):
                     title="Unexpected error", severity="error", timeout=15)  # fmt: skip
 
     def on_mount(self) -> None:
+        if self._start is None:
+            self._open()
+            return
+        from genai_tui.boot import StartupScreen
+
+        if self._startup_theme in self.available_themes:
+            self.theme = self._startup_theme
+        self.push_screen(StartupScreen())
+        # Once the start-up screen is on the terminal: the rest of the App, in a task of
+        # its own so that keys reach the start-up screen meanwhile.
+        self.call_after_refresh(self.run_worker, self._finish_start, name="start-up")
+
+    async def _finish_start(self) -> None:
+        from genai_tui.boot import StartupScreen, hand_over, preload
+
+        startup = self.screen
+        assert self._start is not None and isinstance(startup, StartupScreen)
+        await asyncio.to_thread(preload)
+        from genai_tui.engine.engine import Engine
+
+        try:
+            self.settings = self._start()
+            self.engine = Engine(self.settings)
+        except GenaiError as exc:
+            self.start_error = exc
+            self.exit(return_code=1)
+            return
+        after, self._after_start = self._after_start, None
+        await self._open()
+        from genai_tui.screens.chat import ChatScreen
+
+        chat = self.screen
+        if isinstance(chat, ChatScreen):
+            await hand_over(startup, chat)
+        if after is not None:
+            self.switch_mode(after)
+
+    def _open(self) -> AwaitComplete:
+        """The screens, the theme the settings name, then the downloads and the GPU."""
+        self._opened = True
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
         else:
@@ -115,9 +181,9 @@ class GenaiApp(App[int]):
                 timeout=10,
             )
         self._add_modes()
-        self.action_show_chat()
         self.call_after_refresh(self._resume_downloads)
         self.call_after_refresh(self._start_gpu)
+        return self.switch_mode("chat")
 
     def _start_gpu(self) -> None:
         """After the first frame: the sampler thread (it imports pynvml) and residency news."""
@@ -227,20 +293,26 @@ class GenaiApp(App[int]):
         self.add_mode("gpu", gpu)
         self.add_mode("settings", settings)
 
+    def _show(self, mode: str) -> None:
+        if self._opened:
+            self.switch_mode(mode)
+        else:  # during start-up: that screen once the App is up
+            self._after_start = mode
+
     def action_show_chat(self) -> None:
-        self.switch_mode("chat")
+        self._show("chat")
 
     def action_show_models(self) -> None:
-        self.switch_mode("models")
+        self._show("models")
 
     def action_show_studio(self) -> None:
-        self.switch_mode("studio")
+        self._show("studio")
 
     def action_show_gpu(self) -> None:
-        self.switch_mode("gpu")
+        self._show("gpu")
 
     def action_show_settings(self) -> None:
-        self.switch_mode("settings")
+        self._show("settings")
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -256,7 +328,8 @@ class GenaiApp(App[int]):
                     )
 
     async def on_unmount(self) -> None:
-        await self.engine.aclose()
+        if hasattr(self, "engine"):  # not when start-up ended the App before it
+            await self.engine.aclose()
 
 
 def log_failure(path: Path, what: str, error: BaseException | None) -> Path:
@@ -278,7 +351,12 @@ def log_failure(path: Path, what: str, error: BaseException | None) -> Path:
     return path
 
 
-def run_app(settings: Settings) -> int:
-    app = GenaiApp(settings)
+def run_app(start: Callable[[], Settings], theme: str | None = None) -> int:
+    """The TUI: first frame at once, `start()` (the settings) just after it."""
+    app = GenaiApp(start=start, theme=theme)
     app.run()
+    if app.start_error is not None:
+        from genai_tui.cli.common import fail
+
+        return fail(str(app.start_error))
     return app.return_code or 0

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
-from platformdirs import user_config_path, user_data_path
+from platformdirs import user_data_path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
@@ -20,17 +20,9 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from genai_tui.config_file import APP_NAME, ENV_PREFIX, default_config_file
 from genai_tui.config_models import ModelSettings
 from genai_tui.engine.core.errors import ConfigError
-
-APP_NAME = "genai-tui"
-ENV_PREFIX = "GENAI_TUI_"
-
-
-def default_config_file() -> Path:
-    """The TOML file read at start-up: $GENAI_TUI_CONFIG, else the platform config dir."""
-    env = os.environ.get(f"{ENV_PREFIX}CONFIG")
-    return Path(env).expanduser() if env else user_config_path(APP_NAME) / "config.toml"
 
 
 def _default_data_dir() -> Path:

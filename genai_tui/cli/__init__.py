@@ -189,6 +189,15 @@ def main(argv: list[str] | None = None) -> int:
     from genai_tui.engine.core.errors import GenaiError
 
     try:
+        if args.command is None:
+            from genai_tui.app import run_app
+            from genai_tui.config_file import peek_theme
+
+            if probe is not None:
+                probe.join()
+            # The settings (pydantic) are read just after the first frame, not before it.
+            theme = peek_theme(args.config, args.theme)
+            return run_app(functools.partial(settings_from_args, args), theme)
         if args.command == "pull":
             from genai_tui.cli import hub as cli_hub
 
@@ -221,11 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             return cli_gen.run(args, settings)
         if args.command in ("imagine", "story"):
             return cli_create.run(args, settings)
-        from genai_tui.app import run_app
-
-        if probe is not None:
-            probe.join()
-        return run_app(settings)
+        raise AssertionError(f"unhandled command {args.command}")
     except GenaiError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:

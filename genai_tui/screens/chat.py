@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import Footer, Static
@@ -34,6 +33,7 @@ from genai_tui.engine.models.inventory import LocalModel
 from genai_tui.screens.chat_actions import message_meta, message_view
 from genai_tui.screens.chat_attach import ChatAttach
 from genai_tui.screens.chat_create import ChatCreate, create_command
+from genai_tui.screens.chat_keys import CHAT_KEYS, PROMPT_PLACEHOLDER
 from genai_tui.widgets.chat_status import ChatStatus, stats_line
 from genai_tui.widgets.conversation_list import ConversationList
 from genai_tui.widgets.downloads_line import DownloadsLine
@@ -53,33 +53,7 @@ FLUSH_INTERVAL_S = 1 / 15  # streamed text reaches the screen at most this often
 class ChatScreen(ReportsWorkerErrors, ChatAttach, ChatCreate):
     CSS_PATH = "chat.tcss"
 
-    BINDINGS = [
-        Binding("escape", "stop", "Stop", tooltip="Stop the reply (it is kept, marked stopped)"),
-        Binding("ctrl+n", "new_chat", "New", tooltip="Start a new chat"),
-        Binding("ctrl+o", "pick_model", "Model", tooltip="Switch the chat model"),
-        Binding("ctrl+r", "regenerate", "Regen",
-                tooltip="Regenerate the last reply (the old one stays, a branch away)"),
-        Binding("ctrl+g", "edit_last", "Edit",
-                tooltip="Edit and resend your selected or last message (a new branch)"),
-        Binding("ctrl+t", "system_prompt", "System", tooltip="Pick or write the system prompt"),
-        Binding("ctrl+f", "chat_params", "Params",
-                tooltip="This chat's sampling settings and presets"),  # fmt: skip
-        Binding("ctrl+s", "export", "Export", tooltip="Export the chat as Markdown and JSON"),
-        Binding("f5", "copy_reply", "Copy", tooltip="Copy the last reply (OSC 52)"),
-        # priority: the prompt box (TextArea) binds f6 to select-line.
-        Binding("f6", "copy_code", "Copy code", show=False, priority=True,
-                tooltip="Copy the last code block (OSC 52)"),  # fmt: skip
-        Binding("ctrl+l", "focus_list", "Chats", show=False, tooltip="Go to the chat list"),
-        Binding("f8", "rename", "Rename", show=False, tooltip="Rename this chat"),
-        Binding("f9", "move_to_project", "Project", show=False,
-                tooltip="Move this chat to a project"),  # fmt: skip
-        Binding("ctrl+delete", "delete_chat", "Delete", show=False,
-                tooltip="Delete this chat (asks first)"),  # fmt: skip
-        Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False,
-                tooltip="Show or hide the chat list"),  # fmt: skip
-        Binding("f10", "compare", "Compare", show=False,
-                tooltip="Compare: one prompt to 2-4 models side by side"),  # fmt: skip
-    ]
+    BINDINGS = CHAT_KEYS
 
     def __init__(self, engine: Engine) -> None:
         super().__init__()
@@ -99,7 +73,7 @@ class ChatScreen(ReportsWorkerErrors, ChatAttach, ChatCreate):
             with Vertical(id="chat-pane"):
                 yield VerticalScroll(id="messages")
                 yield ChatStatus(id="status")
-                yield PromptInput(id="prompt", placeholder="Message · Enter sends · Ctrl+J newline")
+                yield PromptInput(id="prompt", placeholder=PROMPT_PLACEHOLDER)
         yield DownloadsLine()
         yield GpuLine()
         yield Footer()
@@ -120,9 +94,10 @@ class ChatScreen(ReportsWorkerErrors, ChatAttach, ChatCreate):
         self.refresh_list()
         self.prompt.focus()
         # The newest chat is drawn just after the first frame, not before it.
-        self.call_after_refresh(self._open_newest)
+        self.call_after_refresh(self.open_newest)
 
-    async def _open_newest(self) -> None:
+    async def open_newest(self) -> None:
+        """Show the newest chat (or the empty-chat hint), unless one was opened already."""
         if self.conv_id is not None or self.messages.children:
             return  # something was opened already
         conversations = self.engine.conversations()

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import on, work
-from textual.binding import Binding
 from textual.screen import Screen
 
 from genai_tui.engine.chat.attachments import Attachment, Fit, message_with_files
 from genai_tui.engine.chat.vision import is_image
 from genai_tui.engine.core.errors import GenaiError
 from genai_tui.screens.attach_dialog import AttachDialog
+from genai_tui.screens.chat_keys import ATTACH_KEYS
 from genai_tui.widgets.attachment_line import AttachmentLine
 from genai_tui.widgets.prompt_input import PromptInput
 
@@ -29,11 +29,7 @@ if TYPE_CHECKING:
 class ChatAttach(Screen[None]):
     """Pending attachments of the message being written; ChatScreen supplies the state."""
 
-    BINDINGS = [
-        Binding("ctrl+a", "attach_file", "Attach", priority=True,
-                tooltip="Attach a text file (its text goes into the message) or an image for a "
-                "model that takes images (Home: line start)"),
-    ]  # fmt: skip
+    BINDINGS = ATTACH_KEYS
 
     engine: Engine
     conv_id: int | None

@@ -13,12 +13,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from textual import on
-from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from genai_tui.engine.core.bridge import Started
 from genai_tui.engine.core.errors import GenaiError
+from genai_tui.screens.chat_keys import BRANCH_KEYS
 from genai_tui.widgets.prompt_input import PromptInput
 
 if TYPE_CHECKING:
@@ -52,14 +52,7 @@ def chat_message_class() -> type[ChatMessage]:
 class ChatBranching(Screen[None]):
     """Branch actions; ChatScreen supplies the state below."""
 
-    BINDINGS = [
-        Binding("alt+up", "select_message", "Select", show=False,
-                tooltip="Select the last message: ↑/↓ move, ←/→ branches, e edit, r regenerate"),
-        Binding("alt+left", "step_branch(-1)", "‹ Branch", show=False,
-                tooltip="Show the previous branch (of the selected message, else the last)"),
-        Binding("alt+right", "step_branch(1)", "Branch ›", show=False,
-                tooltip="Show the next branch (of the selected message, else the last)"),
-    ]  # fmt: skip
+    BINDINGS = BRANCH_KEYS
 
     engine: Engine
     conv_id: int | None

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from textual import events, on, work
-from textual.binding import Binding
 
 from genai_tui.engine.core.errors import GenaiError
 from genai_tui.engine.core.events import (
@@ -24,6 +23,7 @@ from genai_tui.engine.core.events import (
     StepProgress,
 )
 from genai_tui.screens.chat_actions import ChatActions, message_view
+from genai_tui.screens.chat_keys import CREATE_KEYS
 from genai_tui.widgets.image_view import load_picture
 from genai_tui.widgets.picture_message import PictureMessage, PictureTile
 
@@ -50,10 +50,7 @@ def init_image_in(request: str) -> tuple[Path | None, str]:
 
 
 class ChatCreate(ChatActions):
-    BINDINGS = [
-        Binding("ctrl+e", "imagine_message", "Imagine", priority=True,
-                tooltip="Make pictures of the message being written (/imagine)"),  # fmt: skip
-    ]
+    BINDINGS = CREATE_KEYS
 
     @property
     def renderer(self) -> str:

@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.content import Content
 from textual.widgets import Static
 
-from genai_tui.engine.core.events import ChatStats
 from genai_tui.engine.core.text import printable
+
+if TYPE_CHECKING:
+    from genai_tui.engine.core.events import ChatStats
 
 
 def stats_line(stats: ChatStats) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import ComposeResult
@@ -13,8 +14,10 @@ from textual.message import Message
 from textual.widgets import Input, OptionList
 from textual.widgets.option_list import Option
 
-from genai_tui.engine.core.store import Conversation
 from genai_tui.engine.core.text import printable
+
+if TYPE_CHECKING:
+    from genai_tui.engine.core.store import Conversation
 
 
 class ConversationList(Vertical):
