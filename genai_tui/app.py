@@ -183,6 +183,8 @@ class GenaiApp(App[int]):
         self._add_modes()
         self.call_after_refresh(self._resume_downloads)
         self.call_after_refresh(self._start_gpu)
+        # Soon after: the image queue runs what the last run or `gen --queue` left queued.
+        self.set_timer(2.0, lambda: self.engine.images.queue.start())
         return self.switch_mode("chat")
 
     def _start_gpu(self) -> None:

@@ -118,6 +118,10 @@ class ProviderSettings(BaseModel):
     """Price per million input tokens."""
     price_out: float | None = Field(None, ge=0)
     """Price per million output tokens."""
+    image_models: list[str] | None = None
+    """Models it serves at POST /images/generations: the studio lists them as PROVIDER/MODEL."""
+    image_extras: list[Literal["negative_prompt", "seed", "steps", "cfg_scale"]] | None = None
+    """Fields beyond OpenAI's its images endpoint takes (others are left out and said so)."""
 
 
 class Settings(BaseSettings):

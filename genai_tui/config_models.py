@@ -41,7 +41,10 @@ class ModelSettings(BaseModel):
     device: str | None = None
     """Which GPU: "auto" (one GPU: it; several: the one with the most free memory that
     fits), an index ("1"), or "split" (layers across all GPUs; "split:3,1" sets the
-    shares). Ignored on the CPU."""
+    shares). Ignored on the CPU. An image model runs on one GPU: auto or an index."""
+    config: str | None = Field(None, min_length=1)
+    """An image model's single-file checkpoint: the local diffusers folder of the same
+    model its pipeline config is read from (offline; see families.py)."""
     preset: str | None = Field(None, min_length=1)
     """A sampling preset (built in, or saved in the chat's settings) new replies start from."""
 

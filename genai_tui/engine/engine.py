@@ -65,9 +65,9 @@ class Engine:
     @cached_property
     def images(self) -> ImageStudio:
         """The image studio: diffusers models, generation, the gallery (torch loads on use)."""
+        from genai_tui.engine.chat.image_server import image_servers
         from genai_tui.engine.images.studio import ImageStudio
-
-        return ImageStudio(self.settings, self.store, self.residency)
+        return ImageStudio(self.settings, self.store, self.residency, image_servers(self))
 
     @cached_property
     def create(self) -> Creator:

@@ -33,8 +33,11 @@ from genai_tui.engine.images.gallery import GalleryImage
 from genai_tui.engine.images.png_params import read_parameters
 from genai_tui.engine.images.studio import ImageModel
 from genai_tui.screens.dialogs import ConfirmDialog
-from genai_tui.screens.studio_assist import StudioAssist
+from genai_tui.screens.studio_gallery import StudioGallery
+from genai_tui.screens.studio_lora import StudioLora
 from genai_tui.screens.studio_params import PARAMETER_KEYS
+from genai_tui.screens.studio_queue import StudioQueue
+from genai_tui.screens.studio_upscale import StudioUpscale
 from genai_tui.textual_fixes import render_only_changed_regions
 from genai_tui.widgets.downloads_line import DownloadsLine
 from genai_tui.widgets.gallery_list import GalleryList
@@ -47,7 +50,7 @@ from genai_tui.widgets.step_progress import StepProgressBar
 from genai_tui.workbench import ReportsWorkerErrors
 
 
-class StudioScreen(ReportsWorkerErrors, StudioAssist):
+class StudioScreen(ReportsWorkerErrors, StudioQueue, StudioGallery, StudioLora, StudioUpscale):
     CSS_PATH = "studio.tcss"
 
     BINDINGS = [
@@ -103,6 +106,7 @@ class StudioScreen(ReportsWorkerErrors, StudioAssist):
                 with Horizontal():
                     yield GalleryList(id="gallery-list")
                     yield ImageTile(self.renderer, id="gallery-preview")
+            yield self.queue_pane()  # the image queue (studio_queue.py)
         yield Static(id="studio-status")
         yield DownloadsLine()
         yield GpuLine()  # VRAM while generating, and "waiting for GPU" (hidden without one)
@@ -148,6 +152,7 @@ class StudioScreen(ReportsWorkerErrors, StudioAssist):
             self.model = next((m for m in self.models if m.path == current.path), None)
         if self.model is None:
             self.model = await asyncio.to_thread(self.images.default_model)
+        self.first_model_known()  # its settings that stay come back
         if not self.models:
             where = self.engine.settings.models_path
             self.say("No image model found: download one on the Models screen (F2, kind: "
@@ -159,6 +164,7 @@ class StudioScreen(ReportsWorkerErrors, StudioAssist):
 
     def _choose(self, model: ImageModel) -> None:
         self.model = model
+        self.apply_remembered(model)
         self.say(f"Model: {model.name} ({model.source}); it loads when you generate.")
         self._show_params()
 
@@ -182,11 +188,12 @@ class StudioScreen(ReportsWorkerErrors, StudioAssist):
         negative = self.query_one("#negative", Input).value
         request = self.request.replace(prompt=prompt, negative_prompt=negative,
                                        offload=self.offload_next)  # fmt: skip
+        self.remember_settings(request)
         self._start(request, self.model)
 
     def _start(self, request: ImageRequest, model: ImageModel | str | None) -> None:
-        if self.images.generating:
-            self.say("Already generating: wait, or cancel with Esc.", error=True)
+        if self.images.generating or self.images.queue.busy:  # it waits its turn
+            self.enqueue(request, model)
             return
         try:
             validate(request)
@@ -249,6 +256,8 @@ class StudioScreen(ReportsWorkerErrors, StudioAssist):
         elif isinstance(event, ImageReady):
             grid.ready(event.index, event.image, event.path, event.image_id,
                        f"seed {event.seed} · {event.duration_s:.1f} s")  # fmt: skip
+        elif isinstance(event, PipelineLoaded) and event.pipeline == "remote":  # a server's
+            self.say(f"{event.name} on {event.device}: {event.memory}.")  # no previews, ignored
         elif isinstance(event, PipelineLoaded):
             model = next((m for m in self.models if m.path == event.path), self.model)
             if model is not self.model:

@@ -44,6 +44,9 @@ PARAMETERS = (
     ("ask('variations')", "Images per request", "alt+v"),
     ("ask('init')", "Image-to-image: init image", "alt+i"),
     ("ask('strength')", "Image-to-image: strength", "alt+r"),
+    ("ask('mask')", "Inpainting: mask", "alt+k"),
+    ("ask('hires_scale')", "Hires fix: upscale", "alt+h"),
+    ("ask('hires_strength')", "Hires fix: strength", "alt+d"),
 )
 # Alt+letter shortcuts, where the terminal sends them; priority: never typed as text.
 PARAMETER_KEYS = [Binding(key, action, label, show=False, priority=True, tooltip=f"{label} (F8)")
@@ -62,6 +65,9 @@ def parameter_values(r: ImageRequest) -> dict[str, str]:
         "ask('variations')": str(r.variations),
         "ask('init')": Path(r.init_image).name if r.init_image else "off",
         "ask('strength')": f"{r.strength:g}",
+        "ask('mask')": Path(r.mask_image).name if r.mask_image else "off",
+        "ask('hires_scale')": f"×{r.hires_scale:g}" if r.hires_scale else "off",
+        "ask('hires_strength')": f"{r.hires_strength:g}",
     }
 
 
@@ -121,6 +127,10 @@ class StudioParams(Screen[None]):
                  f"seed {seed} ({r.seed_mode})", sampler, f"×{r.variations}"]  # fmt: skip
         if r.init_image is not None:
             parts.append(f"img2img {Path(r.init_image).name} @ {r.strength:g}")
+        if r.mask_image is not None:
+            parts.append(f"mask {Path(r.mask_image).name}")
+        if r.hires_scale:
+            parts.append(f"hires ×{r.hires_scale:g} @ {r.hires_strength:g}")
         if self.offload_next:
             parts.append("offload")
         self.query_one("#params", Static).update(Text(printable(" · ".join(parts))))
@@ -159,6 +169,12 @@ class StudioParams(Screen[None]):
                      str(r.init_image or ""), "empty turns image-to-image off"),  # fmt: skip
             "strength": ("Image-to-image strength (0-1)", f"{r.strength:g}",
                          "0.3 keeps most of the picture, 0.8 changes most of it"),  # fmt: skip
+            "mask": ("Inpainting: path of the mask (white = repaint)", str(r.mask_image or ""),
+                     "needs an init image; empty turns inpainting off"),  # fmt: skip
+            "hires_scale": ("Hires fix: upscale each result by (1-4)", f"{r.hires_scale:g}",
+                            "2 doubles the size; 0 turns the hires fix off"),  # fmt: skip
+            "hires_strength": ("Hires fix: strength of the second pass (0-1)",
+                               f"{r.hires_strength:g}", "0.3-0.5 adds detail"),  # fmt: skip
         }
         title, value, hint = questions[what]
 

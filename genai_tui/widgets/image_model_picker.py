@@ -1,4 +1,5 @@
-"""Pick an image model: diffusers folders and single-file checkpoints found on disk."""
+"""Pick an image model: diffusers folders and single-file checkpoints found on disk, and
+providers' image models (PROVIDER/MODEL, remote)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ class ImageModelPicker(Dialog[ImageModel | None]):
     def _option(self, index: int, model: ImageModel) -> Option:
         mark = "● " if self.current is not None and model.path == self.current.path else "  "
         text = Text(mark + printable(model.name))
-        detail = f"  {model.pipeline or model.kind} · {human_bytes(model.size)} · {model.source}"
+        size = "" if model.kind == "remote" else f" · {human_bytes(model.size)}"  # a server's
+        detail = f"  {model.pipeline or model.kind}{size} · {printable(model.source)}"
         text.append(detail, style="dim")
         if model.error:
             text.append(f"  ✗ {printable(model.error)}", style="red")

@@ -85,7 +85,9 @@ class ProviderForm(Dialog[ProviderSettings | None]):
 
     def _build(self) -> ProviderSettings:
         values = {key: self.query_one(f"#{key}", Input).value.strip() for key, _, _ in self.FIELDS}
+        kept = {"image_models", "image_extras"}  # the config file's, not in this form
         data: dict[str, object] = {
+            **(self.provider.model_dump(include=kept, exclude_none=True) if self.provider else {}),
             "name": values["name"],
             "base_url": values["base_url"],
             "api_key": values["api_key"] or None,

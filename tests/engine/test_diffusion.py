@@ -279,7 +279,7 @@ async def test_single_file_without_config_says_how_to_get_one(
     import torch
 
     ckpt = tmp_path / "mystery-model.safetensors"
-    save_file({"weight": torch.zeros(2)}, str(ckpt))
+    save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(2)}, str(ckpt))  # SD 1
     with pytest.raises(PipelineError, match="mystery-model.safetensors") as err:
         await engine.images.load(str(ckpt))
     assert "genai-tui pull stable-diffusion-v1-5/stable-diffusion-v1-5" in err.value.hint

@@ -52,7 +52,7 @@ def test_reads_a1111_text_with_commas_newlines_and_quoted_values() -> None:
     assert (p.steps, p.sampler, p.guidance, p.seed) == (30, "DPM++ 2M", 6.5, 3938251)
     assert (p.width, p.height) == (768, 512)
     assert (p.model_hash, p.model, p.strength) == ("6ce0161689", "v1-5-pruned-emaonly", 0.45)
-    assert p.extra["Lora hashes"] == "detail: 62e1dd9f1a2b, other: 0123456789ab"
+    assert p.lora_hashes == {"detail": "62e1dd9f1a2b", "other": "0123456789ab"}
     assert p.extra["Schedule type"] == "Karras" and p.extra["Version"] == "v1.10.1"
 
 

@@ -151,6 +151,37 @@ MIGRATIONS: list[str] = [
         WHERE p.conversation_id = messages.conversation_id AND p.id < messages.id);
     CREATE INDEX messages_parent ON messages(parent_id);
     """,
+    # the image queue (engine/images/queue.py): `request` is an ImageRequest's JSON, `model`
+    # the model asked for (a path or name; '' = the studio's default) and `model_name` what
+    # the list shows; queued jobs run in `position` order; `images` is the JSON list of
+    # the gallery ids a job made.
+    """
+    CREATE TABLE image_jobs (
+        id INTEGER PRIMARY KEY,
+        position INTEGER NOT NULL,
+        request TEXT NOT NULL,
+        model TEXT NOT NULL DEFAULT '',
+        model_name TEXT NOT NULL DEFAULT '',
+        source TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL DEFAULT 'queued',
+        done_steps INTEGER NOT NULL DEFAULT 0,
+        total_steps INTEGER NOT NULL DEFAULT 0,
+        error TEXT NOT NULL DEFAULT '',
+        images TEXT NOT NULL DEFAULT '[]',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX image_jobs_state ON image_jobs(state, position);
+    """,
+    # the studio's settings per image model (engine/images/studio_memory.py): `json` holds
+    # the last size, steps, guidance, sampler, seed mode, variations and strength used.
+    """
+    CREATE TABLE studio_settings (
+        model TEXT PRIMARY KEY,
+        json TEXT NOT NULL DEFAULT '{}',
+        updated_at REAL NOT NULL
+    );
+    """,
 ]
 
 

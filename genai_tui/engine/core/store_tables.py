@@ -1,5 +1,5 @@
-"""The store's other tables: download jobs, gallery images, and usage sums over the
-replies. Mixed into Store (core/store.py), whose connection and lock they use."""
+"""The store's other tables: download jobs, gallery images, image jobs, and usage sums
+over the replies. Mixed into Store (core/store.py), whose connection and lock they use."""
 
 from __future__ import annotations
 
@@ -127,6 +127,84 @@ class MediaTables(Database):
     def delete_image(self, image_id: int) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM images WHERE id = ?", (image_id,))
+
+    # -- image jobs (engine/images/queue.py) ---------------------------------------------
+
+    _IMAGE_JOB_FIELDS = ("state", "done_steps", "total_steps", "error", "images")
+
+    def add_image_job(self, request: dict[str, Any], model: str, model_name: str,
+                      source: str, total_steps: int) -> int:  # fmt: skip
+        """A queued job, last in the run order; returns its id."""
+        now = time.time()
+        with self._tx() as db:
+            last = db.execute("SELECT COALESCE(MAX(position), 0) FROM image_jobs").fetchone()[0]
+            cur = db.execute(
+                "INSERT INTO image_jobs(position, request, model, model_name, source, total_steps,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (int(last) + 1, json.dumps(request), model, model_name, source, total_steps,
+                 now, now),
+            )  # fmt: skip
+            return int(cur.lastrowid or 0)
+
+    def image_jobs(self, states: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """Jobs in run order (position), JSON decoded; only those in `states` when given."""
+        sql, args = "SELECT * FROM image_jobs", tuple(states)
+        if states:
+            sql += f" WHERE state IN ({', '.join('?' * len(states))})"
+        rows = [dict(r) for r in self._query(sql + " ORDER BY position, id", args)]
+        for row in rows:
+            row["request"], row["images"] = json.loads(row["request"]), json.loads(row["images"])
+        return rows
+
+    def update_image_job(self, job_id: int, **changes: Any) -> None:
+        self._update("image_jobs", job_id, set(self._IMAGE_JOB_FIELDS), changes, ("images",))
+
+    def move_image_jobs(self, states: tuple[str, ...], to: str, job_id: int | None = None) -> int:
+        """Jobs (one, or all) in one of `states` go to state `to`, in one statement (a job
+        cancelled meanwhile is not claimed); returns how many did."""
+        sql = (f"UPDATE image_jobs SET state = ?, updated_at = ?"
+               f" WHERE state IN ({', '.join('?' * len(states))})")  # fmt: skip
+        args: tuple[Any, ...] = (to, time.time(), *states)
+        if job_id is not None:
+            sql, args = sql + " AND id = ?", (*args, job_id)
+        with self._tx() as db:
+            return int(db.execute(sql, args).rowcount)
+
+    def swap_image_jobs(self, first: int, second: int) -> None:
+        """Two jobs trade places in the run order."""
+        with self._tx() as db:
+            rows = db.execute("SELECT id, position FROM image_jobs WHERE id IN (?, ?)",
+                              (first, second)).fetchall()  # fmt: skip
+            if len(rows) == 2:
+                (a, pa), (b, pb) = rows
+                db.execute("UPDATE image_jobs SET position = ? WHERE id = ?", (pb, a))
+                db.execute("UPDATE image_jobs SET position = ? WHERE id = ?", (pa, b))
+
+    def delete_image_jobs(self, states: tuple[str, ...], job_id: int | None = None) -> int:
+        """Jobs (one, or all) in one of `states` leave the table; returns how many did."""
+        sql = f"DELETE FROM image_jobs WHERE state IN ({', '.join('?' * len(states))})"
+        args: tuple[Any, ...] = states if job_id is None else (*states, job_id)
+        with self._tx() as db:
+            return int(db.execute(sql + (" AND id = ?" if job_id is not None else ""),
+                                  args).rowcount)  # fmt: skip
+
+    # -- studio settings per model (engine/images/studio_memory.py) --------------------
+
+    def studio_settings(self, model: str) -> dict[str, Any]:
+        """The values last remembered for `model` ({} when none, or unreadable)."""
+        rows = self._query("SELECT json FROM studio_settings WHERE model = ?", (model,))
+        try:
+            values = json.loads(rows[0][0]) if rows else {}
+        except json.JSONDecodeError:
+            return {}
+        return values if isinstance(values, dict) else {}
+
+    def save_studio_settings(self, model: str, values: dict[str, Any]) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO studio_settings(model, json, updated_at) VALUES (?, ?, ?)"
+                       " ON CONFLICT(model) DO UPDATE SET json = excluded.json,"
+                       " updated_at = excluded.updated_at",
+                       (model, json.dumps(values), time.time()))  # fmt: skip
 
     # -- usage --------------------------------------------------------------------
 

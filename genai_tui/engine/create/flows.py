@@ -39,6 +39,7 @@ from genai_tui.engine.core.events import (
 from genai_tui.engine.core.store import Conversation
 from genai_tui.engine.create import instructions as ins
 from genai_tui.engine.create.structured import ImagePlan, ask
+from genai_tui.engine.images.queue_turn import in_turn
 
 if TYPE_CHECKING:
     import threading
@@ -149,9 +150,13 @@ class Creator:
                 await asyncio.sleep(0.05)
             images.cancel()
 
-        watcher = asyncio.create_task(watch()) if stop_at_once else None
+        # While the studio or its queue is busy, the picture waits its turn in the queue.
+        busy = images.generating or images.queue.busy
+        watcher = asyncio.create_task(watch()) if stop_at_once and not busy else None
+        stop = cancel if stop_at_once else None
         try:
-            async with aclosing(images.generate(request)) as events:
+            run = in_turn(images.queue, request, stop=stop) if busy else images.generate(request)
+            async with aclosing(run) as events:
                 async for event in events:
                     yield event
         finally:

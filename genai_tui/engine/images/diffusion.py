@@ -29,6 +29,7 @@ from genai_tui.engine.core.events import (
     StepProgress,
 )
 from genai_tui.engine.gpu.threads import generation_threads
+from genai_tui.engine.images import loras
 from genai_tui.engine.images.diffusion_load import (
     apply_memory,
     check_source,
@@ -41,6 +42,9 @@ from genai_tui.engine.images.diffusion_load import (
     quiet_libraries,
 )
 from genai_tui.engine.images.diffusion_params import ImageRequest
+from genai_tui.engine.images.families import gpu_request
+from genai_tui.engine.images.hires import finish_image, hires_steps
+from genai_tui.engine.images.inpaint import inpaint_pipe, mask_args
 
 if TYPE_CHECKING:
     import threading
@@ -64,8 +68,11 @@ class _Cancelled(Exception):
 class DiffusionModel:
     """One diffusers pipeline, loaded and driven from its own thread."""
 
-    def __init__(self, path: Path, name: str | None, settings: ImageSettings) -> None:
+    def __init__(self, path: Path, name: str | None, settings: ImageSettings,
+                 device: str = "auto", config: Path | None = None) -> None:  # fmt: skip
         self.path = Path(path).expanduser()
+        self.gpu_setting, self.config = device, config  # from [models."NAME"]
+        self.placed: str | None = None  # the GPU residency chose ("cuda:1")
         self.name = name or self.path.stem
         self.settings = settings
         self.threads = generation_threads(settings.threads)
@@ -86,10 +93,14 @@ class DiffusionModel:
         return self._pipe is not None
 
     def planned_device(self) -> str:
-        """Where `load` will put the pipeline ("cuda" or "cpu"); imports torch."""
+        """Where `load` will put the pipeline ("cpu", "cuda:auto", "cuda:N"); imports torch."""
         import torch
 
-        return pick_device(self.settings.device, torch)
+        on_cpu = pick_device(self.settings.device, torch) == "cpu"
+        return "cpu" if on_cpu else self.placed or gpu_request(self.gpu_setting)
+
+    def place(self, device: str) -> None:
+        self.placed = device
 
     def estimate_bytes(self) -> int:
         """Memory the weights will take once loaded (from file headers; before `load`)."""
@@ -128,10 +139,10 @@ class DiffusionModel:
         import torch
 
         torch.set_num_threads(self.threads)
-        device = pick_device(self.settings.device, torch)
+        device = pick_device(self.settings.device, torch, self.planned_device())
         dtype = pick_dtype(self.settings.dtype, device, torch)
         before = torch.cuda.memory_allocated() if device == "cuda" else 0
-        pipe = from_disk(self.path, self.name, dtype)
+        pipe = from_disk(self.path, self.name, dtype, self.config)
         pipe.set_progress_bar_config(disable=True)
         self.memory_mode = apply_memory(pipe, device, self.settings.memory, torch)
         if device == "cuda" and self.memory_mode != "offload":
@@ -194,6 +205,8 @@ class DiffusionModel:
             pipe.scheduler = cls.from_config(self._scheduler_config)
         if not request.img2img:
             return pipe
+        if request.mask_image is not None:
+            return inpaint_pipe(self, pipe)  # inpainting (images/inpaint.py)
         if self._img2img is None:
             from diffusers import AutoPipelineForImage2Image
 
@@ -245,6 +258,7 @@ class DiffusionModel:
         torch.set_num_threads(self.threads)
         self.last_used = time.monotonic()
         pipe = self._pipe_for(request, torch)
+        request = loras.apply(self._pipe, request)  # its LoRAs set (or off), tags out of the prompt
         kind = family(self.pipeline_class)
         args: dict[str, Any] = {
             "prompt": request.prompt,
@@ -254,10 +268,13 @@ class DiffusionModel:
         }
         if request.img2img:
             args |= {"image": self._init_image(request), "strength": request.strength}
+            args |= mask_args(request, args["image"])
             per_image = max(1, int(request.steps * request.strength))
         else:
             args |= {"width": request.width, "height": request.height}
             per_image = request.steps
+        later = hires_steps(request)  # the hires fix's second pass, after each image
+        span = [0, later]  # steps before and after the pass running (images/hires.py)
         every = self.settings.preview_every
         coalesce = EVENTS_EVERY_S  # read per run (tests set it)
         started = time.perf_counter()
@@ -277,18 +294,20 @@ class DiffusionModel:
                 nonlocal done_steps, last_progress, last_preview
                 done_steps += 1
                 total = getattr(p, "num_timesteps", None) or per_image
+                i, total = i + span[0], total + span[0] + span[1]
                 now = time.perf_counter()
                 if now - last_progress >= coalesce or i + 1 >= total:
                     last_progress = now
                     elapsed = now - started
-                    left = per_image * len(seeds) - done_steps
+                    left = (per_image + later) * len(seeds) - done_steps
                     emit(StepProgress(index, len(seeds), i + 1, total, elapsed,
                                       elapsed / done_steps * left))  # fmt: skip
                 latents = kw.get("latents")
                 if (every and (i + 1) % every == 0 and i + 1 < total and latents is not None
-                        and latents.ndim == 4 and now - last_preview >= coalesce):  # fmt: skip
+                        and latents.ndim in (3, 4) and now - last_preview >= coalesce):  # fmt: skip
                     last_preview = now
-                    emit(PreviewImage(index, i + 1, latents_to_rgb(latents, kind)))
+                    emit(PreviewImage(index, i + 1, latents_to_rgb(
+                        latents, kind, (request.width, request.height))))  # fmt: skip
                 if cancel.is_set():
                     raise _Cancelled
                 return kw
@@ -297,6 +316,7 @@ class DiffusionModel:
             try:
                 out = pipe(**args, generator=generator, callback_on_step_end=on_step,
                            callback_on_step_end_tensor_inputs=["latents"])  # fmt: skip
+                image = finish_image(self, request, args, out.images[0], generator, on_step, span)
             except _Cancelled:
                 cancelled = True
                 break
@@ -309,12 +329,12 @@ class DiffusionModel:
                     "The model stays loaded; change the size or settings and try again.",
                 ) from exc
             duration = time.perf_counter() - image_started
-            image = out.images[0]
             path, image_id = save(image, seed, duration)
             paths.append(path)
             made.append(seed)
             emit(ImageReady(index, seed, path, image_id, image, duration))
         self.last_used = time.monotonic()
+        loras.disable(self._pipe)  # the next request starts without them (apply sets them again)
         emit(ImagesDone(tuple(paths), tuple(made), cancelled, time.perf_counter() - started))
 
     def _out_of_memory(self, request: ImageRequest, torch: Any) -> ImageOutOfMemoryError:

@@ -61,14 +61,21 @@ def model_hash(path: Path) -> str:
     return ""
 
 
-def pick_device(setting: str, torch: Any) -> str:
+def pick_device(setting: str, torch: Any, placed: str | None = None) -> str:
+    """"cuda" or "cpu" for image.device; with `placed` (the GPU residency chose, "cuda:1")
+    that GPU becomes this thread's current CUDA device, where the pipeline then goes."""
+    from genai_tui.engine.images.families import cuda_index
+
     has_cuda = bool(torch.cuda.is_available())
     if setting == "cuda" and not has_cuda:
         raise PipelineError(
             f"image.device is 'cuda', but this torch ({torch.__version__}) sees no CUDA GPU.",
             "Set image.device = \"auto\" to use the CPU, or install a CUDA build of torch.",
         )
-    return "cuda" if has_cuda and setting != "cpu" else "cpu"
+    device = "cuda" if has_cuda and setting != "cpu" else "cpu"
+    if device == "cuda" and (index := cuda_index(placed)) is not None:
+        torch.cuda.set_device(index)  # each model has its own thread: this is its GPU
+    return device
 
 
 def pick_dtype(setting: str, device: str, torch: Any) -> Any:
@@ -181,8 +188,9 @@ def _refuse_pickle(name: str, exc: BaseException) -> PipelineError | None:
     )
 
 
-def from_disk(path: Path, name: str, dtype: Any) -> Any:
-    """The text-to-image pipeline at `path` (a diffusers folder or a single file), offline.
+def from_disk(path: Path, name: str, dtype: Any, config: Path | None = None) -> Any:
+    """The text-to-image pipeline at `path` (a diffusers folder or a single file), offline;
+    `config`: the diffusers folder a single file takes its config from (named by the user).
 
     Pickled weights (.ckpt, .bin) are loaded with torch's weights_only unpickler only."""
     import torch
@@ -199,7 +207,7 @@ def from_disk(path: Path, name: str, dtype: Any) -> Any:
     try:
         with weights_only_loads():
             if path.is_file():
-                return _from_single_file(path, name, dtype)
+                return _from_single_file(path, name, dtype, config)
             return AutoPipelineForText2Image.from_pretrained(
                 path, torch_dtype=dtype, local_files_only=True, safety_checker=None
             )
@@ -223,52 +231,102 @@ def _damaged(name: str, exc: Exception) -> PipelineError:
         "Its files are missing or damaged: download the model again.",
     )
 
-def _from_single_file(path: Path, name: str, dtype: Any) -> Any:
-    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+def _from_single_file(path: Path, name: str, dtype: Any, config: Path | None = None) -> Any:
+    """A single-file checkpoint, its family told by its tensor names, its config from
+    `config` (named by the user), a diffusers folder beside it named like it, or the
+    family's repo in the HF cache; never fetched from the Hub here (offline)."""
+    import diffusers
 
-    xl = "xl" in path.name.lower()
-    cls = StableDiffusionXLPipeline if xl else StableDiffusionPipeline
+    from genai_tui.engine.images.families import (
+        LABELS,
+        PIPELINES,
+        a_label,
+        base_repo,
+        checkpoint_shapes,
+        config_class,
+        family,
+        family_of_keys,
+        find_config,
+    )
+
+    shapes = checkpoint_shapes(path)
+    kind = family_of_keys(shapes)
+    if config is not None and not (config / "model_index.json").is_file():
+        raise PipelineError(
+            f"The config named for {name}, {config}, is not a diffusers pipeline folder.",
+            "Name the folder that holds model_index.json (a diffusers copy of the same "
+            "model family), or remove the setting to use the one beside the file.",
+        )
+    if kind is None and config is None:
+        raise PipelineError(
+            f"{path.name} is not a checkpoint of a family genai-tui knows (SD 1.x/2.x, "
+            "SDXL, SD3, Flux): none of their tensor names are in it.",
+            "Use the model's diffusers folder, or name its config folder: "
+            f'[models."{name}"] config = "/path/to/diffusers-folder".',
+        )
+    repo = base_repo(shapes, kind or "sd1")
     sibling = path.with_suffix("")
-    config = str(sibling) if (sibling / "model_index.json").is_file() else None
+    found = find_config(path, repo, config)
+    if found is None:
+        assert kind is not None
+        more = (" (with its text encoders and VAE, which a single file of this family often "
+                f"lacks): `genai-tui pull {repo}`" if kind in ("sd3", "flux") else
+                f": `genai-tui pull {repo} --include '*.json' '*.txt'`")  # fmt: skip
+        raise PipelineError(
+            f"{path.name} is {a_label(kind)} checkpoint; loading it offline needs its "
+            f"pipeline's config ({repo}), which is not on this machine.",
+            f"Fetch it once{more}; or name a local diffusers folder of the same model: "
+            f'[models."{name}"] config = "/path/to/folder" in the config file, or put it '
+            f"beside the file as {sibling.name}/.",
+        )
+    wanted = config_class(found) or PIPELINES[kind or "sd1"]
+    if kind is not None and family(wanted) != kind:
+        raise PipelineError(
+            f"{path.name} is {a_label(kind)} checkpoint, but its config {found} is a "
+            f"{wanted} ({LABELS[family(wanted)]}).",
+            f"Name a diffusers folder of {a_label(kind)} model as its config.",
+        )
+    cls = getattr(diffusers, wanted, None) or getattr(diffusers, PIPELINES[kind or "sd1"])
     try:
         return cls.from_single_file(
-            str(path), config=config, torch_dtype=dtype, local_files_only=True
+            str(path), config=str(found), torch_dtype=dtype, local_files_only=True
         )
     except Exception as exc:
         if refused := _refuse_pickle(name, exc):
             raise refused from exc
         detail = " ".join(str(exc).split())[:200]
-        base = (
-            "stabilityai/stable-diffusion-xl-base-1.0"
-            if cls is StableDiffusionXLPipeline
-            else "stable-diffusion-v1-5/stable-diffusion-v1-5"
-        )
         raise PipelineError(
-            f"The checkpoint {path.name} could not be loaded as a "
-            f"{cls.__name__} offline: {detail}",
-            "A single-file checkpoint needs its pipeline's config files: fetch them once "
-            f"with `genai-tui pull {base} --include '*.json' '*.txt'`, or put a diffusers "
-            f"folder named {sibling.name} beside the file. A damaged file must be "
-            "downloaded again.",
+            f"The checkpoint {path.name} could not be loaded as a {cls.__name__} with the "
+            f"config in {found}: {detail}",
+            "The config must be of the same model (a different variant has other sizes). "
+            "A damaged file must be downloaded again.",
         ) from exc
 
 
 def apply_memory(pipe: Any, device: str, mode: str, torch: Any) -> str:
-    """Turn on the memory savers asked for (auto: chosen from free VRAM)."""
-    if mode == "auto":
-        mode = "none"
-        if device == "cuda":
-            free, _total = torch.cuda.mem_get_info()
-            need = module_bytes(pipe) * 1.5  # weights + activations at 512-1024 px
-            mode = "offload" if need > free else "slicing" if need * 1.5 > free else "none"
-    if mode in ("slicing", "tiling") or mode == "offload" and device != "cuda":
+    """Turn on the memory savers asked for (auto: chosen for the pipeline's family and the
+    GPU's free memory, see families.choose_savers); returns their label. On a GPU, the
+    torch thread's current device is the one residency placed the model on."""
+    from genai_tui.engine.images.families import choose_savers, family
+
+    free = torch.cuda.mem_get_info()[0] if device == "cuda" and mode == "auto" else None
+    dtype = getattr(pipe, "dtype", None)
+    width = dtype.itemsize if dtype is not None and hasattr(dtype, "itemsize") else 2
+    savers = choose_savers(family(type(pipe).__name__), device, mode, module_bytes(pipe),
+                           free, width)  # fmt: skip
+    if savers.attention_slicing:
         pipe.enable_attention_slicing()
-        if hasattr(pipe, "vae") and hasattr(pipe.vae, "enable_tiling"):
-            pipe.vae.enable_tiling()
-        return "slicing+tiling" if mode != "slicing" else "slicing"
-    if mode == "offload":
-        pipe.enable_model_cpu_offload()
-    return mode
+    vae: Any = getattr(pipe, "vae", None)
+    if savers.vae_tiling and hasattr(vae, "enable_tiling"):
+        vae.enable_tiling()
+    if savers.vae_slicing and hasattr(vae, "enable_slicing"):
+        vae.enable_slicing()
+    if savers.offload:
+        # The GPU residency chose; a later enable_model_cpu_offload() (a retry after
+        # running out of memory) reuses it too.
+        pipe._offload_gpu_id = torch.cuda.current_device()
+        pipe.enable_model_cpu_offload(gpu_id=pipe._offload_gpu_id)
+    return savers.label
 
 
 _DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2,

@@ -10,9 +10,12 @@ import dataclasses
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from genai_tui.engine.core.errors import ImageRequestError
+
+if TYPE_CHECKING:
+    from genai_tui.engine.images.loras import LoraPick
 
 MIN_SIDE = 64
 MAX_SIDE = 4096
@@ -75,6 +78,17 @@ class ImageRequest:
     offload: bool = False
     """Force model CPU offload (a retry after CUDA ran out of memory)."""
     extra: dict[str, Any] = field(default_factory=dict)
+    loras: tuple[LoraPick, ...] = ()
+    """LoRAs picked besides the prompt's `<lora:NAME:W>` tags (images/loras.py)."""
+    hires_scale: float = 0
+    """Hires fix (images/hires.py): upscale each result by this and refine it (0: off)."""
+    hires_strength: float = 0.5
+    hires_steps: int = 0
+    """Hires fix: the second pass's steps (0: as many as `steps`)."""
+    upscaler: str = ""
+    """Hires fix: an upscaler model's name or path, "Lanczos", or "" (a model, else Lanczos)."""
+    mask_image: Path | None = None
+    """Inpainting (images/inpaint.py): white where `init_image` is repainted."""
 
     @property
     def img2img(self) -> bool:
@@ -86,6 +100,7 @@ class ImageRequest:
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["init_image"] = str(self.init_image) if self.init_image else None
+        data["mask_image"] = str(self.mask_image) if self.mask_image else None
         return data
 
 
@@ -124,6 +139,12 @@ def validate(request: ImageRequest) -> ImageRequest:
         raise ImageRequestError(
             f"{request.variations} variations is outside 1..64.", "Ask for 1 to 16."
         )
+    from genai_tui.engine.images.loras import check_loras
+
+    check_loras(request)
+    from genai_tui.engine.images.hires import check_hires_inpaint
+
+    check_hires_inpaint(request)
     if request.seed_mode not in SEED_MODES:
         raise ImageRequestError(
             f"Unknown seed mode '{request.seed_mode}'.", "Use fixed, random or increment."
@@ -175,7 +196,8 @@ def fit_size(width: int, height: int, longest: int = 1024) -> tuple[int, int]:
 
 def with_field(request: ImageRequest, field: str, text: str) -> ImageRequest:
     """`request` with one field set from what a person typed: size ("512x768" or "512"),
-    steps, guidance, seed (-1: random), variations, strength, or init (a path; "" = off).
+    steps, guidance, seed (-1: random), variations, strength, hires_scale, hires_strength,
+    hires_steps, or init / mask (a path; "" = off).
     Raises ImageRequestError saying what is wrong."""
     text = text.strip()
     try:
@@ -184,11 +206,12 @@ def with_field(request: ImageRequest, field: str, text: str) -> ImageRequest:
             width, height = int(w), int(h or w)
             check_size(width, height)
             return request.replace(width=width, height=height)
-        if field == "init":
+        if field in ("init", "mask"):
             path = Path(text).expanduser() if text else None
-            changed = request.replace(init_image=path)
+            changed = request.replace(**{f"{field}_image": path})
         else:
-            kind = {"steps": int, "variations": int, "seed": int}.get(field, float)
+            kind = {"steps": int, "variations": int, "seed": int, "hires_steps": int}.get(
+                field, float)
             value: Any = kind(text)
             if field == "seed" and value < 0:
                 value = None

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from genai_tui.engine.core.errors import GenaiError, StoreError
 from genai_tui.engine.core.files import private_dir, replacing
+from genai_tui.engine.images import hires, loras
 from genai_tui.engine.images.diffusion_params import ImageRequest, sampler_name, scheduler_class
 from genai_tui.engine.images.png_params import ImageParams, format_parameters, png_info, read_params
 
@@ -63,24 +64,32 @@ class GalleryImage:
         if self.init_image:
             values["init_image"] = Path(self.init_image)
             values["strength"] = self.strength if self.strength is not None else 0.75
+        values |= hires.stored(self.params)  # hires fix (its first pass's size), mask
         values.update(changes)
         return ImageRequest(**values)
 
 
-def request_from_params(p: ImageParams, **changes: Any) -> ImageRequest:
-    """A request from a PNG's A1111 parameters (ours or another tool's)."""
+def recalled_values(p: ImageParams) -> dict[str, Any]:
+    """The request fields a PNG's parameters give: prompts, seed, sampler, and the size,
+    steps and guidance where it has them."""
     values: dict[str, Any] = {
         "prompt": p.prompt,
         "negative_prompt": p.negative_prompt,
-        "variations": 1,
         "seed": p.seed,
-        "seed_mode": "fixed",
         "scheduler": scheduler_class(p.sampler) if p.sampler else "",
     }
     for key, value in (("width", p.width), ("height", p.height), ("steps", p.steps),
                        ("guidance", p.guidance)):  # fmt: skip
         if value is not None:
             values[key] = value
+    values["loras"] = loras.recalled(p.prompt, p.lora_hashes)  # hashed but not tagged
+    values |= hires.recalled(p)  # Hires upscale, steps, upscaler, strength
+    return values
+
+
+def request_from_params(p: ImageParams, **changes: Any) -> ImageRequest:
+    """A request from a PNG's A1111 parameters (ours or another tool's)."""
+    values: dict[str, Any] = {"variations": 1, "seed_mode": "fixed", **recalled_values(p)}
     values.update(changes)
     return ImageRequest(**values)
 
@@ -110,11 +119,12 @@ class Gallery:
         model_hash: str = "",
         scheduler: str = "",
         duration_s: float | None = None,
+        notes: dict[str, str] | None = None,
     ) -> GalleryImage:
         """Write `image` as PNG with its A1111 parameters, and record it. Thread-safe.
 
         A poster request (`extra["poster"]`) has its slogan drawn on first, and named in
-        the parameters."""
+        the parameters; `notes` are more `key: value` pairs for them."""
         slogan = str(request.extra.get("poster") or "")
         if slogan:
             from genai_tui.engine.images.poster import draw_slogan
@@ -127,12 +137,15 @@ class Gallery:
             sampler=sampler_name(scheduler),
             guidance=request.guidance,
             seed=seed,
-            width=image.width,
-            height=image.height,
+            # As A1111: a hires fix's Size is its first pass's (`Hires upscale` says more).
+            width=request.width if request.hires_scale else image.width,
+            height=request.height if request.hires_scale else image.height,
             model=model,
             model_hash=model_hash,
             strength=request.strength if request.img2img else None,
-            extra={"Poster": slogan} if slogan else {},
+            lora_hashes=loras.lora_hashes(request),  # the prompt keeps their <lora:...> tags
+            extra=({"Poster": slogan} if slogan else {}) | hires.png_notes(request)
+            | (notes or {}),
         )
         try:
             private_dir(self.folder)
@@ -207,15 +220,23 @@ class Gallery:
         self.store.delete_image(image_id)
 
     @staticmethod
-    def request_from_file(path: Path, **changes: Any) -> ImageRequest:
-        """Recall the parameters of any PNG with an A1111 `parameters` chunk."""
+    def params_from_file(path: Path) -> ImageParams:
+        """The parameters of a PNG with an A1111 `parameters` chunk or ComfyUI's `prompt`."""
+        from genai_tui.engine.images.comfy_params import read_comfy_params
+
         try:
-            params = read_params(Path(path))
+            params = read_params(Path(path)) or read_comfy_params(Path(path))
         except OSError as exc:
             raise GenaiError(f"Cannot read {path}: {exc}.", "Pick a PNG file.") from exc
         if params is None:
             raise GenaiError(
                 f"{Path(path).name} holds no generation parameters.",
-                "Only PNGs saved by genai-tui, AUTOMATIC1111 and compatible tools carry them.",
+                "Only PNGs saved by genai-tui, AUTOMATIC1111, ComfyUI and compatible tools "
+                "carry them.",
             )
-        return request_from_params(params, **changes)
+        return params
+
+    @staticmethod
+    def request_from_file(path: Path, **changes: Any) -> ImageRequest:
+        """Recall the parameters of any PNG with an A1111 or ComfyUI parameters chunk."""
+        return request_from_params(Gallery.params_from_file(path), **changes)

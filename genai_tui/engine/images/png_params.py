@@ -43,6 +43,7 @@ class ImageParams:
     model: str = ""
     model_hash: str = ""
     strength: float | None = None  # A1111's "Denoising strength" (img2img)
+    lora_hashes: dict[str, str] = field(default_factory=dict)  # "Lora hashes": name -> hash
     extra: dict[str, str] = field(default_factory=dict)  # every other key, as written
 
 
@@ -73,6 +74,8 @@ def format_parameters(p: ImageParams) -> str:
         pairs.append(("Model", p.model))
     if p.strength is not None:
         pairs.append(("Denoising strength", _number(p.strength)))
+    if p.lora_hashes:  # as A1111: Lora hashes: "name: 0123456789ab, other: ..."
+        pairs.append(("Lora hashes", ", ".join(f"{k}: {v}" for k, v in p.lora_hashes.items())))
     pairs += list(p.extra.items())
     text = p.prompt.strip()
     if p.negative_prompt.strip():
@@ -120,7 +123,7 @@ def parse_parameters(text: str) -> ImageParams:
         prompt="\n".join(prompt).strip(), negative_prompt="\n".join(negative).strip()
     )
     known = {"Steps", "Sampler", "CFG scale", "Seed", "Size", "Model hash", "Model",
-             "Denoising strength"}  # fmt: skip
+             "Denoising strength", "Lora hashes"}  # fmt: skip
     params.steps = _to(int, pairs.get("Steps"))
     params.sampler = pairs.get("Sampler", "")
     params.guidance = _to(float, pairs.get("CFG scale"))
@@ -130,6 +133,8 @@ def parse_parameters(text: str) -> ImageParams:
     params.model_hash = pairs.get("Model hash", "")
     params.model = pairs.get("Model", "")
     params.strength = _to(float, pairs.get("Denoising strength"))
+    hashes = [item.rpartition(":") for item in pairs.get("Lora hashes", "").split(",")]
+    params.lora_hashes = {k.strip(): v.strip() for k, _, v in hashes if k.strip()}
     params.extra = {k: v for k, v in pairs.items() if k not in known}
     return params
 
@@ -148,8 +153,9 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_TEXT_BYTES = 1 << 20  # a `parameters` chunk is a few KB; more is not ours to read
 
 
-def read_parameters(path: Path) -> str | None:
-    """The `parameters` text of a PNG, or None when it has none (or is not a PNG).
+def read_parameters(path: Path, name: str = CHUNK) -> str | None:
+    """The `parameters` text (or the text chunk `name`) of a PNG, or None when it has none
+    (or is not a PNG).
 
     Reads the chunks, skipping the pixel data (IDAT) unread: a foreign PNG of any
     size costs a few small reads, never a decode (no decompression bomb).
@@ -164,19 +170,19 @@ def read_parameters(path: Path) -> str | None:
             if kind not in (b"tEXt", b"iTXt", b"zTXt") or length > MAX_TEXT_BYTES:
                 f.seek(length + 4, 1)  # the data and its CRC
                 continue
-            text = _text_chunk(kind, f.read(length))
+            text = _text_chunk(kind, f.read(length), name)
             f.seek(4, 1)
             if text is not None:
                 return text
     return None
 
 
-def _text_chunk(kind: bytes, data: bytes) -> str | None:
-    """The text of a tEXt/zTXt/iTXt chunk whose keyword is `parameters`, else None."""
+def _text_chunk(kind: bytes, data: bytes, name: str = CHUNK) -> str | None:
+    """The text of a tEXt/zTXt/iTXt chunk whose keyword is `name`, else None."""
     import zlib
 
     keyword, _, rest = data.partition(b"\0")
-    if keyword != CHUNK.encode():
+    if keyword != name.encode():
         return None
     try:
         if kind == b"tEXt":

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from functools import cached_property
@@ -16,14 +16,20 @@ from typing import TYPE_CHECKING, Any
 from genai_tui.engine.core.errors import GenaiError, ModelNotFoundError, NoModelError, PipelineError
 from genai_tui.engine.core.events import PipelineLoaded
 from genai_tui.engine.gpu.residency import Residency
+from genai_tui.engine.images import loras
+from genai_tui.engine.images import remote_images as remote
 from genai_tui.engine.images.diffusion_params import ImageRequest, seed_plan, validate
 from genai_tui.engine.images.footprint import image_work_bytes
 from genai_tui.engine.images.gallery import Gallery
+from genai_tui.engine.images.hires import final_size, resolve_upscaler
+from genai_tui.engine.images.queue import ImageQueue
+from genai_tui.engine.images.studio_memory import StudioMemory
 
 if TYPE_CHECKING:
     from genai_tui.config import Settings
     from genai_tui.engine.core.store import Store
     from genai_tui.engine.images.diffusion import DiffusionModel
+    from genai_tui.engine.images.upscale import Upscaled
 
 IMAGE_KINDS = ("diffusers", "checkpoint")
 
@@ -51,12 +57,14 @@ def _no_models_error(settings: Settings) -> NoModelError:
 
 class ImageStudio:
     def __init__(
-        self, settings: Settings, store: Store, residency: Residency | None = None
-    ) -> None:
+        self, settings: Settings, store: Store, residency: Residency | None = None,
+        servers: Callable[[str], remote.ImageServer] | None = None,
+    ) -> None:  # fmt: skip
         self.settings = settings
         self.store = store
         # Shared with chat (the Engine's): loads make room, generations take GPU turns.
         self.residency = residency or Residency(settings.gpu)
+        self.servers = servers  # a provider's images endpoint by name (remote_images)
         self.model: DiffusionModel | None = None
         self.last_loaded: PipelineLoaded | None = None
         self._cancel = threading.Event()
@@ -66,6 +74,14 @@ class ImageStudio:
     @cached_property
     def gallery(self) -> Gallery:
         return Gallery(self.store, self.settings.images_dir)
+
+    @cached_property
+    def queue(self) -> ImageQueue:  # requests waiting their turn, persisted (queue.py)
+        return ImageQueue(self)
+
+    @cached_property
+    def memory(self) -> StudioMemory:  # each model's last settings, kept across restarts
+        return StudioMemory(self.store)
 
     # -- models ---------------------------------------------------------------
 
@@ -79,13 +95,15 @@ class ImageStudio:
             for e in entries
             if e.kind in IMAGE_KINDS
             and (e.kind != "checkpoint" or e.path.suffix.lower() == ".safetensors")
-        ]
+        ] + remote.remote_models(self.settings)  # PROVIDER/MODEL: a server's image models
 
     async def list_models(self) -> list[ImageModel]:
         return await asyncio.to_thread(self.models)
 
     def resolve(self, ref: str, models: list[ImageModel] | None = None) -> ImageModel:
         """A model from a path, a listed name or repo id, or a unique part of a name."""
+        if (on_server := remote.find_remote(self.settings, ref)) is not None:
+            return on_server  # PROVIDER/MODEL, PROVIDER a configured provider
         path = Path(ref).expanduser()
         if path.exists():
             kind = "checkpoint" if path.is_file() else "diffusers"
@@ -128,6 +146,7 @@ class ImageStudio:
     async def load(self, ref: ImageModel | str) -> PipelineLoaded:
         """Load `ref` (unloading the current image model). Raises PipelineError with a fix."""
         from genai_tui.engine.images.diffusion import DiffusionModel
+        from genai_tui.engine.images.families import model_options
 
         model = await asyncio.to_thread(self.resolve, ref) if isinstance(ref, str) else ref
         async with self._load_lock:
@@ -139,7 +158,8 @@ class ImageStudio:
                 self.model, self.last_loaded = None, None
                 self.residency.forget(current.name)
                 await current.close()
-            candidate = DiffusionModel(model.path, model.name, self.settings.image)
+            candidate = DiffusionModel(model.path, model.name, self.settings.image,
+                                       **model_options(self.settings, model.name))  # fmt: skip
 
             async def evicted() -> None:
                 if self.model is candidate:
@@ -168,13 +188,15 @@ class ImageStudio:
         """Stop the request in flight after the current step; finished images are kept."""
         self._cancel.set()
 
-    def request_defaults(self, prompt: str = "", **changes: Any) -> ImageRequest:
-        """A request with the settings' defaults (size, steps, guidance, variations)."""
+    def request_defaults(self, prompt: str = "", model: str = "", **changes: Any) -> ImageRequest:
+        """A request with the settings' defaults (size, steps, guidance, variations), and
+        the values `model` was last used with in the studio over them."""
         s = self.settings.image
         values: dict[str, Any] = {
             "prompt": prompt, "width": s.width, "height": s.height, "steps": s.steps,
             "guidance": s.guidance, "variations": s.variations,
         }  # fmt: skip
+        values.update(self.memory.recall(model) if model else {})
         values.update(changes)
         return ImageRequest(**values)
 
@@ -188,14 +210,24 @@ class ImageStudio:
         self._busy = True
         self._cancel.clear()
         try:
-            if model is not None:
-                loaded = await self.load(model)
-                yield loaded
-            elif self.model is None or not self.model.loaded:
-                choice = await asyncio.to_thread(self.default_model)
-                if choice is None:
+            if model is None and (self.model is None or not self.model.loaded):
+                model = await asyncio.to_thread(self.default_model)
+                if model is None:
                     raise _no_models_error(self.settings)
-                yield await self.load(choice)
+            if isinstance(model, str):
+                model = await asyncio.to_thread(self.resolve, model)
+            if model is not None and model.kind == remote.REMOTE:  # a server makes them
+                run = remote.generate_remote(request, model, self.settings, self.servers,
+                                             self.gallery, self._cancel)  # fmt: skip
+                async with aclosing(run):
+                    async for event in run:
+                        yield event
+                return
+            # <lora:...> tags and picks found on disk before the load (an unknown one says so)
+            request = await asyncio.to_thread(loras.resolve, request, self.settings)
+            request = await asyncio.to_thread(resolve_upscaler, request, self.settings)
+            if model is not None:
+                yield await self.load(model)
             current = self.model
             assert current is not None
             seeds = seed_plan(request)
@@ -210,7 +242,7 @@ class ImageStudio:
                 return saved.path, saved.id
 
             # One GPU turn per request: it waits while a job that would not fit runs.
-            work = image_work_bytes(request.width, request.height, current.device)
+            work = image_work_bytes(*final_size(request), current.device)
             async with self.residency.gpu_slot(current.name, work):
                 if not current.loaded:  # unloaded for another model while waiting
                     raise PipelineError(
@@ -224,6 +256,15 @@ class ImageStudio:
         finally:
             self._busy = False
 
+    async def upscale(self, image: int | str | Path, factor: float = 2.0,
+                      upscaler: str | None = None) -> Upscaled:  # fmt: skip
+        """A gallery image (by id) or picture file enlarged and saved in the gallery: with
+        `upscaler` (a model's name, "Lanczos"), else a model found, else Lanczos (said)."""
+        from genai_tui.engine.images.upscale import upscale_picture
+
+        return await upscale_picture(self, image, factor, upscaler)
+
     async def aclose(self) -> None:
+        await self.queue.aclose()  # a running job is queued again for the next start
         self.cancel()
         await self.unload()

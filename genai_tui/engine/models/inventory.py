@@ -33,9 +33,11 @@ from genai_tui.engine.models.local_stores import (
     scan_lmstudio,
     total_size,
 )
+from genai_tui.engine.models.lora_info import as_lora
 from genai_tui.engine.models.model_delete import delete_hf, delete_in_folder, refuse_unconfirmed
 from genai_tui.engine.models.ollama import delete_ollama, scan_ollama
 from genai_tui.engine.models.projectors import projector_beside
+from genai_tui.engine.models.upscaler_files import as_upscaler, scan_upscaler_pths
 
 if TYPE_CHECKING:
     from genai_tui.config import Settings
@@ -146,7 +148,8 @@ def scan_local_models(
         ),
         OLLAMA: scan_ollama((ollama_dir or default_ollama_dir()).expanduser()),
         DEMO: [gguf_entry(f"{demo.stem} (demo)", [demo], DEMO, demo.parent)] if demo else [],
-        MODELS_DIR: scan_folder(models_dir.expanduser(), MODELS_DIR),
+        MODELS_DIR: scan_folder(models_dir.expanduser(), MODELS_DIR)
+        + scan_upscaler_pths(models_dir.expanduser(), MODELS_DIR),  # ESRGAN .pth files
     }
     claimed: set[Path] = set()
     kept: dict[str, list[InventoryEntry]] = {}
@@ -155,7 +158,9 @@ def scan_local_models(
         kept[source] = [e for e in entries if real_path(e.path) not in claimed]
         claimed.update(real_path(e.path) for e in entries)
     order = (MODELS_DIR, HF_CACHE, LM_STUDIO, OLLAMA, DEMO)
-    return [entry for source in order for entry in kept[source]]
+    # A single-file checkpoint whose header is a LoRA's is listed as kind "lora", an
+    # ESRGAN-family upscaler's as kind "upscaler".
+    return [as_upscaler(as_lora(entry)) for source in order for entry in kept[source]]
 
 
 def delete_entry(entry: InventoryEntry, *, confirm_store: str | None = None) -> int:

@@ -44,13 +44,13 @@ class InventoryEntry:
     """One model on disk, as the Local models list shows it."""
 
     name: str
-    kind: str  # "gguf" | "diffusers" | "checkpoint" | "other"
+    kind: str  # "gguf" | "diffusers" | "checkpoint" | "lora" | "other"
     path: Path  # the file to load (GGUF: its first part) or the folder
     size: int  # bytes on disk, each blob counted once
     source: str  # "models dir" | "HF cache" | "LM Studio" | "Ollama" | "demo"
     repo_id: str | None = None  # HF cache
     revision: str | None = None  # HF cache commit hash
-    architecture: str | None = None  # GGUF header
+    architecture: str | None = None  # GGUF header; a LoRA: its base family ("SDXL")
     quantization: str | None = None  # GGUF header (or the file name when the header lacks it)
     context_length: int | None = None  # GGUF header
     pipeline: str | None = None  # diffusers: model_index.json `_class_name`
@@ -73,7 +73,8 @@ class InventoryEntry:
         """The kind as listings show it: "gguf vision" (with its projector), "mmproj"."""
         if self.projector is not None:
             return f"{self.kind} vision"
-        return "mmproj" if self.is_projector else self.kind
+        lora = self.kind == "lora" and self.architecture  # "lora SDXL": its base model's family
+        return "mmproj" if self.is_projector else f"lora {self.architecture}" if lora else self.kind
 
     @property
     def can_chat(self) -> bool:
