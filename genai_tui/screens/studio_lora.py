@@ -13,8 +13,9 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Input, Label, OptionList
+from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from genai_tui.engine.core.errors import GenaiError
@@ -51,20 +52,20 @@ class LoraPicker(Dialog[str | None]):
     def compose(self) -> ComposeResult:
         model = f"the loaded {family_name(self.family)} model" if self.family else "any model"
         with Vertical():
-            yield Label(f"LoRAs for {model} · Enter: in or out of the prompt · Esc closes",
-                        classes="title")  # fmt: skip
+            yield Static(Content(f"LoRAs for {model} · Enter: in or out of the prompt · "
+                                 "Esc closes"), classes="title")  # fmt: skip
             if self.loras:
                 yield OptionList(*[self._option(i, f) for i, f in enumerate(self.loras)])
             else:
-                yield Label(Text(
+                yield Static(Text(
                     "No LoRA found. Put .safetensors LoRA files in "
                     f"{printable(self.where)} or download one into the Hugging Face cache."
                 ), classes="hint")  # fmt: skip
             if self.hidden:
-                yield Label(f"{self.hidden} more for other model families are not listed.",
-                            classes="hint")  # fmt: skip
-            yield Label("The weight is the number in <lora:NAME:1>: edit it in the prompt.",
-                        classes="hint")  # fmt: skip
+                yield Static(Content(f"{self.hidden} more for other model families are not "
+                                     "listed."), classes="hint")  # fmt: skip
+            yield Static(Content("The weight is the number in <lora:NAME:1>: edit it in the "
+                                 "prompt."), classes="hint")  # fmt: skip
 
     def _option(self, index: int, lora: LoraFile) -> Option:
         mark = "● " if lora.name.lower() in self.in_prompt else "  "

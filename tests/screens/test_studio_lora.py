@@ -66,7 +66,7 @@ async def test_f12_puts_a_lora_of_the_models_family_in_the_prompt(app: GenaiApp)
         await pilot.press("f12")
         await wait_until(pilot, lambda: isinstance(app.screen, LoraPicker))
         assert len(listed(app)) == 1 and "ink" in listed(app)[0]
-        assert "1 more for other model families" in str(app.screen.query("Label")[-2].render())
+        assert "1 more for other model families" in str(app.screen.query(".hint")[-2].render())
         await pilot.press("enter")
         await wait_until(pilot, lambda: app.screen is studio)
         assert prompt.value == "a red fox <lora:ink:1>" and prompt.has_focus
