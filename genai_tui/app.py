@@ -27,6 +27,7 @@ from genai_tui.textual_fixes import (
 
 if TYPE_CHECKING:
     from textual.await_complete import AwaitComplete
+    from textual.timer import Timer
 
     from genai_tui.config import Settings
     from genai_tui.engine.engine import Engine
@@ -80,6 +81,8 @@ class GenaiApp(App[int]):
         self._start = start
         self._startup_theme = theme
         self._opened = False  # the screens exist (after start-up)
+        self._queue_timer: Timer | None = None
+        self._shutting_down = False  # on_unmount has begun: the engine is closing
         self._after_start: str | None = None  # a screen asked for during start-up
         self.start_error: GenaiError | None = None  # why start-up ended the App
         # App-wide: the download queue's jobs, for every screen's status line and the
@@ -184,8 +187,12 @@ class GenaiApp(App[int]):
         self.call_after_refresh(self._resume_downloads)
         self.call_after_refresh(self._start_gpu)
         # Soon after: the image queue runs what the last run or `gen --queue` left queued.
-        self.set_timer(2.0, lambda: self.engine.images.queue.start())
+        self._queue_timer = self.set_timer(2.0, self._start_queue)
         return self.switch_mode("chat")
+
+    def _start_queue(self) -> None:
+        if not self._shutting_down:  # a callback already posted may still come during shutdown
+            self.engine.images.queue.start()
 
     def _start_gpu(self) -> None:
         """After the first frame: the sampler thread (it imports pynvml) and residency news."""
@@ -330,6 +337,9 @@ class GenaiApp(App[int]):
                     )
 
     async def on_unmount(self) -> None:
+        self._shutting_down = True
+        if self._queue_timer is not None:
+            self._queue_timer.stop()  # it must not start the queue on a closed store
         if hasattr(self, "engine"):  # not when start-up ended the App before it
             await self.engine.aclose()
 

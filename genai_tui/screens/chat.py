@@ -116,8 +116,8 @@ class ChatScreen(ReportsWorkerErrors, ChatAttach, ChatCreate):
     async def show_empty(self) -> None:
         # One scan of every model store, off the event loop (the HF cache can be large).
         default = None if self.remote_choice else await asyncio.to_thread(self.engine.default_model)
-        if self.conv_id is not None:
-            return  # a chat was opened meanwhile
+        if self.conv_id is not None or not self.is_running:
+            return  # a chat was opened meanwhile, or the screen is gone (the App quit)
         await self.messages.remove_children()
         if self.remote_choice is None and default is None:
             text = (

@@ -80,7 +80,8 @@ def test_a_ckpt_of_plain_weights_is_not_called_unsafe(tmp_path: Path) -> None:
     """Tensors only: it gets past unpickling and fails later for its own reason (no
     pipeline config offline), with the usual hint."""
     ckpt = tmp_path / "plain.ckpt"
-    torch.save({"state_dict": {"w": torch.zeros(2)}, "global_step": 7}, ckpt)
+    weights = {"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(2)}  # SD 1.x
+    torch.save({"state_dict": weights, "global_step": 7}, ckpt)
     with pytest.raises(PipelineError) as err:
         from_disk(ckpt, "plain.ckpt", torch.float32)
     assert "pickled" not in err.value.message

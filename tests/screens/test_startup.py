@@ -109,6 +109,7 @@ async def test_text_and_keys_from_startup_reach_the_screens(settings, models_dir
         chat = app.screen
         assert chat.query_one("#prompt").text == "draft"  # typed while starting
         assert chat.query_one("#sidebar").display is False  # Ctrl+B: sidebar hidden
+        await wait_until(pilot, lambda: chat.query("#empty"))  # the chat has opened
 
 
 async def test_a_bad_settings_file_ends_the_app_with_its_message():
