@@ -68,9 +68,15 @@ async def test_compare_screen_runs_side_by_side_and_esc_stops(make_app, server):
         options.select(labels.index("faulty/other-model"))
         screen.query_one("#compare-prompt", Input).value = "Hello both"
         await pilot.press("ctrl+r")
-        await wait_until(pilot, lambda: not screen.running and len(screen.query(MessageView)) == 2
-                         and not any("waiting" in str(s.render())
-                                     for s in screen.query(".column-stats")), 10)  # fmt: skip
+        try:  # 30 s: CI's busy cores; on failure, say what the columns showed
+            await wait_until(pilot, lambda: not screen.running
+                             and len(screen.query(MessageView)) == 2
+                             and not any("waiting" in str(s.render())
+                                         for s in screen.query(".column-stats")), 30)  # fmt: skip
+        except AssertionError:
+            shown = [str(s.render()) for s in screen.query(".column-stats")]
+            texts = [v.text for v in screen.query(MessageView)]
+            raise AssertionError(f"running={screen.running} stats={shown} texts={texts}") from None
         views = list(screen.query(MessageView))
         assert [v.text for v in views] == [REPLY, REPLY]
         stats = [str(s.render()) for s in screen.query(".column-stats")]
