@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genai_tui.engine.core.errors import ImageRequestError, ModelNotFoundError, PipelineError
+from genai_tui.engine.images.families import family as pipeline_family
 from genai_tui.engine.models.lora_info import CONTEXT_WIDTHS, family_name, lora_hash, lora_info
 
 if TYPE_CHECKING:
@@ -233,13 +234,12 @@ def lora_hashes(request: ImageRequest) -> dict[str, str]:
 
 def model_family(pipe: Any) -> str:
     """The family of a loaded diffusers pipeline, as LoRAs name theirs."""
-    name = type(pipe).__name__
-    if "Flux" in name:
-        return "flux"
-    if "StableDiffusion3" in name:
-        return "sd3"
-    if getattr(pipe, "text_encoder_2", None) is not None or "XL" in name:
+    kind = pipeline_family(type(pipe).__name__)
+    if kind != "sd1":
+        return kind
+    if getattr(pipe, "text_encoder_2", None) is not None:
         return "sdxl"
+    # SD 1.x and 2.x share pipeline classes; LoRAs tell them apart by the UNet's width.
     width = getattr(getattr(getattr(pipe, "unet", None), "config", None), "cross_attention_dim",
                     None)  # fmt: skip
     return CONTEXT_WIDTHS.get(width, "sd1") if isinstance(width, int) else "sd1"
