@@ -17,6 +17,10 @@ model write long; the script checks that all three replies are identical.
 
 Figures, per path (median over --repeats):
   decode tok/s  (tokens - 1) / (end - first token): the streaming rate
+  paired        the median of each repeat's own TUI/raw ratio (the paths run back to
+                back in a repeat): steadier where the machine's speed drifts
+  first token   Enter to the first frame written after the first token arrived
+                (`ui_first_token_ms`), beside raw's first token (`raw_first_token_ms`)
   wall tok/s    tokens / (end - request): includes prompt processing
   end           raw: loop exits; engine: the stream is exhausted (after
                 ChatDone); tui: the reply worker is done and the next frame
@@ -342,6 +346,13 @@ class BackgroundLoad:
         return self.other_s / self.wall_s if self.wall_s > 0 else None
 
 
+def paired(path: Series, base: Series) -> float | None:
+    """The median over repeats of `path`'s decode rate over `base`'s in the same repeat."""
+    ratios = [p.decode_tps / b.decode_tps for p, b in zip(path.runs, base.runs, strict=True)
+              if b.decode_tps]  # fmt: skip
+    return round(statistics.median(ratios), 4) if ratios else None
+
+
 def percentile(values: list[float], pct: float) -> float:
     if not values:
         return 0.0
@@ -357,7 +368,8 @@ async def type_prompt(pilot: Any, screen: Any) -> None:
         screen.prompt.text = PROMPT
 
 
-async def run_tui_once(pilot: Any, timer: StreamTimer, lag: LagMonitor | None, driver: Any) -> Run:
+async def run_tui_once(pilot: Any, timer: StreamTimer, lag: LagMonitor | None, driver: Any,
+                       profiler: cProfile.Profile | None = None) -> Run:  # fmt: skip
     from genai_tui.screens.chat import ChatScreen
     from genai_tui.widgets.message_view import MessageView
 
@@ -369,6 +381,8 @@ async def run_tui_once(pilot: Any, timer: StreamTimer, lag: LagMonitor | None, d
     timer.reset()
     if lag is not None:
         lag.start()
+    if profiler is not None:
+        profiler.enable()
     cpu_start = time.thread_time()  # this coroutine runs on the app's event-loop thread
     start = time.perf_counter()
     await pilot.press("enter")
@@ -383,6 +397,8 @@ async def run_tui_once(pilot: Any, timer: StreamTimer, lag: LagMonitor | None, d
                 break
             await asyncio.sleep(0.001)
     ui_cpu = time.thread_time() - cpu_start
+    if profiler is not None:
+        profiler.disable()
     if lag is not None:
         await lag.stop()
     frames = sum(1 for t in driver.frames if start <= t <= end) if driver is not None else 0
@@ -447,11 +463,7 @@ async def _bench(args: argparse.Namespace, log: Callable[[str], None], tmp: Path
             with load:
                 raw.runs.append(run_raw(raw_llm, settings))  # blocks the (idle) loop
                 eng.runs.append(await run_engine(engine_b))
-                if profiler is not None:
-                    profiler.enable()
-                tui.runs.append(await run_tui_once(pilot, timer, lag, driver))
-                if profiler is not None:
-                    profiler.disable()
+                tui.runs.append(await run_tui_once(pilot, timer, lag, driver, profiler))
             log(
                 f"repeat {i + 1}/{args.repeats}: decode tok/s raw {raw.runs[-1].decode_tps:.1f}"
                 f" · engine {eng.runs[-1].decode_tps:.1f} · tui {tui.runs[-1].decode_tps:.1f}"
@@ -479,6 +491,11 @@ async def _bench(args: argparse.Namespace, log: Callable[[str], None], tmp: Path
         "tui_tps": round(tui_tps, 2),
         "engine_over_raw": round(eng_tps / raw_tps, 4) if raw_tps else None,
         "tui_over_raw": round(tui_tps / raw_tps, 4) if raw_tps else None,
+        # Each repeat runs raw, engine and TUI back to back: the median of the repeats'
+        # own ratios is steadier than the ratio of medians where the machine's speed
+        # drifts (a shared VM's neighbours).
+        "engine_over_raw_paired": paired(eng, raw),
+        "tui_over_raw_paired": paired(tui, raw),
         "lag_p50_ms": round(percentile(lag.samples, 50) * 1000, 2),
         "lag_p99_ms": round(percentile(lag.samples, 99) * 1000, 2),
         "tokens": tokens,
@@ -516,6 +533,11 @@ def report(out: dict[str, Any], args: argparse.Namespace) -> None:
             f"{p.name:<8} {decode:>13.1f} {decode / base_decode:>7.3f} {wall:>11.1f} "
             f"{wall / base_wall:>7.3f} {p.median('ttft') * 1000:>8.1f}"
         )
+    per_repeat = " ".join(f"{t.decode_tps / r.decode_tps:.3f}"
+                          for r, t in zip(raw.runs, tui.runs, strict=True))  # fmt: skip
+    print(f"paired  tui/raw per repeat: {per_repeat} · median {result['tui_over_raw_paired']}")
+    print(f"first   Enter to the first token on screen {result['ui_first_token_ms']:.1f} ms · "
+          f"raw first token {result['raw_first_token_ms']:.1f} ms")
     print()
     same = "identical" if not d["mismatches"] else "DIFFER: " + ", ".join(d["mismatches"])
     print(
@@ -568,7 +590,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="use Textual's stock headless driver (frames are not encoded)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
     p.add_argument("--profile", metavar="FILE",
-                   help="cProfile the app's event-loop thread during the timed TUI runs "
+                   help="cProfile the app's event-loop thread from Enter to the reply's last frame "
                    "(it slows them: the figures are then not comparable)")  # fmt: skip
     args = p.parse_args(argv)
     args.model = args.model or default_model()

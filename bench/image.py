@@ -20,6 +20,8 @@ a null terminal driver (frames encoded, bytes dropped; see chat_stream.py) as a
 Figures (median over --repeats):
   s/image   wall time of the request / images made
   ratio     each path's s/image over raw's: the overhead (target tui/raw ≤ 1.05)
+  paired    the median of each repeat's own ratio (the paths run back to back in a
+            repeat): steadier where the machine's speed drifts between repeats
   lag       how late a 10 ms asyncio timer fires during one more, untimed (c) request
             (p50/p99; target p99 ≤ 50 ms): the probe wakes the loop 100 times a second,
             which would cost the timed requests about as much CPU as the studio's drawing
@@ -272,6 +274,12 @@ async def _bench(args: argparse.Namespace, log: Callable[[str], None], tmp: Path
         "tui_s_per_image": round(tui, 4),
         "engine_over_raw": round(eng / raw, 4),
         "tui_over_raw": round(tui / raw, 4),
+        # The median of each repeat's own ratio (raw, engine and TUI run back to back):
+        # steadier than the ratio of medians where the machine's speed drifts.
+        "engine_over_raw_paired": round(statistics.median(
+            e / r for e, r in zip(eng_s, raw_s, strict=True)), 4),  # fmt: skip
+        "tui_over_raw_paired": round(statistics.median(
+            t / r for t, r in zip(tui_s, raw_s, strict=True)), 4),  # fmt: skip
         "lag_p50_ms": round(percentile(lag.samples, 50) * 1000, 2),
         "lag_p99_ms": round(percentile(lag.samples, 99) * 1000, 2),
         "ui_ms_per_image": round(statistics.median(UI_CPU[1:]) * 1000, 1),  # not the warm-up
@@ -294,6 +302,8 @@ def report(out: dict[str, Any]) -> None:
     for name in ("raw", "engine", "tui"):
         s = r[f"{name}_s_per_image"]
         print(f"{name:<8} {s:>9.3f} {s / r['raw_s_per_image']:>7.3f}")
+    print(f"paired  median of each repeat's own ratio: engine {r['engine_over_raw_paired']:.3f}"
+          f" · tui {r['tui_over_raw_paired']:.3f}")  # fmt: skip
     print()
     print(f"pixels  {'identical for the same seed' if r['identical'] else 'DIFFER'} across paths")
     print(f"lag     p50 {r['lag_p50_ms']:.1f} ms · p99 {r['lag_p99_ms']:.1f} ms · max "

@@ -37,6 +37,7 @@ from genai_tui.screens.chat_keys import CHAT_KEYS, PROMPT_PLACEHOLDER
 from genai_tui.widgets.chat_status import ChatStatus, stats_line
 from genai_tui.widgets.conversation_list import ConversationList
 from genai_tui.widgets.downloads_line import DownloadsLine
+from genai_tui.widgets.draw_now import draw_now
 from genai_tui.widgets.gpu_line import GpuLine
 from genai_tui.widgets.image_thumbs import thumbs_for
 from genai_tui.widgets.picture_message import PictureMessage
@@ -175,10 +176,8 @@ class ChatScreen(ReportsWorkerErrors, ChatAttach, ChatCreate):
         if not (text or self.attached) or self._busy():
             return
         conv_id = self._ensure_conversation()
-        self.prompt.clear()
-        for empty in self.messages.query("#empty"):
-            await empty.remove()
         if (command := create_command(text)) and not self.editing:
+            await self._clear_prompt()
             await self.start_create(*command)
             return
         images = self.take_images()  # sent as pictures, to a model that takes them
@@ -190,11 +189,19 @@ class ChatScreen(ReportsWorkerErrors, ChatAttach, ChatCreate):
             events = self.engine.attachments.reply_with_images(conv_id, text, images)
         else:
             events = self.engine.chat(conv_id, text)
-        events = Started(events)  # the model starts on the prompt while the views mount
+        # The model starts on the prompt at the next await, before the screen's own work:
+        # clearing the prompt box, mounting the views, drawing them.
+        events = Started(events)
+        await self._clear_prompt()
         view = message_view("assistant", streaming=True)  # one mount: one layout, one frame
         thumbs = thumbs_for("user", {IMAGES_META: list(images)})
         await self.messages.mount_all([message_view("user", text), *thumbs, view])
         self.stream_reply(events, view=view)
+
+    async def _clear_prompt(self) -> None:
+        self.prompt.clear()
+        for empty in self.messages.query("#empty"):
+            await empty.remove()
 
     @work(exclusive=True, group="chat", exit_on_error=False)
     async def stream_reply(
@@ -217,6 +224,7 @@ class ChatScreen(ReportsWorkerErrors, ChatAttach, ChatCreate):
                     now = time.monotonic()
                     if now - last_token > FLUSH_INTERVAL_S:  # the first, or after a pause:
                         await view.flush()  # on screen now, not at the next tick
+                        draw_now(self.screen)
                     last_token = now
                     if now - last_update > STATUS_INTERVAL_S:
                         last_update = now

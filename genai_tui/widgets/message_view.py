@@ -138,6 +138,7 @@ class MessageView(Vertical):
         self._thinking = thinking
         self._meta = meta
         self._stream: MarkdownStream | None = None
+        self._written = False  # the first write appends at once; then a stream takes them
         self._thinking_stream: MarkdownStream | None = None
         self._pending: list[str] = []
         self._pending_thinking: list[str] = []
@@ -153,9 +154,8 @@ class MessageView(Vertical):
             yield Static(Content(printable(self._content)), id="body", classes="plain")
         else:
             yield ReplyMarkdown(printable(self._content), id="body", waiting=self.streaming)
-        meta = Static(Content(self._meta), classes="meta", id="meta")
-        meta.display = bool(self._meta)
-        yield meta
+        if self._meta:  # made when there is one: a message's first frame costs less
+            yield Static(Content(self._meta), classes="meta", id="meta")
 
     @staticmethod
     def _thinking_section(text: str) -> Collapsible:
@@ -205,6 +205,12 @@ class MessageView(Vertical):
         await self._write(text)
 
     async def _write(self, text: str) -> None:
+        if not self._written:
+            self._written = True
+            # The first words are in the document when this returns (a stream's task
+            # would append them later), so the caller can put them on screen at once.
+            await self.body.append(printable(text))
+            return
         if self._stream is None:
             self._stream = Markdown.get_stream(self.body)
         await self._stream.write(printable(text))
@@ -231,9 +237,13 @@ class MessageView(Vertical):
         self.set_meta(meta)
 
     def set_meta(self, meta: str) -> None:
-        widget = self.query_one("#meta", Static)
-        widget.update(Content(meta))
-        widget.display = bool(meta)
+        """Show `meta` (the stats line) under the message; "" hides it."""
+        if found := self.query("#meta"):
+            widget = found.first(Static)
+            widget.update(Content(meta))
+            widget.display = bool(meta)
+        elif meta:
+            self.mount(Static(Content(meta), classes="meta", id="meta"))
 
     async def show_error(self, message: str) -> None:
         await self.finish()

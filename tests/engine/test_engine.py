@@ -141,6 +141,30 @@ async def test_reply_streams_and_is_saved_with_stats(engine: Engine) -> None:
     assert not engine.generating
 
 
+async def test_the_model_starts_on_the_prompt_while_the_event_loop_is_busy(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chat screen draws the user's message while the reply's first step runs
+    (bridge.Started). That step hands the prompt to the model's thread without waiting
+    for the event loop again, so the model reads the prompt while the loop draws."""
+    from genai_tui.engine.chat.local import LocalChatModel
+    from genai_tui.engine.core.bridge import Started
+
+    reading = threading.Event()
+    real = LocalChatModel._generate
+
+    def generate(self: LocalChatModel, *args: object) -> object:
+        reading.set()
+        return real(self, *args)
+
+    monkeypatch.setattr(LocalChatModel, "_generate", generate)
+    conv = engine.new_conversation()
+    events = Started(engine.chat(conv.id, "Say hi."))
+    await asyncio.sleep(0)  # the screen's first await: the reply's first step runs
+    assert reading.wait(10), "the model waited for the event loop before starting"
+    assert answer(await run(events))  # the loop blocked meanwhile, as a long frame does
+
+
 async def test_greedy_replies_are_deterministic(engine: Engine) -> None:
     # Same cache state before each run (see test_llm_local.test_greedy_is_deterministic).
     warmup = engine.new_conversation()

@@ -130,3 +130,41 @@ async def test_a_reply_with_no_words_leaves_no_ellipsis():
         await pilot.pause()
         shown = screen_text(app)
         assert "…" not in shown and "stopped before it said anything" in shown
+
+
+def recording_driver() -> type:
+    """A terminal driver that keeps what Textual writes (a real terminal's bytes)."""
+    from textual.drivers.headless_driver import HeadlessDriver
+
+    class Recording(HeadlessDriver):
+        written: list[str] = []
+
+        @property
+        def is_headless(self) -> bool:
+            return False  # Textual encodes and writes each frame, as for a terminal
+
+        def write(self, data: str) -> None:
+            Recording.written.append(data)
+
+    return Recording
+
+
+async def test_the_first_words_reach_the_terminal_at_once():
+    """The chat screen flushes a reply's first words and draws them then (draw_now),
+    without waiting for Textual's next update tick (up to 33 ms after a long frame)."""
+    from genai_tui.widgets.draw_now import draw_now
+
+    app = Waiting()
+    app.driver_class = driver = recording_driver()
+    async with app.run_test(headless=False, size=(60, 20)) as pilot:
+        await pilot.pause()
+        view = app.query_one(MessageView)
+        driver.written.clear()
+        view.buffer("Lighthouse")
+        await view.flush()  # the words are in the document when this returns
+        draw_now(app.screen)  # and on the terminal when this does: nothing awaited between
+        assert "Lighthouse" in "".join(driver.written)
+        await stream(pilot, view, [" keeper"])
+        await view.finish()
+        await pilot.pause()
+        assert "Lighthouse keeper" in screen_text(app)

@@ -8,9 +8,7 @@ results cross into asyncio with `loop.call_soon_threadsafe`.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
-import ctypes
 import dataclasses
 import io
 import threading
@@ -21,6 +19,7 @@ from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
+from genai_tui.engine.chat.llama_log import LLAMA_LOG
 from genai_tui.engine.chat.llama_options import (
     OVERHEAD_BYTES,
     kv_cache_bytes,
@@ -44,34 +43,7 @@ from genai_tui.engine.models.gguf_info import GGUFInfo, read_gguf
 
 __all__ = ["OVERHEAD_BYTES", "LocalChatModel", "SamplingParams", "memory_needed"]
 
-
-class _LlamaLog:
-    """Keeps llama.cpp's recent log lines (instead of printing them on the terminal)."""
-
-    def __init__(self) -> None:
-        self.lines: collections.deque[str] = collections.deque(maxlen=200)
-        self.kv_size = ""  # the KV cache's size line of the last load (before the deque drops it)
-        self._callback: Any = None
-
-    def install(self, llama_cpp: Any) -> None:
-        if self._callback is not None:
-            return
-
-        @llama_cpp.llama_log_callback
-        def callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-            line = text.decode("utf-8", errors="replace")
-            self.lines.append(line)
-            if "llama_kv_cache: size" in line:
-                self.kv_size = line
-
-        self._callback = callback  # keep a reference: C holds only a pointer
-        llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
-
-    def text(self) -> str:
-        return "".join(self.lines)
-
-
-LLAMA_LOG = _LlamaLog()
+INLINE_COUNT_CHARS = 16_000  # a prompt this short is counted on the calling thread
 
 
 def gpu_offload_supported() -> bool:
@@ -123,13 +95,19 @@ class LocalChatModel:
         self._llm: Any = None
         self._formatter: Any = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="genai-llm")
+        self._busy = threading.Lock()  # held while llama.cpp works (it is not thread-safe)
 
     @property
     def loaded(self) -> bool:
         return self._llm is not None
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._locked, fn, *args)
+
+    def _locked(self, fn: Callable[..., Any], *args: Any) -> Any:
+        with self._busy:
+            return fn(*args)
 
     # -- loading ------------------------------------------------------------
 
@@ -282,6 +260,15 @@ class LocalChatModel:
         return len(self._llm.tokenize(text.encode(), add_bos=False, special=True))
 
     async def count_prompt(self, messages: list[dict[str, str]]) -> tuple[int, str]:
+        # A short prompt is counted at once while the model's thread is idle (about a
+        # millisecond): a trip through that thread would wait for the event loop, busy
+        # drawing the user's message, and the model would start on the prompt later.
+        if sum(len(str(m.get("content", ""))) for m in messages) <= INLINE_COUNT_CHARS:
+            if self._busy.acquire(blocking=False):
+                try:
+                    return self._count_sync(messages)
+                finally:
+                    self._busy.release()
         return await self._run(self._count_sync, messages)
 
     async def count_text(self, text: str) -> int:
@@ -305,7 +292,8 @@ class LocalChatModel:
         """
         work = ThreadStream[str, ChatStats](
             self._executor,
-            lambda emit: self._generate(messages, params, cancel, emit, prompt_tokens),
+            lambda emit: self._locked(self._generate, messages, params, cancel, emit,
+                                      prompt_tokens),  # fmt: skip
             cancel,
         )
         delivered: list[str] = []
