@@ -7,6 +7,7 @@ through `printable` first: model output is data, never terminal control.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -58,6 +59,10 @@ class StreamParagraph(MarkdownParagraph):
 
 
 WAITING = "…"  # a streaming reply's body until its first words
+# What may make a paragraph's text more than its words (emphasis, code, links, HTML,
+# entities, escapes, breaks, tables, headings, autolinks).
+MAYBE_MARKUP = re.compile(r"[\n\\`*_~<>\[\]!&|#:$]")
+PLAIN_PREFIX = 12  # a paragraph this long, with a space, can no longer become a list
 
 
 class ReplyMarkdown(Markdown):
@@ -89,7 +94,31 @@ class ReplyMarkdown(Markdown):
             self.waiting = False
             self._markdown = ""
             self._last_parsed_line = 0
+        elif self._append_words(markdown):
+            return AwaitComplete()
         return super().append(markdown)
+
+    def _append_words(self, markdown: str) -> bool:
+        """Plain words added to an open paragraph of plain words: its text is set from its
+        source at once (what the parser would make of it: whitespace runs as one space,
+        the ends trimmed), without parsing the open block again and building a widget per
+        block to copy from. Anything that could be markup, a new line or a paragraph that
+        could still turn into another block goes the parser's way (False)."""
+        blocks = self.children
+        last = blocks[-1] if blocks else None
+        if type(last) is not StreamParagraph or self.lock.is_locked:
+            return False
+        start, end = last.source_range
+        lines = self._markdown.splitlines(keepends=True)
+        if end < len(lines) or self._markdown.endswith("\n"):
+            return False  # the paragraph is not the open end of the document
+        text = "".join(lines[start:]) + markdown
+        words = " ".join(text.split())
+        if MAYBE_MARKUP.search(text) or len(words) < PLAIN_PREFIX or " " not in words:
+            return False
+        self._markdown += markdown
+        last.set_content(Content(words))
+        return True
 
     async def stop_waiting(self) -> None:
         """No words came (an empty reply, an error): WAITING goes."""

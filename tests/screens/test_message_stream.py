@@ -168,3 +168,41 @@ async def test_the_first_words_reach_the_terminal_at_once():
         await view.finish()
         await pilot.pause()
         assert "Lighthouse keeper" in screen_text(app)
+
+
+async def test_plain_words_skip_the_parser_and_show_as_it_would(monkeypatch):
+    """Words streamed into an open paragraph of plain words are set without parsing the
+    open block again; the paragraph shows what the parser makes of it, and markup that
+    comes later still goes through the parser."""
+    from genai_tui.widgets.message_view import markdown_parser
+
+    parser = markdown_parser()
+    parses = [0]
+    real_parse = parser.parse
+
+    def counted(text, env=None):
+        parses[0] += 1
+        return real_parse(text, env)
+
+    monkeypatch.setattr(parser, "parse", counted)
+    app = Waiting()
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.pause()
+        view = app.query_one(MessageView)
+        await stream(pilot, view, ["The keeper", "  lit", " the lamp"])  # 12+ chars: plain
+        before = parses[0]
+        words = [" at", " dusk,", " as", "  every", " night", " before."]
+        await stream(pilot, view, words)
+        assert parses[0] == before  # no parse for plain words
+        paragraph = view.body.query_one(StreamParagraph)
+        assert str(paragraph.render()) == "The keeper lit the lamp at dusk, as every night before."
+        await stream(pilot, view, [" It was *bright*", " and", "\n\n", "- a list"])
+        assert parses[0] > before  # markup, a new line: the parser's way
+        await view.finish()
+        await pilot.pause()
+        first = view.body.query(StreamParagraph).first()
+        assert str(first.render()) == (
+            "The keeper lit the lamp at dusk, as every night before. It was bright and"
+        )
+        assert view.body.source == view.text
+        assert "a list" in screen_text(app)
