@@ -172,3 +172,22 @@ def tiny_sd_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tiny_sd import build_tiny_sd
 
     return build_tiny_sd(tmp_path_factory.mktemp("tiny-sd") / "tiny-sd")
+
+
+@pytest.fixture
+def gen(tmp_path: Path, tiny_sd_dir: Path, capsys: pytest.CaptureFixture[str]):
+    """`genai-tui gen ARGS` with the tiny SD pipeline in a fresh models dir, as
+    (exit code, stdout, stderr)."""
+    from genai_tui.cli import main
+
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "tiny-sd").symlink_to(tiny_sd_dir)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(["--data-dir", str(tmp_path / "data"), "--models-dir", str(models),
+                     "gen", *args])  # fmt: skip
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

@@ -8,23 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from genai_tui.cli import main
 from genai_tui.engine.images.png_params import read_params
-
-
-@pytest.fixture
-def gen(tmp_path: Path, tiny_sd_dir: Path, capsys):
-    models = tmp_path / "models"
-    models.mkdir()
-    (models / "tiny-sd").symlink_to(tiny_sd_dir)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(["--data-dir", str(tmp_path / "data"), "--models-dir", str(models),
-                     "gen", *args])  # fmt: skip
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def test_prints_the_saved_paths(gen, tmp_path: Path) -> None:

@@ -8,25 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from genai_tui.cli import main
 from genai_tui.config import load_settings
 from genai_tui.engine.engine import Engine
 from genai_tui.engine.images.queue import lock_path, try_lock
-
-
-@pytest.fixture
-def gen(tmp_path: Path, tiny_sd_dir: Path, capsys):
-    models = tmp_path / "models"
-    models.mkdir()
-    (models / "tiny-sd").symlink_to(tiny_sd_dir)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(["--data-dir", str(tmp_path / "data"), "--models-dir", str(models),
-                     "gen", *args])  # fmt: skip
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def test_queued_jobs_wait_for_the_app_and_run_there(gen, tmp_path: Path) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -52,3 +54,23 @@ async def send(pilot, app: GenaiApp, text: str) -> None:
     prompt.text = text
     prompt.focus()
     await pilot.press("enter")
+
+
+@pytest.fixture
+def known_cell_size():
+    """As textual-image's own tests: a known cell size instead of asking a terminal."""
+    from textual_image._terminal import CellSize, get_cell_size
+
+    get_cell_size._result = CellSize(10, 20)  # type: ignore[attr-defined]
+    yield
+
+
+def studio_maker(settings: Settings, tiny_sd_dir: Path, **image: object) -> Callable[[], GenaiApp]:
+    """Apps whose models dir holds the tiny SD pipeline as `tiny-sd`, drawn in half cells
+    on one thread at 64x64, with the `image` settings given over those."""
+    folder = settings.models_path
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tiny-sd").symlink_to(tiny_sd_dir)
+    fields = {"renderer": "halfcell", "threads": 1, "width": 64, "height": 64} | image
+    s = settings.model_copy(update={"image": settings.image.model_copy(update=fields)})
+    return lambda: GenaiApp(s, Engine(s))

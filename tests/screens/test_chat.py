@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
-from textual.widgets import Markdown, OptionList
+from textual.widgets import OptionList
 
 from genai_tui.screens.chat import ChatScreen
-from genai_tui.screens.dialogs import ConfirmDialog, ModelPicker, TextDialog
 from genai_tui.widgets.message_view import MessageView
 
 from .conftest import SIZE, send, wait_idle, wait_until

@@ -24,12 +24,7 @@ IMAGES = {"renderer": "halfcell", "threads": 1, "width": 64, "height": 64, "step
           "variations": 2, "preview_every": 0}  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def _cell_size():
-    from textual_image._terminal import CellSize, get_cell_size
-
-    get_cell_size._result = CellSize(10, 20)  # type: ignore[attr-defined]
-    yield
+pytestmark = pytest.mark.usefixtures("known_cell_size")
 
 
 @pytest.fixture

@@ -14,35 +14,17 @@ from genai_tui.widgets.gallery_list import GalleryList
 from genai_tui.widgets.image_view import ImageTile
 from genai_tui.widgets.image_viewer import ImageViewer
 
-from .conftest import wait_until
+from .conftest import studio_maker, wait_until
 
 SIZE = (80, 24)
 
 
-@pytest.fixture(autouse=True)
-def _cell_size():
-    """As textual-image's own tests: a known cell size instead of asking a terminal."""
-    from textual_image._terminal import CellSize, get_cell_size
-
-    get_cell_size._result = CellSize(10, 20)  # type: ignore[attr-defined]
-    yield
+pytestmark = pytest.mark.usefixtures("known_cell_size")
 
 
 @pytest.fixture
 def studio_app(settings, tiny_sd_dir):
-    folder = settings.models_path
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "tiny-sd").symlink_to(tiny_sd_dir)
-    image = settings.image.model_copy(update={
-        "renderer": "halfcell", "threads": 1, "width": 64, "height": 64, "steps": 4,
-        "variations": 4, "preview_every": 1,
-    })  # fmt: skip
-    s = settings.model_copy(update={"image": image})
-
-    def make() -> GenaiApp:
-        return GenaiApp(s, Engine(s))
-
-    return make
+    return studio_maker(settings, tiny_sd_dir, steps=4, variations=4, preview_every=1)
 
 
 async def open_studio(pilot) -> None:

@@ -12,39 +12,25 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 from textual.widgets import Input
 
-from genai_tui.app import GenaiApp
-from genai_tui.engine.engine import Engine
 from genai_tui.engine.images.diffusion_params import ImageRequest
 from genai_tui.engine.images.png_params import read_params
 from genai_tui.widgets.gallery_list import GalleryList
 
-from .conftest import wait_until
+from .conftest import studio_maker, wait_until
 
 SIZE = (80, 24)
 
 
-@pytest.fixture(autouse=True)
-def _cell_size():
-    from textual_image._terminal import CellSize, get_cell_size
-
-    get_cell_size._result = CellSize(10, 20)  # type: ignore[attr-defined]
-    yield
+pytestmark = pytest.mark.usefixtures("known_cell_size")
 
 
 @pytest.fixture
 def studio_app(settings, tiny_sd_dir):
-    folder = settings.models_path
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "tiny-sd").symlink_to(tiny_sd_dir)
-    (folder / "tiny-sd-b").mkdir()  # a second model: its own folder, the same files
+    folder = settings.models_path / "tiny-sd-b"  # a second model: its own folder, the same files
+    folder.mkdir(parents=True)
     for part in tiny_sd_dir.iterdir():
-        (folder / "tiny-sd-b" / part.name).symlink_to(part)
-    image = settings.image.model_copy(update={
-        "renderer": "halfcell", "threads": 1, "width": 64, "height": 64, "steps": 2,
-        "variations": 1, "default_model": "tiny-sd",
-    })  # fmt: skip
-    s = settings.model_copy(update={"image": image})
-    return lambda: GenaiApp(s, Engine(s))
+        (folder / part.name).symlink_to(part)
+    return studio_maker(settings, tiny_sd_dir, steps=2, variations=1, default_model="tiny-sd")
 
 
 async def open_studio(pilot) -> None:

@@ -5,28 +5,18 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Input, TabbedContent
 
-from genai_tui.app import GenaiApp
-from genai_tui.engine.engine import Engine
 from genai_tui.engine.images.queue import lock_path, try_lock
 from genai_tui.screens.dialogs import ConfirmDialog
 from genai_tui.widgets.image_queue import ImageQueueList
 
-from .conftest import wait_until
+from .conftest import studio_maker, wait_until
 
 SIZE = (80, 24)
 
 
 @pytest.fixture
 def studio_app(settings, tiny_sd_dir):
-    folder = settings.models_path
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "tiny-sd").symlink_to(tiny_sd_dir)
-    image = settings.image.model_copy(update={
-        "renderer": "halfcell", "threads": 1, "width": 64, "height": 64, "steps": 2,
-        "variations": 1,
-    })  # fmt: skip
-    s = settings.model_copy(update={"image": image})
-    return lambda: GenaiApp(s, Engine(s))
+    return studio_maker(settings, tiny_sd_dir, steps=2, variations=1)
 
 
 def status(screen) -> str:

@@ -16,12 +16,7 @@ from .conftest import wait_until
 KEY = "sk-studio-remote-0123456789"
 
 
-@pytest.fixture(autouse=True)
-def _cell_size():
-    from textual_image._terminal import CellSize, get_cell_size
-
-    get_cell_size._result = CellSize(10, 20)  # type: ignore[attr-defined]
-    yield
+pytestmark = pytest.mark.usefixtures("known_cell_size")
 
 
 async def test_the_picker_lists_the_remote_model_and_the_studio_generates_with_it(

@@ -5,33 +5,18 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Input
 
-from genai_tui.app import GenaiApp
-from genai_tui.engine.engine import Engine
 
-from .conftest import wait_until
+from .conftest import studio_maker, wait_until
 
 SIZE = (80, 24)
 
 
-@pytest.fixture(autouse=True)
-def _cell_size():
-    from textual_image._terminal import CellSize, get_cell_size
-
-    get_cell_size._result = CellSize(10, 20)  # type: ignore[attr-defined]
-    yield
+pytestmark = pytest.mark.usefixtures("known_cell_size")
 
 
 @pytest.fixture
 def studio_app(settings, tiny_sd_dir):
-    folder = settings.models_path
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "tiny-sd").symlink_to(tiny_sd_dir)
-    image = settings.image.model_copy(update={
-        "renderer": "halfcell", "threads": 1, "width": 64, "height": 64, "steps": 2,
-        "variations": 1, "preview_every": 0,
-    })  # fmt: skip
-    s = settings.model_copy(update={"image": image})
-    return lambda: GenaiApp(s, Engine(s))
+    return studio_maker(settings, tiny_sd_dir, steps=2, variations=1, preview_every=0)
 
 
 async def test_u_upscales_the_selected_picture_and_f8_sets_the_hires_fix(studio_app) -> None:
