@@ -30,9 +30,10 @@ from genai_tui.engine.core.events import (
 )
 from genai_tui.engine.engine import Engine
 from genai_tui.engine.models.inventory import LocalModel
-from genai_tui.screens.chat_actions import message_meta, message_view
+from genai_tui.screens.chat_actions import message_view
 from genai_tui.screens.chat_attach import ChatAttach
 from genai_tui.screens.chat_create import ChatCreate, create_command
+from genai_tui.screens.chat_history import ChatHistory
 from genai_tui.screens.chat_keys import CHAT_KEYS, PROMPT_PLACEHOLDER
 from genai_tui.widgets.chat_status import ChatStatus, stats_line
 from genai_tui.widgets.conversation_list import ConversationList
@@ -40,7 +41,6 @@ from genai_tui.widgets.downloads_line import DownloadsLine
 from genai_tui.widgets.draw_now import draw_now
 from genai_tui.widgets.gpu_line import GpuLine
 from genai_tui.widgets.image_thumbs import thumbs_for
-from genai_tui.widgets.picture_message import PictureMessage
 from genai_tui.widgets.prompt_input import PromptInput
 from genai_tui.workbench import ReportsWorkerErrors
 
@@ -51,7 +51,7 @@ STATUS_INTERVAL_S = 0.5  # live token counter refresh while streaming
 FLUSH_INTERVAL_S = 1 / 15  # streamed text reaches the screen at most this often
 
 
-class ChatScreen(ReportsWorkerErrors, ChatAttach, ChatCreate):
+class ChatScreen(ReportsWorkerErrors, ChatAttach, ChatHistory, ChatCreate):
     CSS_PATH = "chat.tcss"
 
     BINDINGS = CHAT_KEYS
@@ -134,7 +134,8 @@ class ChatScreen(ReportsWorkerErrors, ChatAttach, ChatCreate):
         await self.messages.mount(Static(Content(text), id="empty"))
         self.status.set(model=self._model_label(default), context=(0, 0), params="")
 
-    async def show_conversation(self, conv_id: int) -> None:
+    async def show_conversation(self, conv_id: int, keep: int | None = None) -> None:
+        """Show chat `conv_id`: its last messages (from message `keep`, if older)."""
         self.conv_id = conv_id
         self.editing = False
         conv = self.engine.conversation(conv_id)
@@ -142,12 +143,7 @@ class ChatScreen(ReportsWorkerErrors, ChatAttach, ChatCreate):
         messages = self.engine.messages(conv_id)
         container = self.messages
         await container.remove_children()
-        views = [
-            view for m in messages if m.role != "system" for view in (
-                message_view(m.role, m.content, m.thinking, message_meta(m), message_id=m.id)
-                if not m.kind else PictureMessage(m.kind, m.meta, self.renderer, message_id=m.id),
-                *thumbs_for(m.role, m.meta))  # the images sent with a user message
-        ]
+        views = self.window(messages, keep)
         if views:
             await container.mount_all(views)
         else:
@@ -276,6 +272,7 @@ class ChatScreen(ReportsWorkerErrors, ChatAttach, ChatCreate):
             flusher.stop()
             await events.aclose()
             self.refresh_list()
+        await self.trim_history()
 
     async def _show_error(self, view: MessageView, exc: GenaiError) -> None:
         if not view.text:

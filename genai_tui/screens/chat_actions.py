@@ -66,6 +66,8 @@ class ChatActions(ChatBranching):
 
         def refresh_list(self) -> None: ...
 
+        def all_replies(self) -> list[str]: ...
+
         async def action_new_chat(self) -> None: ...
 
         def _busy(self) -> bool: ...
@@ -130,7 +132,7 @@ class ChatActions(ChatBranching):
         self.notify(f"Copied the last reply ({len(text):,} characters).")
 
     def action_copy_code(self) -> None:
-        replies = [v.text for v in self.messages.query("MessageView") if v.role == "assistant"]
+        replies = self.all_replies()  # the earlier messages too, drawn or not
         code = next((c for c in map(last_code_block, reversed(replies)) if c is not None), None)
         if code is None:
             self.notify("No code block in this chat.", severity="warning")

@@ -65,7 +65,7 @@ class ChatBranching(Screen[None]):
 
         def _busy(self) -> bool: ...
 
-        async def show_conversation(self, conv_id: int) -> None: ...
+        async def show_conversation(self, conv_id: int, keep: int | None = None) -> None: ...
 
         def stream_reply(self, events: Started[ChatEvent],
                          replacing: list[MessageView] | None = None) -> object: ...  # fmt: skip
@@ -144,7 +144,7 @@ class ChatBranching(Screen[None]):
 
     def _show_branch(self, conv_id: int, chosen: int | None) -> None:
         async def show() -> None:
-            await self.show_conversation(conv_id)
+            await self.show_conversation(conv_id, keep=chosen)
             for view in self.messages.query(chat_message_class()):
                 if chosen is not None and view.message_id == chosen:
                     select(view)

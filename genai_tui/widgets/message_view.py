@@ -53,6 +53,8 @@ class StreamParagraph(MarkdownParagraph):
     def set_content(self, content: Content) -> None:
         self._content = content
         self.update(content, layout=False)
+        if not self.is_attached:
+            return  # a block parsed only to be copied from (Markdown.append): no screen
         laid_out = self._laid_out
         if laid_out is None or self._render().get_height(self.styles, laid_out[0]) != laid_out[1]:
             self.refresh(layout=True)
