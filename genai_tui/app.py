@@ -20,6 +20,7 @@ from genai_tui.engine.core.text import printable
 from genai_tui.terminal_safety import ControlFilter, clipboard_text
 from genai_tui.textual_fixes import (
     fresh_table_widths,
+    one_layout_per_change,
     render_only_changed_regions,
     render_only_what_changed,
     unpin_styles_caches,
@@ -70,6 +71,7 @@ class GenaiApp(App[int]):
         unpin_styles_caches()
         render_only_what_changed()
         render_only_changed_regions()
+        one_layout_per_change()
         fresh_table_widths()
         if settings is not None:
             from genai_tui.engine.engine import Engine

@@ -6,6 +6,7 @@ undone by nothing.
 - `fresh_table_widths`: a table drawn before it measured its new rows kept those lines.
 - `render_only_changed_regions`: a frame with two changes far apart rendered every
   widget between them.
+- `one_layout_per_change`: every layout that resized a widget asked for a second one.
 """
 
 from __future__ import annotations
@@ -175,3 +176,30 @@ def render_only_changed_regions() -> None:
     get_renders._genai_tui = True  # type: ignore[attr-defined]
     Compositor.render_partial_update = render_partial_update  # type: ignore[method-assign]
     Compositor._get_renders = get_renders  # type: ignore[method-assign]
+
+
+def one_layout_per_change() -> None:
+    """Lay the screen out once per change, not twice.
+
+    After a layout Textual gives each widget its new size, and setting the size's
+    reactive `virtual_size` asks for another layout of the whole screen: each line a
+    streamed reply grew cost two full layouts (22 per 150-token reply, 13 now; in a long
+    chat ~40 ms each). The second one finds nothing to change unless the widget can show
+    scrollbars (a virtual size larger than the widget makes room for them), so only a
+    widget that can scroll (overflow auto or scroll) still asks for it.
+    """
+    from textual.widget import Widget
+
+    size_updated = Widget._size_updated
+    if getattr(size_updated, "_genai_tui", False):
+        return
+    scrolls = ("auto", "scroll")
+
+    def _size_updated(self: Any, size: Any, virtual_size: Any, container_size: Any,
+                      layout: bool = True) -> bool:  # fmt: skip
+        styles = self.styles
+        can_scroll = styles.overflow_x in scrolls or styles.overflow_y in scrolls
+        return size_updated(self, size, virtual_size, container_size, layout and can_scroll)
+
+    _size_updated._genai_tui = True  # type: ignore[attr-defined]
+    Widget._size_updated = _size_updated  # type: ignore[method-assign]

@@ -56,7 +56,7 @@ class EarlierMessages(Static, can_focus=True):
         more = min(count, self.batch)
         noun = "message" if count == 1 else "messages"
         shows = "it" if count == 1 else (f"{more} more" if more < count else "them")
-        self.update(Content(f"▲ {count} earlier {noun} · Enter or click shows {shows}"))
+        self.update(Content(f"▲ {count} earlier {noun} · Enter shows {shows}"))
 
     def action_show(self) -> None:
         self.post_message(self.ShowRequested())

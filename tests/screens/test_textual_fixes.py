@@ -1,14 +1,19 @@
 """Work-arounds inside Textual (genai_tui/textual_fixes.py): a frame renders only the
 widgets it changes, and the screen still shows everything (counted, not timed); a table
-drawn before it measured its rows shows them whole afterwards."""
+drawn before it measured its rows shows them whole afterwards; a widget that grows costs
+one layout."""
 
 from __future__ import annotations
 
 from textual.app import App, ComposeResult
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Static, TextArea
 
-from genai_tui.textual_fixes import fresh_table_widths, render_only_what_changed
+from genai_tui.textual_fixes import (
+    fresh_table_widths,
+    one_layout_per_change,
+    render_only_what_changed,
+)
 
 
 class Counted(TextArea):
@@ -77,3 +82,47 @@ async def test_a_table_drawn_before_it_measured_its_rows_shows_them_whole():
         await pilot.pause()
         shown = "\n".join(s.text for s in app.screen._compositor.render_strips())
         assert "SmolLM2-135M-Instruct" in shown and "8,192" in shown
+
+
+class Growing(App[None]):
+    CSS = "#pane { height: 6; } #log { height: 4; }"
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="pane"):
+            yield Static("one line", id="reply")
+        with VerticalScroll(id="log"):
+            yield Static("a", id="entries")
+
+
+async def test_a_widget_that_grows_costs_one_layout_and_scrollbars_still_follow():
+    from textual._compositor import Compositor
+
+    one_layout_per_change()
+    reflows = []
+    reflow = Compositor.reflow
+
+    def counted(self, *args, **kwargs):
+        reflows.append(1)
+        return reflow(self, *args, **kwargs)
+
+    app = Growing()
+    async with app.run_test(size=(40, 12)) as pilot:
+        await pilot.pause()
+        Compositor.reflow = counted
+        try:
+            app.query_one("#reply", Static).update("one line\ntwo lines")
+            for _ in range(5):
+                await pilot.pause()
+        finally:
+            Compositor.reflow = reflow
+        # Textual alone lays the screen out twice: the second time because the grown
+        # widget's new size asked for it.
+        assert len(reflows) == 1
+        shown = "\n".join(s.text for s in app.screen._compositor.render_strips())
+        assert "two lines" in shown
+        # A container that can scroll still gets its scrollbar when its content outgrows it.
+        log = app.query_one("#log", VerticalScroll)
+        app.query_one("#entries", Static).update("\n".join("abcdefgh"))
+        await pilot.pause()
+        await pilot.pause()
+        assert log.max_scroll_y == 4 and log.show_vertical_scrollbar
