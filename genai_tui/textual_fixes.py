@@ -187,6 +187,10 @@ def one_layout_per_change() -> None:
     chat ~40 ms each). The second one finds nothing to change unless the widget can show
     scrollbars (a virtual size larger than the widget makes room for them), so only a
     widget that can scroll (overflow auto or scroll) still asks for it.
+
+    That second request also emptied the containers' arrangement caches, which hold the
+    children they were arranged with: a container now drops its cached arrangements of
+    an older set of children itself, or a chat's removed messages stayed alive in them.
     """
     from textual.widget import Widget
 
@@ -194,6 +198,14 @@ def one_layout_per_change() -> None:
     if getattr(size_updated, "_genai_tui", False):
         return
     scrolls = ("auto", "scroll")
+    arrange = Widget.arrange
+
+    def arrange_current(self: Any, size: Any, optimal: bool = False) -> Any:
+        cache = self._arrangement_cache
+        updates = self._nodes._updates  # moves at every child mounted or removed
+        if cache and any(key[1] != updates for key in cache.keys()):
+            cache.clear()
+        return arrange(self, size, optimal)
 
     def _size_updated(self: Any, size: Any, virtual_size: Any, container_size: Any,
                       layout: bool = True) -> bool:  # fmt: skip
@@ -203,3 +215,4 @@ def one_layout_per_change() -> None:
 
     _size_updated._genai_tui = True  # type: ignore[attr-defined]
     Widget._size_updated = _size_updated  # type: ignore[method-assign]
+    Widget.arrange = arrange_current  # type: ignore[method-assign]
