@@ -1,5 +1,6 @@
 """Pilot tests: a long chat draws its last messages, "▲ N earlier messages" shows the rest
-batch by batch, and a chat grown long again is cut back after a reply."""
+batch by batch, and a chat grown long again is cut back after a reply (what was cut is
+freed)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from genai_tui.widgets.earlier_messages import EarlierMessages
 from genai_tui.widgets.message_view import MessageView
 
 from .conftest import SIZE, send, wait_idle, wait_until
+from .test_soak_memory import live, orphan_style_caches
 
 TOTAL = 2 * HISTORY_WINDOW + 10  # three batches, the last one short
 
@@ -102,3 +104,7 @@ async def test_a_chat_shown_whole_is_cut_back_after_a_reply(make_app):
         assert texts[-2] == "Say hi." and texts[-1]  # the new exchange is kept, drawn last
         assert f"{TOTAL + 2 - HISTORY_WINDOW} earlier messages" in str(earlier_line(app).render())
         assert app.screen.messages.children[0] is earlier_line(app)
+        # What was cut is freed: the live message widgets are the ones drawn.
+        await pilot.pause()
+        assert {id(v) for v in live(MessageView)} == {id(v) for v in app.screen.query(MessageView)}
+        assert orphan_style_caches() == 0

@@ -87,22 +87,3 @@ def test_unpinning_is_idempotent_and_keeps_the_colours():
     assert outer.background == base
     assert inner.background == base + background
 
-
-async def test_a_chat_cut_back_after_a_reply_frees_what_it_cut(make_app):
-    from genai_tui.screens.chat_history import HISTORY_WINDOW
-
-    from .test_chat_history import drawn, seed_long_chat
-
-    app = make_app()
-    async with app.run_test(size=SIZE) as pilot:
-        conv_id, _ = seed_long_chat(app)
-        await app.screen.show_conversation(conv_id)
-        for _ in range(2):
-            await app.screen.show_earlier()
-        await send(pilot, app, "Say hi.")
-        await wait_idle(pilot, app)
-        await wait_until(pilot, lambda: len(drawn(app)) == HISTORY_WINDOW)
-        await pilot.pause()
-        on_screen = {id(v) for v in app.screen.query(MessageView)}
-        assert {id(v) for v in live(MessageView)} == on_screen
-        assert orphan_style_caches() == 0
