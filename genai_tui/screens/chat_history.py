@@ -12,7 +12,7 @@ if the newest messages are in view.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual import on
 from textual.screen import Screen
@@ -45,10 +45,12 @@ class ChatHistory(Screen[None]):
         @property
         def renderer(self) -> str: ...
 
+        def _views(self) -> list[Any]: ...
+
     def views_for(self, path: list[Message]) -> list[Widget]:
-        """The widgets of `path`'s messages (system prompts left out), in order."""
+        """The widgets of `path`'s messages (no system prompts among them), in order."""
         return [
-            view for m in path if m.role != "system" for view in (
+            view for m in path for view in (
                 message_view(m.role, m.content, m.thinking, message_meta(m), message_id=m.id)
                 if not m.kind else PictureMessage(m.kind, m.meta, self.renderer, message_id=m.id),
                 *thumbs_for(m.role, m.meta))  # the images sent with a user message
@@ -65,17 +67,13 @@ class ChatHistory(Screen[None]):
         views = self.views_for(path[start:])
         return [EarlierMessages(start, HISTORY_WINDOW), *views] if start else views
 
-    def _shown_ids(self) -> list[int]:
-        return [w.message_id for w in self.messages.children
-                if getattr(w, "message_id", None) is not None]  # fmt: skip
-
     @on(EarlierMessages.ShowRequested)
     async def show_earlier(self) -> None:
         """Draw the next HISTORY_WINDOW older messages above the ones shown. Asked from
         the keyboard (the line selected), the message above the one that was first is
         selected; else the message that was first stays where it was on screen."""
         bar = next(iter(self.messages.query(EarlierMessages)), None)
-        shown = self._shown_ids()
+        shown = [v.message_id for v in self._views() if v.message_id is not None]
         if bar is None or self.conv_id is None or not shown:
             return
         path = [m for m in self.engine.messages(self.conv_id) if m.role != "system"]
@@ -104,10 +102,10 @@ class ChatHistory(Screen[None]):
         messages, when the newest are in view and no older message is selected."""
         container = self.messages
         children = list(container.children)
-        with_ids = [w for w in children if hasattr(w, "message_id")]
-        if len(with_ids) <= 2 * HISTORY_WINDOW or not container.is_vertical_scroll_end:
+        views = self._views()
+        if len(views) <= 2 * HISTORY_WINDOW or not container.is_vertical_scroll_end:
             return
-        keep_from = children.index(with_ids[-HISTORY_WINDOW])
+        keep_from = children.index(views[-HISTORY_WINDOW])
         bar = next((w for w in children if isinstance(w, EarlierMessages)), None)
         doomed = [w for w in children[:keep_from] if w is not bar]
         if any(w.has_focus or w.has_focus_within for w in doomed):

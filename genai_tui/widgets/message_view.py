@@ -186,7 +186,11 @@ class MessageView(Vertical):
         else:
             yield ReplyMarkdown(printable(self._content), id="body", waiting=self.streaming)
         if self._meta:  # made when there is one: a message's first frame costs less
-            yield Static(Content(self._meta), classes="meta", id="meta")
+            yield self._meta_line(self._meta)
+
+    @staticmethod
+    def _meta_line(meta: str) -> Static:
+        return Static(Content(meta), classes="meta", id="meta")
 
     @staticmethod
     def _thinking_section(text: str) -> Collapsible:
@@ -274,7 +278,7 @@ class MessageView(Vertical):
             widget.update(Content(meta))
             widget.display = bool(meta)
         elif meta:
-            self.mount(Static(Content(meta), classes="meta", id="meta"))
+            self.mount(self._meta_line(meta))
 
     async def show_error(self, message: str) -> None:
         await self.finish()

@@ -86,4 +86,3 @@ def test_unpinning_is_idempotent_and_keeps_the_colours():
     inner, outer = StylesCache().get_inner_outer(base, background)
     assert outer.background == base
     assert inner.background == base + background
-
